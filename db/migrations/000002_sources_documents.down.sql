@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS documents;
+DROP TABLE IF EXISTS sources;

@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS source_events;
+DROP TABLE IF EXISTS source_summaries;
