@@ -1,0 +1,23 @@
+-- name: DeleteChunksOfDocuments :execrows
+DELETE FROM chunks WHERE document_id = ANY(@document_ids::uuid[]);
+
+-- name: GetChunksByIDs :many
+SELECT id, document_id, ordinal, headers, text, token_count
+FROM chunks WHERE id = ANY(@ids::uuid[])
+ORDER BY document_id, ordinal;
+
+-- name: CountChunks :one
+SELECT count(*) AS chunks,
+       count(*) FILTER (WHERE embedding IS NOT NULL) AS embedded
+FROM chunks WHERE source_id = @source_id;
+
+-- name: SearchChunksText :many
+-- Full-text half of hybrid search, scoped to the owner.
+SELECT c.id, c.document_id, c.source_id, c.headers, c.text,
+       ts_rank_cd(c.tsv, q)::real AS rank
+FROM chunks c, websearch_to_tsquery('english', @query) q
+WHERE c.user_id = @user_id
+  AND c.tsv @@ q
+  AND (sqlc.narg('source_id')::uuid IS NULL OR c.source_id = sqlc.narg('source_id')::uuid)
+ORDER BY rank DESC, c.id
+LIMIT @max_rows;

@@ -1,0 +1,68 @@
+-- name: CreateSource :one
+INSERT INTO sources (id, user_id, kind, uri, options, idempotency_key)
+VALUES (@id, @user_id, @kind, @uri, @options, sqlc.narg('idempotency_key'))
+RETURNING *;
+
+-- name: GetSource :one
+-- Scoped to the owner: another user's source is not found.
+SELECT * FROM sources WHERE id = @id AND user_id = @user_id;
+
+-- name: GetSourceByID :one
+-- Unscoped, for jobs that already hold a source id from a trusted payload.
+SELECT * FROM sources WHERE id = @id;
+
+-- name: GetSourceByIdempotencyKey :one
+SELECT * FROM sources WHERE user_id = @user_id AND idempotency_key = @idempotency_key;
+
+-- name: FindSourceByURI :one
+-- The most recent source a user created for the same path or URL, so that
+-- ingesting it again refreshes it instead of duplicating it.
+SELECT * FROM sources
+WHERE user_id = @user_id AND kind = @kind AND uri = @uri
+ORDER BY created_at DESC, id DESC
+LIMIT 1;
+
+-- name: ListSources :many
+-- Keyset pagination, newest first: pass the last row's created_at and id to
+-- get the next page.
+SELECT * FROM sources
+WHERE user_id = @user_id
+  AND (sqlc.narg('before_created_at')::timestamptz IS NULL
+       OR (created_at, id) < (sqlc.narg('before_created_at')::timestamptz, sqlc.narg('before_id')::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT @max_rows;
+
+-- name: SetSourceStage :one
+UPDATE sources
+SET stage = @stage,
+    error = sqlc.narg('error'),
+    updated_at = now(),
+    completed_at = CASE WHEN @stage IN ('completed', 'failed') THEN now() ELSE NULL END
+WHERE id = @id
+RETURNING *;
+
+-- name: StartSourceGeneration :one
+-- Starts another run of the pipeline over a source (retry or refresh).
+UPDATE sources
+SET generation = generation + 1, stage = 'created', error = NULL,
+    completed_at = NULL, updated_at = now()
+WHERE id = @id
+RETURNING *;
+
+-- name: RefreshSourceCounts :one
+-- Recounts documents and chunks from their rows, so the counts cannot drift.
+UPDATE sources s
+SET document_count = c.documents,
+    failed_document_count = c.failed,
+    chunk_count = (SELECT count(*) FROM chunks ch WHERE ch.source_id = s.id),
+    updated_at = now()
+FROM (
+    SELECT count(*)::integer AS documents,
+           (count(*) FILTER (WHERE d.status = 'failed'))::integer AS failed
+    FROM documents d WHERE d.source_id = @id
+) c
+WHERE s.id = @id
+RETURNING s.*;
+
+-- name: DeleteSource :execrows
+DELETE FROM sources WHERE id = @id AND user_id = @user_id;

@@ -1,0 +1,5 @@
+package store
+
+// NearestChunksSQL exposes the vector query to the external tests, which
+// check its plan.
+var NearestChunksSQL = nearestChunksSQL

@@ -1,0 +1,185 @@
+package store_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kollektiv/kollektiv/internal/dbtest"
+	"github.com/kollektiv/kollektiv/internal/store"
+)
+
+func TestMigrator(t *testing.T) {
+	t.Parallel()
+
+	type testBundle struct {
+		url      string
+		migrator *store.Migrator
+	}
+	setup := func(t *testing.T) (*testBundle, context.Context) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		t.Cleanup(cancel)
+		url := dbtest.EmptyDatabaseURL(t)
+		return &testBundle{url: url, migrator: store.NewMigrator(url, nil)}, ctx
+	}
+
+	t.Run("UpOnEmptyDatabaseThenNoOp", func(t *testing.T) {
+		t.Parallel()
+		bundle, ctx := setup(t)
+
+		status, err := bundle.migrator.Status(ctx)
+		requireNoError(t, err)
+		if status.Current() || status.RiverCurrent != 0 || status.AppCurrent != 0 {
+			t.Fatalf("empty database reported as %+v", status)
+		}
+		if len(status.Problems()) != 2 {
+			t.Fatalf("want a problem line for each set, got %q", status.Problems())
+		}
+
+		requireNoError(t, bundle.migrator.Up(ctx))
+		first := schemaSnapshot(ctx, t, bundle.url)
+		status, err = bundle.migrator.Status(ctx)
+		requireNoError(t, err)
+		if !status.Current() || status.AppCurrent == 0 || status.RiverCurrent == 0 {
+			t.Fatalf("after up: %+v", status)
+		}
+
+		requireNoError(t, bundle.migrator.Up(ctx))
+		if second := schemaSnapshot(ctx, t, bundle.url); second != first {
+			t.Fatalf("second up changed the schema:\nbefore: %s\nafter:  %s", first, second)
+		}
+	})
+
+	t.Run("DownThenUpRoundTrips", func(t *testing.T) {
+		t.Parallel()
+		bundle, ctx := setup(t)
+
+		requireNoError(t, bundle.migrator.Up(ctx))
+		migrated := schemaSnapshot(ctx, t, bundle.url)
+
+		requireNoError(t, bundle.migrator.Down(ctx, store.MigrateDownOpts{Steps: 1}))
+		status, err := bundle.migrator.Status(ctx)
+		requireNoError(t, err)
+		if status.AppCurrent != status.AppLatest-1 || status.RiverCurrent != status.RiverLatest {
+			t.Fatalf("one step down: %+v", status)
+		}
+
+		requireNoError(t, bundle.migrator.Down(ctx, store.MigrateDownOpts{All: true}))
+		if tables := schemaSnapshot(ctx, t, bundle.url); tables != "" {
+			t.Fatalf("down --all left tables behind: %s", tables)
+		}
+
+		requireNoError(t, bundle.migrator.Up(ctx))
+		if again := schemaSnapshot(ctx, t, bundle.url); again != migrated {
+			t.Fatalf("round trip changed the schema:\nbefore: %s\nafter:  %s", migrated, again)
+		}
+	})
+
+	t.Run("ConcurrentUpsLeaveOneSchema", func(t *testing.T) {
+		t.Parallel()
+		bundle, ctx := setup(t)
+
+		const n = 3
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		for i := range n {
+			wg.Go(func() {
+				// Separate migrators, as two processes would have.
+				errs[i] = store.NewMigrator(bundle.url, nil).Up(ctx)
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("up %d: %v", i, err)
+			}
+		}
+		status, err := bundle.migrator.Status(ctx)
+		requireNoError(t, err)
+		if !status.Current() {
+			t.Fatalf("after concurrent ups: %+v", status)
+		}
+		var riverRows int
+		requireNoError(t, queryRow(ctx, t, bundle.url, "SELECT count(*) FROM river_migration", &riverRows))
+		if riverRows != status.RiverLatest {
+			t.Fatalf("river_migration has %d rows, want %d", riverRows, status.RiverLatest)
+		}
+	})
+
+	t.Run("CreatesMissingDatabaseOnce", func(t *testing.T) {
+		t.Parallel()
+		_, ctx := setup(t)
+
+		// A name no other test uses; dropped before and after.
+		url := dbtest.EmptyDatabaseURL(t)
+		config, err := pgx.ParseConfig(url)
+		requireNoError(t, err)
+		name := config.Database + "_created"
+		url = dbtest.URLWithDatabase(url, name)
+		drop := func() {
+			conn, err := pgx.Connect(ctx, dbtest.ServerURL(t))
+			requireNoError(t, err)
+			defer conn.Close(ctx)
+			_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+			requireNoError(t, err)
+		}
+		drop()
+		t.Cleanup(drop)
+
+		var wg sync.WaitGroup
+		created := make([]bool, 2)
+		errs := make([]error, 2)
+		for i := range created {
+			wg.Go(func() { created[i], errs[i] = store.EnsureDatabase(ctx, url) })
+		}
+		wg.Wait()
+		requireNoError(t, errs[0])
+		requireNoError(t, errs[1])
+		if created[0] == created[1] {
+			t.Fatalf("exactly one of two concurrent calls should create the database, got %v", created)
+		}
+		again, err := store.EnsureDatabase(ctx, url)
+		requireNoError(t, err)
+		if again {
+			t.Fatal("EnsureDatabase created an existing database")
+		}
+	})
+}
+
+// schemaSnapshot lists the public tables and indexes with their columns, so
+// two snapshots are equal exactly when the schema is.
+func schemaSnapshot(ctx context.Context, t *testing.T, url string) string {
+	t.Helper()
+	var snapshot string
+	requireNoError(t, queryRow(ctx, t, url, `
+		SELECT coalesce(string_agg(item, ' | ' ORDER BY item), '') FROM (
+			SELECT c.relname || '(' || string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) || ')' AS item
+			FROM pg_class c
+			JOIN pg_namespace n ON n.oid = c.relnamespace
+			JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+			WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i', 'S')
+			GROUP BY c.relname
+		) s`, &snapshot))
+	return snapshot
+}
+
+func queryRow(ctx context.Context, t *testing.T, url, sql string, dest ...any) error {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	return conn.QueryRow(ctx, sql).Scan(dest...)
+}
+
+func requireNoError(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

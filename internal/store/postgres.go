@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	pgxvec "github.com/pgvector/pgvector-go/pgx"
+)
+
+// Postgres error codes this package reacts to.
+const (
+	codeInvalidCatalogName = "3D000" // database does not exist
+	codeDuplicateDatabase  = "42P04"
+	codeUniqueViolation    = "23505" // a concurrent CREATE DATABASE of the same name
+	codeUndefinedTable     = "42P01"
+)
+
+// Connect opens a pool to databaseURL with pgvector's types registered on
+// every connection. The vector extension must exist already (it is created
+// by the first migration): run MigrateUp before Connect on a new database.
+func Connect(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
+	config, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("error parsing database URL: %w", err)
+	}
+	config.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		if err := pgxvec.RegisterTypes(ctx, conn); err != nil {
+			return fmt.Errorf("error registering pgvector types (is the database migrated? run `kollektiv migrate up`): %w", err)
+		}
+		return nil
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, config)
+	if err != nil {
+		return nil, fmt.Errorf("error creating pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("error connecting to the database: %w", err)
+	}
+	return pool, nil
+}
+
+// connectPlain opens a pool without type registration, for work that must
+// run before the vector extension exists (migrations, status checks).
+func connectPlain(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
+	config, err := pgxpool.ParseConfig(databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("error parsing database URL: %w", err)
+	}
+	config.MaxConns = 4
+	pool, err := pgxpool.NewWithConfig(ctx, config)
+	if err != nil {
+		return nil, fmt.Errorf("error creating pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("error connecting to the database: %w", err)
+	}
+	return pool, nil
+}
+
+// EnsureDatabase creates the database named in databaseURL when it does not
+// exist, connecting to the server's maintenance database to do so. It reports
+// whether it created the database. Two processes may call it at once.
+func EnsureDatabase(ctx context.Context, databaseURL string) (bool, error) {
+	config, err := pgx.ParseConfig(databaseURL)
+	if err != nil {
+		return false, fmt.Errorf("error parsing database URL: %w", err)
+	}
+	conn, err := pgx.ConnectConfig(ctx, config)
+	if err == nil {
+		return false, conn.Close(ctx)
+	}
+	if !isCode(err, codeInvalidCatalogName) {
+		return false, fmt.Errorf("error connecting to the database: %w", err)
+	}
+
+	name := config.Database
+	var lastErr error
+	for _, maintenance := range []string{"postgres", "template1"} {
+		admin := config.Copy()
+		admin.Database = maintenance
+		conn, err := pgx.ConnectConfig(ctx, admin)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+		closeErr := conn.Close(ctx)
+		switch {
+		case err == nil:
+			return true, closeErr
+		case isCode(err, codeDuplicateDatabase), isCode(err, codeUniqueViolation):
+			return false, closeErr
+		default:
+			return false, fmt.Errorf("error creating database %q: %w", name, err)
+		}
+	}
+	return false, fmt.Errorf("error connecting to a maintenance database to create %q: %w", name, lastErr)
+}
+
+func isCode(err error, code string) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == code
+}
