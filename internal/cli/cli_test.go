@@ -1,0 +1,196 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kollektiv/kollektiv/internal/dbtest"
+	"github.com/kollektiv/kollektiv/internal/store"
+)
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs the command line in-process with env as its whole environment.
+func run(t *testing.T, env map[string]string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := Main(ctx, args, Env{
+		Stdin:  strings.NewReader(""),
+		Stdout: &stdout,
+		Stderr: &stderr,
+		Getenv: func(k string) string { return env[k] },
+	})
+	return result{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+func TestEveryCommandHasHelp(t *testing.T) {
+	t.Parallel()
+	for _, c := range commands() {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := run(t, nil, c.name, "--help")
+			if r.code != 0 {
+				t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
+			}
+			for _, want := range []string{"Usage: kollektiv " + c.name, "Example:", "kollektiv " + c.name} {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("help lacks %q:\n%s", want, r.stdout)
+				}
+			}
+			if strings.TrimSpace(c.help) == "" || c.summary == "" {
+				t.Error("command has no help text or summary")
+			}
+		})
+	}
+	r := run(t, nil, "help")
+	for _, c := range commands() {
+		if !strings.Contains(r.stdout, c.name+" ") {
+			t.Errorf("command list lacks %s:\n%s", c.name, r.stdout)
+		}
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"nonsense"}, {"check", "--bogus"}, {"migrate"}, {"migrate", "sideways"}} {
+		r := run(t, nil, args...)
+		if r.code != 2 {
+			t.Errorf("%q: exit %d, want 2", args, r.code)
+		}
+		if r.stderr == "" {
+			t.Errorf("%q: no message on stderr", args)
+		}
+	}
+}
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+
+	t.Run("DatabaseUnreachable", func(t *testing.T) {
+		t.Parallel()
+		r := run(t, map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/kollektiv?sslmode=disable&connect_timeout=2"}, "check")
+		if r.code != 1 {
+			t.Fatalf("exit %d, want 1; stdout %s stderr %s", r.code, r.stdout, r.stderr)
+		}
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if len(lines) != 1 || !strings.HasPrefix(lines[0], "database: ") || !strings.Contains(lines[0], "127.0.0.1") {
+			t.Fatalf("want one line naming the database problem, got %q", r.stdout)
+		}
+	})
+
+	t.Run("MigrationsPending", func(t *testing.T) {
+		t.Parallel()
+		url := dbtest.EmptyDatabaseURL(t)
+		r := run(t, map[string]string{"DATABASE_URL": url}, "check")
+		if r.code != 1 {
+			t.Fatalf("exit %d, want 1; stdout %s", r.code, r.stdout)
+		}
+		want := []string{
+			"River migrations pending: at version 0 of ",
+			"app migrations pending: at version 0 of ",
+		}
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if len(lines) != len(want) {
+			t.Fatalf("want %d lines, got %q", len(want), r.stdout)
+		}
+		for i, w := range want {
+			if !strings.HasPrefix(lines[i], w) {
+				t.Errorf("line %d = %q, want prefix %q", i, lines[i], w)
+			}
+		}
+	})
+
+	t.Run("Healthy", func(t *testing.T) {
+		t.Parallel()
+		url := dbtest.DatabaseURL(t)
+		r := run(t, map[string]string{"DATABASE_URL": url}, "check")
+		if r.code != 0 || strings.TrimSpace(r.stdout) != "ok" {
+			t.Fatalf("exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+		}
+	})
+
+	t.Run("RequireWorker", func(t *testing.T) {
+		t.Parallel()
+		url := dbtest.DatabaseURL(t)
+		env := map[string]string{"DATABASE_URL": url}
+		r := run(t, env, "check", "--require-worker")
+		if r.code != 1 || !strings.HasPrefix(r.stdout, "workers: no worker has sent a heartbeat in the last 1m0s") {
+			t.Fatalf("without workers: exit %d, stdout %q", r.code, r.stdout)
+		}
+
+		ctx := context.Background()
+		pool, err := store.Connect(ctx, url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pool.Close()
+		q := store.New(pool)
+		if err := q.RecordWorkerHeartbeat(ctx, store.RecordWorkerHeartbeatParams{ID: [16]byte{1}, Hostname: "h", Pid: 1, Queues: []string{"default"}}); err != nil {
+			t.Fatal(err)
+		}
+		if r := run(t, env, "check", "--require-worker"); r.code != 0 {
+			t.Fatalf("with a live worker: exit %d, stdout %q", r.code, r.stdout)
+		}
+		// A heartbeat older than the window does not count.
+		if _, err := pool.Exec(ctx, "UPDATE workers SET heartbeat_at = now() - interval '2 minutes'"); err != nil {
+			t.Fatal(err)
+		}
+		if r := run(t, env, "check", "--require-worker"); r.code != 1 {
+			t.Fatalf("with a stale worker: exit %d, stdout %q", r.code, r.stdout)
+		}
+		if r := run(t, env, "check", "--require-worker", "--check-worker-within", "5m"); r.code != 0 {
+			t.Fatalf("with a wider window: exit %d, stdout %q", r.code, r.stdout)
+		}
+	})
+}
+
+func TestMigrateCommand(t *testing.T) {
+	t.Parallel()
+	url := dbtest.EmptyDatabaseURL(t)
+	env := map[string]string{"DATABASE_URL": url, "KOLLEKTIV_LOG_LEVEL": "warn"}
+
+	if r := run(t, env, "migrate", "status"); r.code != 1 || !strings.Contains(r.stdout, "pending") {
+		t.Fatalf("status before up: exit %d, stdout %q", r.code, r.stdout)
+	}
+	for i := range 2 {
+		if r := run(t, env, "migrate", "up"); r.code != 0 || strings.Contains(r.stdout, "pending") {
+			t.Fatalf("up #%d: exit %d, stdout %q, stderr %q", i+1, r.code, r.stdout, r.stderr)
+		}
+	}
+	if r := run(t, env, "migrate", "down"); r.code != 0 || !strings.Contains(r.stdout, "pending") {
+		t.Fatalf("down: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if r := run(t, env, "check"); r.code != 1 {
+		t.Fatalf("check after down: exit %d, want 1", r.code)
+	}
+	if r := run(t, env, "migrate", "up"); r.code != 0 {
+		t.Fatalf("up after down: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := run(t, env, "check"); r.code != 0 {
+		t.Fatalf("check after up: exit %d, stdout %q", r.code, r.stdout)
+	}
+}
+
+func TestConfigCommandRedactsSecrets(t *testing.T) {
+	t.Parallel()
+	r := run(t, map[string]string{"DATABASE_URL": "postgres://app:hunter2@db:5432/kollektiv"}, "config", "--log-level", "debug")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if strings.Contains(r.stdout, "hunter2") {
+		t.Fatalf("password printed:\n%s", r.stdout)
+	}
+	for _, want := range []string{"postgres://app:xxxxx@db:5432/kollektiv", "env", "debug", "flag"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("config output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
