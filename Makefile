@@ -1,0 +1,51 @@
+# Kollektiv's build, test and run entry points. `make run` and `make test`
+# work on a fresh Debian machine with PostgreSQL running (see README.md).
+
+GO       ?= go
+BIN      := bin
+KOLLEKTIV := $(BIN)/kollektiv
+# The one build command; the Dockerfile runs the same.
+BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -o $(KOLLEKTIV) ./cmd/kollektiv
+TESTFLAGS ?= -race -timeout 30m
+
+.PHONY: all build run test vet lint sqlc-diff generate tools pgvector clean
+
+all: build
+
+build:
+	$(BUILD)
+
+## run: make pgvector available, build, create and migrate the database, show the state.
+run: pgvector build
+	$(KOLLEKTIV) migrate up
+	$(KOLLEKTIV) check
+	$(KOLLEKTIV) config
+	@echo
+	@echo "Kollektiv is migrated and healthy. Next: $(KOLLEKTIV) help"
+
+## test: vet, lint, check generated code, then every test with the race detector.
+test: tools vet lint sqlc-diff
+	$(GO) test $(TESTFLAGS) ./...
+
+vet:
+	$(GO) vet ./...
+
+lint: tools
+	$(BIN)/golangci-lint run ./...
+
+## sqlc-diff: fail when internal/store is stale against db/ (run `make generate`).
+sqlc-diff: tools
+	$(BIN)/sqlc diff
+	$(BIN)/sqlc vet
+
+generate: tools
+	$(BIN)/sqlc generate
+
+tools:
+	@bash scripts/install-tools.sh
+
+pgvector:
+	@bash scripts/install-pgvector.sh
+
+clean:
+	rm -rf $(BIN)
