@@ -338,6 +338,9 @@ func (c *Chunker) packLines(lines []string, limit int, atBlank bool) []string {
 		blankI = -1 // index in cur of the last blank line
 	)
 	emit := func(ls []string) {
+		for len(ls) > 0 && strings.TrimSpace(ls[len(ls)-1]) == "" {
+			ls = ls[:len(ls)-1]
+		}
 		if len(ls) > 0 {
 			out = append(out, strings.Join(ls, "\n"))
 		}
