@@ -276,7 +276,8 @@ func cleanMarkdown(text string) string {
 				line = htmlImage.ReplaceAllString(line, "")
 			}
 		}
-		if strings.Contains(line, "base64,") {
+		// Removing one data URI can join the text around it into another.
+		for strings.Contains(line, "base64,") && dataURI.MatchString(line) {
 			line = dataURI.ReplaceAllString(line, "")
 		}
 		lines[i] = line
