@@ -113,7 +113,7 @@ func NewChunker(opts ChunkerOptions) (*Chunker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Chunker{opts: opts, tok: tokens{codec: c}}, nil
+	return &Chunker{opts: opts, tok: tokens{codec: c, cache: &segmentCache{}}}, nil
 }
 
 // Options returns the options in effect, defaults filled in.

@@ -117,3 +117,22 @@ func FuzzFrontMatter(f *testing.F) {
 		}
 	})
 }
+
+func FuzzCountTokens(f *testing.F) {
+	for _, seed := range []string{
+		"Hello, world! It's 12345 o'clock.",
+		"  indented\n\n\tcode();\n",
+		"héllo wörld e\u0301 日本語のテキスト",
+		"'S 'LL 'ſ don't",
+		"x  \u3000y\u00a0z",
+	} {
+		f.Add(seed)
+	}
+	c := newTestChunker(f, ChunkerOptions{})
+	f.Fuzz(func(t *testing.T, s string) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+		if got, want := c.tok.count(s), c.tok.countRaw(s); got != want {
+			t.Fatalf("segmented count %d, codec count %d for %q", got, want, s)
+		}
+	})
+}
