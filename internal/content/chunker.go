@@ -1,0 +1,550 @@
+package content
+
+import (
+	"cmp"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Chunk is one piece of a document, sized for embedding.
+type Chunk struct {
+	// ID is ChunkID(documentID, Ordinal, Text).
+	ID uuid.UUID
+	// Ordinal is the chunk's position in its document, from 0.
+	Ordinal int
+	// Headers is the heading path the chunk sits under, outermost first
+	// (h1, h2, ...). Headings longer than a quarter of the hard maximum are
+	// shortened here; the heading line itself is kept whole in Text.
+	Headers []string
+	// Text is the chunk's markdown.
+	Text string
+	// Tokens is the cl100k_base token count of Text alone. The hard maximum
+	// holds for EmbedText, which adds the header path: the chunker budgets
+	// the header path's tokens before it fills a chunk with text.
+	Tokens int
+}
+
+// EmbedText returns what is embedded for the chunk: the header path joined
+// with " > ", a blank line, then the text. Without headers it is the text.
+func (c Chunk) EmbedText() string {
+	return embedText(c.Headers, c.Text)
+}
+
+func embedText(headers []string, text string) string {
+	if len(headers) == 0 {
+		return text
+	}
+	return strings.Join(headers, " > ") + "\n\n" + text
+}
+
+// ChunkerOptions sizes chunks in cl100k_base tokens. The zero value gives
+// the defaults.
+type ChunkerOptions struct {
+	// TargetTokens is the size chunks are filled to. Default 400, or 4/5
+	// of MaxTokens when that is smaller.
+	TargetTokens int
+	// MaxTokens is the hard maximum for a chunk's EmbedText; no chunk is
+	// ever larger. Default 512, or TargetTokens*5/4 when TargetTokens is
+	// above 512. At least 32.
+	MaxTokens int
+	// MinTokens: a chunk smaller than this is merged with a neighbour of
+	// the same section (or an enclosing one) when the result fits
+	// MaxTokens. Default TargetTokens/4 (100).
+	MinTokens int
+	// OverlapTokens is how much of the end of a chunk is repeated at the
+	// start of the next chunk of the same section, when the boundary falls
+	// in prose. Default TargetTokens/20 (20), at most 100; negative means
+	// no overlap.
+	OverlapTokens int
+}
+
+func (o ChunkerOptions) withDefaults() ChunkerOptions {
+	if o.MaxTokens == 0 {
+		o.MaxTokens = 512
+		if o.TargetTokens > 512 {
+			o.MaxTokens = o.TargetTokens + o.TargetTokens/4
+		}
+	}
+	if o.TargetTokens == 0 {
+		o.TargetTokens = min(400, o.MaxTokens*4/5)
+	}
+	o.MinTokens = cmp.Or(o.MinTokens, o.TargetTokens/4)
+	switch {
+	case o.OverlapTokens == 0:
+		o.OverlapTokens = min(o.TargetTokens/20, 100)
+	case o.OverlapTokens < 0:
+		o.OverlapTokens = 0
+	}
+	return o
+}
+
+func (o ChunkerOptions) validate() error {
+	switch {
+	case o.MaxTokens < 32:
+		return fmt.Errorf("MaxTokens %d is below 32", o.MaxTokens)
+	case o.TargetTokens < 1 || o.TargetTokens > o.MaxTokens:
+		return fmt.Errorf("TargetTokens %d must be between 1 and MaxTokens %d", o.TargetTokens, o.MaxTokens)
+	case o.MinTokens < 0 || o.MinTokens > o.TargetTokens:
+		return fmt.Errorf("MinTokens %d must be between 0 and TargetTokens %d", o.MinTokens, o.TargetTokens)
+	case o.OverlapTokens > o.TargetTokens/4:
+		return fmt.Errorf("OverlapTokens %d is above a quarter of TargetTokens %d", o.OverlapTokens, o.TargetTokens)
+	}
+	return nil
+}
+
+// Chunker splits markdown into chunks along its structure. It is safe for
+// concurrent use.
+type Chunker struct {
+	opts ChunkerOptions
+	tok  tokens
+}
+
+// NewChunker validates the options, fills in defaults and loads the
+// tokenizer.
+func NewChunker(opts ChunkerOptions) (*Chunker, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("invalid chunker options: %w", err)
+	}
+	c, err := cl100k()
+	if err != nil {
+		return nil, err
+	}
+	return &Chunker{opts: opts, tok: tokens{codec: c, cache: &segmentCache{}}}, nil
+}
+
+// Options returns the options in effect, defaults filled in.
+func (c *Chunker) Options() ChunkerOptions { return c.opts }
+
+// CountTokens returns the cl100k_base token count of s.
+func (c *Chunker) CountTokens(s string) int {
+	return c.tok.count(strings.ToValidUTF8(s, "\uFFFD"))
+}
+
+// Chunk splits markdown into chunks and gives them ids in the namespace
+// documentID. The markdown is normalised first (invalid UTF-8 replaced,
+// "\r\n" made "\n", trailing spaces trimmed); every non-blank line of the
+// normalised text appears in some chunk, whole unless it alone is larger
+// than a chunk. It returns an error wrapping ErrEmpty when nothing but
+// whitespace is left.
+func (c *Chunker) Chunk(documentID uuid.UUID, markdown string) ([]Chunk, error) {
+	doc := normalizeMarkdown(markdown)
+	if strings.TrimSpace(doc) == "" {
+		return nil, fmt.Errorf("error chunking document %s: %w", documentID, ErrEmpty)
+	}
+	drafts := c.drafts(parseBlocks(doc))
+	drafts = c.merge(drafts)
+	chunks := make([]Chunk, 0, len(drafts))
+	for _, d := range drafts {
+		for _, r := range c.render(d) {
+			chunks = append(chunks, Chunk{
+				Ordinal: len(chunks),
+				Headers: r.headers,
+				Text:    r.text,
+				Tokens:  r.tokens,
+			})
+		}
+	}
+	for i := range chunks {
+		chunks[i].ID = ChunkID(documentID, i, chunks[i].Text)
+	}
+	return chunks, nil
+}
+
+// unit is a piece of a section that is never split further when packing:
+// a whole block, or a part of a block too large to keep whole.
+type unit struct {
+	text   string
+	tokens int
+	sep    string // joins the unit to the one before it in a chunk
+	prose  bool   // prose may be repeated as overlap; code and tables not
+}
+
+// draft is a chunk before rendering.
+type draft struct {
+	headers   []string
+	budget    int // tokens available for text: MaxTokens less the header path
+	overlap   string
+	overlapTk int
+	units     []unit
+	tokens    int // estimated tokens of the units joined (without overlap)
+}
+
+func (d *draft) size() int {
+	if d.overlap == "" {
+		return d.tokens
+	}
+	return d.overlapTk + 1 + d.tokens
+}
+
+// section is a heading and the blocks under it, up to the next heading.
+type section struct {
+	headers []string
+	budget  int
+	target  int
+}
+
+// drafts walks the blocks, tracks the heading path and packs each
+// section's units into drafts.
+func (c *Chunker) drafts(blocks []block) []*draft {
+	var (
+		out   []*draft
+		stack []block // open headings
+		sec   = c.newSection(nil)
+		units []unit
+	)
+	flush := func() {
+		if len(units) > 0 {
+			out = append(out, c.pack(sec, units)...)
+			units = nil
+		}
+	}
+	for _, b := range blocks {
+		if b.kind == blockHeading {
+			flush()
+			for len(stack) > 0 && stack[len(stack)-1].level >= b.level {
+				stack = stack[:len(stack)-1]
+			}
+			stack = append(stack, b)
+			headers := make([]string, 0, len(stack))
+			for _, h := range stack {
+				if h.title != "" {
+					headers = append(headers, h.title)
+				}
+			}
+			sec = c.newSection(headers)
+		}
+		units = append(units, c.units(sec, b)...)
+	}
+	flush()
+	return out
+}
+
+// newSection shortens the header path until it takes at most a quarter of
+// MaxTokens, and works out the text budget left.
+func (c *Chunker) newSection(headers []string) section {
+	limit := c.opts.MaxTokens / 4
+	cost := func(h []string) int {
+		if len(h) == 0 {
+			return 0
+		}
+		return c.tok.count(strings.Join(h, " > ") + "\n\n")
+	}
+	hc := cost(headers)
+	if hc > limit {
+		// Cut every heading to an equal share, then drop the outermost
+		// ones if that is still too much.
+		share := max(limit/len(headers)-2, 1)
+		short := make([]string, len(headers))
+		for i, h := range headers {
+			short[i] = strings.TrimSpace(c.tok.cut(h, share)[0])
+		}
+		headers = short
+		for len(headers) > 0 && cost(headers) > limit {
+			headers = headers[1:]
+		}
+		hc = cost(headers)
+	}
+	// One token of slack: a header path and text counted apart can differ
+	// by one from the two counted together.
+	budget := c.opts.MaxTokens - hc - 1
+	return section{headers: headers, budget: budget, target: min(c.opts.TargetTokens, budget)}
+}
+
+// units turns a block into units of at most the section's budget.
+func (c *Chunker) units(sec section, b block) []unit {
+	text := strings.Join(b.lines, "\n")
+	n := c.tok.count(text)
+	if n <= sec.budget {
+		return []unit{{text: text, tokens: n, sep: "\n\n", prose: b.kind == blockText}}
+	}
+	limit := sec.target
+	var parts []string
+	switch b.kind {
+	case blockCode:
+		parts = c.splitCode(b.lines, limit)
+	case blockTable:
+		parts = c.splitTable(b.lines, limit)
+	}
+	if parts == nil {
+		parts = c.packLines(b.lines, limit, false)
+	}
+	us := make([]unit, 0, len(parts))
+	for i, p := range parts {
+		sep := "\n"
+		if i == 0 || b.kind != blockText {
+			sep = "\n\n"
+		}
+		us = append(us, unit{text: p, tokens: c.tok.count(p), sep: sep, prose: b.kind == blockText})
+	}
+	return us
+}
+
+// splitCode splits a fenced block too large for one chunk at blank lines
+// (else between lines) and wraps every part in the block's fences, so each
+// part is a code block of its own. It returns nil when the fence lines are
+// too large to repeat.
+func (c *Chunker) splitCode(lines []string, limit int) []string {
+	open := lines[0]
+	marker, _ := openFence(open)
+	inner := lines[1:]
+	closing := marker
+	if len(inner) > 0 && closesFence(inner[len(inner)-1], marker) {
+		closing = inner[len(inner)-1]
+		inner = inner[:len(inner)-1]
+	}
+	wrap := c.tok.count(open) + c.tok.count(closing) + 2
+	if wrap > limit/2 || len(inner) == 0 {
+		return nil
+	}
+	groups := c.packLines(inner, limit-wrap, true)
+	parts := make([]string, len(groups))
+	for i, g := range groups {
+		parts[i] = open + "\n" + g + "\n" + closing
+	}
+	return parts
+}
+
+// splitTable splits a table between rows and repeats the header row and
+// delimiter row at the top of every part. It returns nil when the header
+// is too large to repeat.
+func (c *Chunker) splitTable(lines []string, limit int) []string {
+	head := lines[0] + "\n" + lines[1]
+	hc := c.tok.count(head) + 1
+	if hc > limit/2 || len(lines) < 3 {
+		return nil
+	}
+	groups := c.packLines(lines[2:], limit-hc, false)
+	parts := make([]string, len(groups))
+	for i, g := range groups {
+		parts[i] = head + "\n" + g
+	}
+	return parts
+}
+
+// packLines groups lines into runs of at most limit tokens, joined by
+// "\n". Each line is counted once. A line larger than limit is cut by
+// tokens. With atBlank, a run that overflows is cut after its last blank
+// line when it has one, so code splits between paragraphs of code.
+func (c *Chunker) packLines(lines []string, limit int, atBlank bool) []string {
+	var (
+		out    []string
+		cur    []string
+		curTk  []int
+		total  int
+		blankI = -1 // index in cur of the last blank line
+	)
+	emit := func(ls []string) {
+		for len(ls) > 0 && strings.TrimSpace(ls[len(ls)-1]) == "" {
+			ls = ls[:len(ls)-1]
+		}
+		if len(ls) > 0 {
+			out = append(out, strings.Join(ls, "\n"))
+		}
+	}
+	for _, line := range lines {
+		n := c.tok.count(line)
+		if n > limit {
+			emit(cur)
+			cur, curTk, total, blankI = nil, nil, 0, -1
+			out = append(out, c.tok.cut(line, limit)...)
+			continue
+		}
+		add := n
+		if len(cur) > 0 {
+			add++
+		}
+		if total+add > limit {
+			if atBlank && blankI > 0 {
+				emit(cur[:blankI])
+				cur = append([]string(nil), cur[blankI+1:]...)
+				curTk = append([]int(nil), curTk[blankI+1:]...)
+				total = 0
+				for i, t := range curTk {
+					total += t
+					if i > 0 {
+						total++
+					}
+				}
+			} else {
+				emit(cur)
+				cur, curTk, total = nil, nil, 0
+			}
+			blankI = -1
+			for i, l := range cur {
+				if strings.TrimSpace(l) == "" {
+					blankI = i
+				}
+			}
+			add = n
+			if len(cur) > 0 {
+				add++
+			}
+			if total+add > limit {
+				emit(cur)
+				cur, curTk, total, blankI = nil, nil, 0, -1
+				add = n
+			}
+		}
+		if strings.TrimSpace(line) == "" {
+			if len(cur) == 0 {
+				continue // a part never starts with a blank line
+			}
+			blankI = len(cur)
+		}
+		cur = append(cur, line)
+		curTk = append(curTk, n)
+		total += add
+	}
+	emit(cur)
+	return out
+}
+
+// pack fills drafts with a section's units up to the target size, lets a
+// draft grow to the budget rather than stay under MinTokens, and carries an
+// overlap from one draft to the next when the boundary falls in prose.
+func (c *Chunker) pack(sec section, units []unit) []*draft {
+	var out []*draft
+	cur := &draft{headers: sec.headers, budget: sec.budget}
+	for _, u := range units {
+		add := u.tokens
+		if len(cur.units) > 0 || cur.overlap != "" {
+			add++
+		}
+		size := cur.size()
+		if len(cur.units) > 0 && (size+add > sec.budget || (size+add > sec.target && size >= c.opts.MinTokens)) {
+			out = append(out, cur)
+			prev := cur
+			cur = &draft{headers: sec.headers, budget: sec.budget}
+			if last := prev.units[len(prev.units)-1]; last.prose && u.prose && c.opts.OverlapTokens > 0 {
+				ov, ovTk := c.tail(last.text, c.opts.OverlapTokens)
+				if ov != "" && ovTk+1+u.tokens <= sec.budget {
+					cur.overlap, cur.overlapTk = ov, ovTk
+				}
+			}
+		}
+		if len(cur.units) == 0 {
+			cur.units = append(cur.units, u)
+			cur.tokens = u.tokens
+			continue
+		}
+		cur.units = append(cur.units, u)
+		cur.tokens += u.tokens + 1
+	}
+	if len(cur.units) > 0 {
+		out = append(out, cur)
+	}
+	return out
+}
+
+// tail returns the end of text, at most limit tokens, starting at a word
+// boundary when there is one.
+func (c *Chunker) tail(text string, limit int) (string, int) {
+	_, toks, err := c.tok.codec.Encode(text)
+	if err != nil || len(toks) == 0 {
+		return "", 0
+	}
+	start := max(len(toks)-limit, 0)
+	s := strings.Join(toks[start:], "")
+	for len(s) > 0 && !utf8.RuneStart(s[0]) {
+		s = s[1:]
+	}
+	if i := strings.IndexAny(s, " \n"); i >= 0 && i < len(s)/2 && start > 0 {
+		s = s[i:]
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", 0
+	}
+	n := c.tok.count(s)
+	if n > limit {
+		return "", 0
+	}
+	return s, n
+}
+
+// merge joins a draft under MinTokens with its neighbour when one's header
+// path encloses the other's and the result fits. The merged draft takes the
+// shorter path; the deeper heading line stays in the text.
+func (c *Chunker) merge(drafts []*draft) []*draft {
+	var out []*draft
+	for _, d := range drafts {
+		if len(out) > 0 {
+			prev := out[len(out)-1]
+			if (prev.size() < c.opts.MinTokens || d.size() < c.opts.MinTokens) && encloses(prev.headers, d.headers) {
+				headers, budget := prev.headers, prev.budget
+				if len(d.headers) < len(headers) {
+					headers, budget = d.headers, d.budget
+				}
+				if prev.size()+1+d.tokens <= budget {
+					prev.headers = headers
+					prev.budget = budget
+					prev.units = append(prev.units, d.units...)
+					prev.tokens += 1 + d.tokens
+					continue
+				}
+			}
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// encloses reports whether one header path is a prefix of the other.
+func encloses(a, b []string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+type rendered struct {
+	headers []string
+	text    string
+	tokens  int
+}
+
+// render joins a draft's text and counts it. Token counts of parts and of
+// the whole can differ slightly, so a draft that turns out over its budget
+// is split again: first without the overlap, then in halves, and a single
+// unit by tokens.
+func (c *Chunker) render(d *draft) []rendered {
+	var sb strings.Builder
+	if d.overlap != "" {
+		sb.WriteString(d.overlap)
+	}
+	for i, u := range d.units {
+		if i > 0 || d.overlap != "" {
+			sb.WriteString(u.sep)
+		}
+		sb.WriteString(u.text)
+	}
+	text := sb.String()
+	n := c.tok.count(text)
+	if n <= d.budget {
+		return []rendered{{headers: d.headers, text: text, tokens: n}}
+	}
+	switch {
+	case d.overlap != "":
+		d.overlap, d.overlapTk = "", 0
+		return c.render(d)
+	case len(d.units) > 1:
+		mid := len(d.units) / 2
+		a := &draft{headers: d.headers, budget: d.budget, units: d.units[:mid]}
+		b := &draft{headers: d.headers, budget: d.budget, units: d.units[mid:]}
+		return append(c.render(a), c.render(b)...)
+	}
+	var out []rendered
+	for _, p := range c.tok.cut(text, d.budget) {
+		out = append(out, rendered{headers: d.headers, text: p, tokens: c.tok.count(p)})
+	}
+	return out
+}

@@ -1,0 +1,104 @@
+package content
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+var testDocID = uuid.MustParse("7d444840-9dc0-11d1-b245-5ffdce74fad2")
+
+func newTestChunker(t testing.TB, opts ChunkerOptions) *Chunker {
+	t.Helper()
+	c, err := NewChunker(opts)
+	if err != nil {
+		t.Fatalf("NewChunker(%+v): %v", opts, err)
+	}
+	return c
+}
+
+// checkChunks asserts the chunker's promises for one document: ordinals and
+// ids, token counts, the hard maximum on what is embedded, and that every
+// non-blank line of the normalised document is in some chunk (whole, or in
+// order in pieces when it alone is larger than a chunk).
+func checkChunks(t testing.TB, c *Chunker, markdown string, chunks []Chunk) {
+	t.Helper()
+	opts := c.Options()
+	for i, ch := range chunks {
+		if ch.Ordinal != i {
+			t.Fatalf("chunk %d has ordinal %d", i, ch.Ordinal)
+		}
+		if want := ChunkID(testDocID, i, ch.Text); ch.ID != want {
+			t.Fatalf("chunk %d id %s, want %s", i, ch.ID, want)
+		}
+		if strings.TrimSpace(ch.Text) == "" {
+			t.Fatalf("chunk %d is blank: %q", i, ch.Text)
+		}
+		if n := c.CountTokens(ch.Text); n != ch.Tokens {
+			t.Fatalf("chunk %d Tokens = %d, text counts %d", i, ch.Tokens, n)
+		}
+		if n := c.CountTokens(ch.EmbedText()); n > opts.MaxTokens {
+			t.Fatalf("chunk %d embeds %d tokens, max %d:\n%s", i, n, opts.MaxTokens, ch.EmbedText())
+		}
+	}
+	doc := normalizeMarkdown(markdown)
+	for line := range strings.SplitSeq(doc, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || inSomeChunk(chunks, line) {
+			continue
+		}
+		// A line larger than a chunk is cut: its pieces must be found in
+		// order, each a long prefix of what is left.
+		n := c.CountTokens(line)
+		if n <= opts.MinTokens {
+			t.Fatalf("line of %d tokens not in any chunk: %q", n, line)
+		}
+		pieces, rest := 0, line
+		for rest != "" {
+			k := longestPrefixInChunks(chunks, rest)
+			if k == 0 {
+				t.Fatalf("line not covered by chunks, missing from %q", rest)
+			}
+			rest = rest[k:]
+			pieces++
+		}
+		if limit := 2*(n/max(opts.TargetTokens/4, 1)) + 4; pieces > limit {
+			t.Fatalf("line of %d tokens found only in %d pieces (limit %d): %q", n, pieces, limit, line)
+		}
+	}
+}
+
+func inSomeChunk(chunks []Chunk, s string) bool {
+	for _, ch := range chunks {
+		if strings.Contains(ch.Text, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// longestPrefixInChunks returns the length of the longest prefix of s found
+// in one chunk.
+func longestPrefixInChunks(chunks []Chunk, s string) int {
+	best := 0
+	for _, ch := range chunks {
+		lo, hi := best, len(s) // invariant: s[:lo] is in ch or lo == best
+		if best > 0 && !strings.Contains(ch.Text, s[:best+1]) {
+			continue
+		}
+		for lo < hi {
+			mid := (lo + hi + 1) / 2
+			if strings.Contains(ch.Text, s[:mid]) {
+				lo = mid
+			} else {
+				hi = mid - 1
+			}
+		}
+		best = max(best, lo)
+		if best == len(s) {
+			break
+		}
+	}
+	return best
+}
