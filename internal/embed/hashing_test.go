@@ -220,10 +220,9 @@ func BenchmarkHashingEmbed(b *testing.B) {
 	}
 	b.SetBytes(int64(bytes / len(chunks)))
 	b.ReportAllocs()
-	b.ResetTimer()
 	i := 0
 	for b.Loop() {
-		if _, err := h.Embed(ctx, chunks[i%len(chunks) : i%len(chunks)+1]); err != nil {
+		if _, err := h.Embed(ctx, chunks[i%len(chunks):i%len(chunks)+1]); err != nil {
 			b.Fatal(err)
 		}
 		i++
