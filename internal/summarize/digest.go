@@ -78,8 +78,13 @@ type DigestConfig struct {
 // one another (the same boilerplate paragraph on many pages).
 const diversity = 0.3
 
-// minChunkTokens ends the chunk selection once less budget than this is left.
-const minChunkTokens = 32
+// nearDuplicate is the similarity above which an item is never picked
+// after one like it: the same paragraph repeated on many pages, whose
+// centrality would otherwise outweigh the diversity penalty.
+const nearDuplicate = 0.95
+
+// chunkOverhead is the tokens of the excerpt markup around a chunk.
+const chunkOverhead = 4
 
 // BuildDigest selects, deterministically, the titles and chunks a
 // summarizer reads. Titles come first, evenly spread over the documents, up
@@ -124,7 +129,7 @@ func BuildDigest(ctx context.Context, in DigestInput, cfg DigestConfig) (Digest,
 		return Digest{}, err
 	}
 	for _, i := range mmr(vecs, len(vecs), func(i int) (take, stop bool) {
-		if budget < minChunkTokens {
+		if budget <= chunkOverhead {
 			return false, true
 		}
 		// A cl100k token is rarely longer than 10 bytes: skip counting
@@ -132,7 +137,7 @@ func BuildDigest(ctx context.Context, in DigestInput, cfg DigestConfig) (Digest,
 		if len(in.Chunks[i].Text)/10 > budget {
 			return false, false
 		}
-		cost := cfg.CountTokens(in.Chunks[i].Text) + 4
+		cost := cfg.CountTokens(in.Chunks[i].Text) + chunkOverhead
 		if cost > budget {
 			return false, false
 		}
@@ -256,6 +261,7 @@ func mmr(vecs [][]float32, limit int, accept func(i int) (take, stop bool)) []in
 		for i := range n {
 			if !done[i] {
 				redundancy[i] = max(redundancy[i], dot(vecs[i], vecs[best]))
+				done[i] = redundancy[i] >= nearDuplicate
 			}
 		}
 	}
