@@ -22,7 +22,7 @@ func TestBuildDigestBoundsALargeSource(t *testing.T) {
 	}
 	// A job feeds a bounded sample of chunks, not all of them.
 	for i := range 2000 {
-		in.Chunks = append(in.Chunks, Chunk{Text: fmt.Sprintf("chunk %d about routing requests and handlers number %d", i, i%37)})
+		in.Chunks = append(in.Chunks, Chunk{Text: fmt.Sprintf("chunk %d about routing requests and handlers number %d. %s", i, i%37, strings.Repeat("Handlers receive requests and return responses. ", 5))})
 	}
 	cfg := DigestConfig{TokenBudget: 2000, MaxTitles: 50, CountTokens: words}
 	d, err := BuildDigest(context.Background(), in, cfg)
@@ -42,7 +42,7 @@ func TestBuildDigestBoundsALargeSource(t *testing.T) {
 	for _, c := range d.Chunks {
 		used += words(c) + 4
 	}
-	if used > cfg.TokenBudget || len(d.Chunks) < 50 || len(d.Chunks) > 200 {
+	if used > cfg.TokenBudget || len(d.Chunks) < 20 {
 		t.Fatalf("%d tokens for %d chunks; want within the budget of %d", used, len(d.Chunks), cfg.TokenBudget)
 	}
 	again, err := BuildDigest(context.Background(), in, cfg)
