@@ -180,8 +180,9 @@ func TestNew(t *testing.T) {
 	}
 }
 
-// chunks400 joins corpus paragraphs into texts of about 400 cl100k tokens.
-func chunks400(b *testing.B) []string {
+// chunks400 joins corpus paragraphs into texts of about 400 cl100k tokens
+// and returns them with their mean token count.
+func chunks400(b *testing.B) ([]string, float64) {
 	count, err := NewTokenCounter()
 	if err != nil {
 		b.Fatal(err)
@@ -205,13 +206,17 @@ func chunks400(b *testing.B) []string {
 			break
 		}
 	}
-	return out
+	total := 0
+	for _, c := range out {
+		total += count(c)
+	}
+	return out, float64(total) / float64(len(out))
 }
 
 // BenchmarkHashingEmbed reports embeddings/s for chunks of about 400 tokens
 // from the corpus, one Embed call per chunk on one goroutine.
 func BenchmarkHashingEmbed(b *testing.B) {
-	chunks := chunks400(b)
+	chunks, meanTokens := chunks400(b)
 	h := newHashing(b, 0)
 	ctx := context.Background()
 	var bytes int
@@ -228,4 +233,5 @@ func BenchmarkHashingEmbed(b *testing.B) {
 		i++
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "embeddings/s")
+	b.ReportMetric(meanTokens, "tokens/chunk")
 }

@@ -189,7 +189,12 @@ func (e *OpenAI) batches(texts []string) []span {
 		tokens int
 	)
 	for i, t := range texts {
-		n := e.countTokens(t)
+		// A cl100k token is at least one byte: count only when the byte
+		// length could overflow the batch, since counting is the slow part.
+		n := len(t)
+		if tokens+n > e.cfg.MaxBatchTokens {
+			n = e.countTokens(t)
+		}
 		if i > start && (i-start >= e.cfg.MaxBatchInputs || tokens+n > e.cfg.MaxBatchTokens) {
 			spans = append(spans, span{start, i})
 			start, tokens = i, 0
