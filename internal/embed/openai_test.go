@@ -454,3 +454,19 @@ func TestNewOpenAIValidation(t *testing.T) {
 		t.Fatalf("Ollama config: %v, %v", e, err)
 	}
 }
+
+func TestOpenAIEmbedEmptyInputs(t *testing.T) {
+	t.Parallel()
+	bundle, cfg := setup(t)
+	e := newOpenAI(t, cfg)
+	vecs, err := e.Embed(context.Background(), nil)
+	if err != nil || len(vecs) != 0 || len(bundle.fake.reqs()) != 0 {
+		t.Fatalf("no texts: %d vectors, %v, %d requests; want nothing sent", len(vecs), err, len(bundle.fake.reqs()))
+	}
+	if _, err := e.Embed(context.Background(), []string{"", "text-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if in := bundle.fake.reqs()[0].Body.Input; in[0] != " " || in[1] != "text-1" {
+		t.Fatalf("input %q, want the empty text sent as a space", in)
+	}
+}
