@@ -3,6 +3,7 @@ package embed
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -234,4 +235,34 @@ func BenchmarkHashingEmbed(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "embeddings/s")
 	b.ReportMetric(meanTokens, "tokens/chunk")
+}
+
+func TestHashingConcurrentUse(t *testing.T) {
+	t.Parallel()
+	h := newHashing(t, 0)
+	texts := corpusParagraphs(t, "rust-book", 200)
+	want, err := h.Embed(context.Background(), texts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			got, err := h.Embed(context.Background(), texts)
+			if err == nil {
+				for i := range got {
+					if cosine(got[i], want[i]) < 0.999999 {
+						err = fmt.Errorf("text %d differs under concurrent use", i)
+						break
+					}
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
 }
