@@ -21,3 +21,11 @@ WHERE c.user_id = @user_id
   AND (sqlc.narg('source_id')::uuid IS NULL OR c.source_id = sqlc.narg('source_id')::uuid)
 ORDER BY rank DESC, c.id
 LIMIT @max_rows;
+
+-- name: SampleChunks :many
+-- A deterministic sample of a source's chunks for its summary: ids are
+-- hashes, so ordering by id spreads the sample over the whole source.
+SELECT headers, text, embedding FROM chunks
+WHERE source_id = @source_id
+ORDER BY id
+LIMIT @max_rows;

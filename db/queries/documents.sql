@@ -43,3 +43,35 @@ WHERE id = @id;
 -- Removes the documents that vanished from a source (their chunks go with
 -- them through the foreign key).
 DELETE FROM documents WHERE source_id = @source_id AND NOT (id = ANY(@keep::uuid[]));
+
+-- name: CountDocuments :one
+SELECT count(*) FROM documents WHERE source_id = @source_id;
+
+-- name: MarkDocumentsEmbedded :execrows
+UPDATE documents SET status = 'embedded', updated_at = now()
+WHERE source_id = @source_id AND status = 'chunked';
+
+-- name: FailUnprocessedDocuments :many
+-- Marks failed the documents a discarded job left behind: never chunked, or
+-- chunked with chunks that never got a vector.
+UPDATE documents d
+SET status = 'failed', error = @error, updated_at = now()
+WHERE d.source_id = @source_id
+  AND (d.status = 'pending'
+       OR (d.status = 'chunked'
+           AND EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = d.id AND c.embedding IS NULL)))
+RETURNING d.id, d.url;
+
+-- name: ListDocumentTitles :many
+SELECT title, url FROM documents
+WHERE source_id = @source_id AND status <> 'failed'
+ORDER BY url
+LIMIT @max_rows;
+
+-- name: InsertFailedDocument :exec
+-- Records a document that could not even be loaded, so the source shows it
+-- with its reason.
+INSERT INTO documents AS d (id, source_id, url, title, content, content_hash, status, error)
+VALUES (@id, @source_id, @url, @title, '', sha256(''::bytea), 'failed', @error)
+ON CONFLICT (id) DO UPDATE
+SET status = 'failed', error = EXCLUDED.error, content = '', content_hash = EXCLUDED.content_hash, updated_at = now();

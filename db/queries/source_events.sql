@@ -10,3 +10,12 @@ SELECT * FROM source_events
 WHERE source_id = @source_id AND id > @after_id
 ORDER BY id
 LIMIT @max_rows;
+
+-- name: LockSourceEvents :exec
+-- Serialises event inserts of one source until commit, so event ids of a
+-- source are assigned in commit order and a reader resuming after id N can
+-- never miss a smaller id committed later.
+SELECT pg_advisory_xact_lock(hashtextextended('kollektiv.source_events:' || @source_id::text, 0));
+
+-- name: NotifyEvent :exec
+SELECT pg_notify(@channel::text, @payload::text);

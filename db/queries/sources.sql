@@ -66,3 +66,30 @@ RETURNING s.*;
 
 -- name: DeleteSource :execrows
 DELETE FROM sources WHERE id = @id AND user_id = @user_id;
+
+-- name: ScheduleSourceProcessing :one
+-- Marks the generation's processing as scheduled and resets its progress.
+UPDATE sources
+SET stage = 'processing_scheduled',
+    documents_scheduled = @documents_scheduled,
+    documents_processed = 0, chunks_written = 0, chunks_embedded = 0,
+    progress_at = NULL, updated_at = now()
+WHERE id = @id AND generation = @generation
+RETURNING *;
+
+-- name: AddSourceProgress :one
+-- Adds a job's work to the generation's counters. progress_due is true when
+-- the last progress event is older than throttle_seconds (and then marks
+-- one as sent now), so a source sends a few progress events per second at
+-- most.
+UPDATE sources
+SET documents_processed = documents_processed + @documents,
+    chunks_written = chunks_written + @chunks_written,
+    chunks_embedded = chunks_embedded + @chunks_embedded,
+    progress_at = CASE
+        WHEN progress_at IS NULL OR progress_at < now() - make_interval(secs => @throttle_seconds::float8) THEN now()
+        ELSE progress_at END,
+    updated_at = now()
+WHERE id = @id AND generation = @generation
+RETURNING documents_scheduled, documents_processed, chunks_written, chunks_embedded,
+          (progress_at = now())::boolean AS progress_due;

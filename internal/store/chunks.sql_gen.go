@@ -9,6 +9,7 @@ import (
 	"context"
 
 	"github.com/google/uuid"
+	pgvector "github.com/pgvector/pgvector-go"
 )
 
 const countChunks = `-- name: CountChunks :one
@@ -73,6 +74,46 @@ func (q *Queries) GetChunksByIDs(ctx context.Context, ids []uuid.UUID) ([]GetChu
 			&i.Text,
 			&i.TokenCount,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const sampleChunks = `-- name: SampleChunks :many
+SELECT headers, text, embedding FROM chunks
+WHERE source_id = $1
+ORDER BY id
+LIMIT $2
+`
+
+type SampleChunksParams struct {
+	SourceID uuid.UUID
+	MaxRows  int32
+}
+
+type SampleChunksRow struct {
+	Headers   []string
+	Text      string
+	Embedding *pgvector.Vector
+}
+
+// A deterministic sample of a source's chunks for its summary: ids are
+// hashes, so ordering by id spreads the sample over the whole source.
+func (q *Queries) SampleChunks(ctx context.Context, arg SampleChunksParams) ([]SampleChunksRow, error) {
+	rows, err := q.db.Query(ctx, sampleChunks, arg.SourceID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []SampleChunksRow{}
+	for rows.Next() {
+		var i SampleChunksRow
+		if err := rows.Scan(&i.Headers, &i.Text, &i.Embedding); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

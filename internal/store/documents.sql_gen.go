@@ -12,6 +12,17 @@ import (
 	"github.com/google/uuid"
 )
 
+const countDocuments = `-- name: CountDocuments :one
+SELECT count(*) FROM documents WHERE source_id = $1
+`
+
+func (q *Queries) CountDocuments(ctx context.Context, sourceID uuid.UUID) (int64, error) {
+	row := q.db.QueryRow(ctx, countDocuments, sourceID)
+	var count int64
+	err := row.Scan(&count)
+	return count, err
+}
+
 const deleteDocumentsNotIn = `-- name: DeleteDocumentsNotIn :execrows
 DELETE FROM documents WHERE source_id = $1 AND NOT (id = ANY($2::uuid[]))
 `
@@ -29,6 +40,48 @@ func (q *Queries) DeleteDocumentsNotIn(ctx context.Context, arg DeleteDocumentsN
 		return 0, err
 	}
 	return result.RowsAffected(), nil
+}
+
+const failUnprocessedDocuments = `-- name: FailUnprocessedDocuments :many
+UPDATE documents d
+SET status = 'failed', error = $1, updated_at = now()
+WHERE d.source_id = $2
+  AND (d.status = 'pending'
+       OR (d.status = 'chunked'
+           AND EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = d.id AND c.embedding IS NULL)))
+RETURNING d.id, d.url
+`
+
+type FailUnprocessedDocumentsParams struct {
+	Error    *string
+	SourceID uuid.UUID
+}
+
+type FailUnprocessedDocumentsRow struct {
+	ID  uuid.UUID
+	URL string
+}
+
+// Marks failed the documents a discarded job left behind: never chunked, or
+// chunked with chunks that never got a vector.
+func (q *Queries) FailUnprocessedDocuments(ctx context.Context, arg FailUnprocessedDocumentsParams) ([]FailUnprocessedDocumentsRow, error) {
+	rows, err := q.db.Query(ctx, failUnprocessedDocuments, arg.Error, arg.SourceID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []FailUnprocessedDocumentsRow{}
+	for rows.Next() {
+		var i FailUnprocessedDocumentsRow
+		if err := rows.Scan(&i.ID, &i.URL); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const getDocumentsByIDs = `-- name: GetDocumentsByIDs :many
@@ -68,6 +121,34 @@ func (q *Queries) GetDocumentsByIDs(ctx context.Context, ids []uuid.UUID) ([]Doc
 	return items, nil
 }
 
+const insertFailedDocument = `-- name: InsertFailedDocument :exec
+INSERT INTO documents AS d (id, source_id, url, title, content, content_hash, status, error)
+VALUES ($1, $2, $3, $4, '', sha256(''::bytea), 'failed', $5)
+ON CONFLICT (id) DO UPDATE
+SET status = 'failed', error = EXCLUDED.error, content = '', content_hash = EXCLUDED.content_hash, updated_at = now()
+`
+
+type InsertFailedDocumentParams struct {
+	ID       uuid.UUID
+	SourceID uuid.UUID
+	URL      string
+	Title    string
+	Error    *string
+}
+
+// Records a document that could not even be loaded, so the source shows it
+// with its reason.
+func (q *Queries) InsertFailedDocument(ctx context.Context, arg InsertFailedDocumentParams) error {
+	_, err := q.db.Exec(ctx, insertFailedDocument,
+		arg.ID,
+		arg.SourceID,
+		arg.URL,
+		arg.Title,
+		arg.Error,
+	)
+	return err
+}
+
 const listDocumentSizes = `-- name: ListDocumentSizes :many
 SELECT id, octet_length(content)::integer AS size
 FROM documents
@@ -91,6 +172,43 @@ func (q *Queries) ListDocumentSizes(ctx context.Context, sourceID uuid.UUID) ([]
 	for rows.Next() {
 		var i ListDocumentSizesRow
 		if err := rows.Scan(&i.ID, &i.Size); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listDocumentTitles = `-- name: ListDocumentTitles :many
+SELECT title, url FROM documents
+WHERE source_id = $1 AND status <> 'failed'
+ORDER BY url
+LIMIT $2
+`
+
+type ListDocumentTitlesParams struct {
+	SourceID uuid.UUID
+	MaxRows  int32
+}
+
+type ListDocumentTitlesRow struct {
+	Title string
+	URL   string
+}
+
+func (q *Queries) ListDocumentTitles(ctx context.Context, arg ListDocumentTitlesParams) ([]ListDocumentTitlesRow, error) {
+	rows, err := q.db.Query(ctx, listDocumentTitles, arg.SourceID, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListDocumentTitlesRow{}
+	for rows.Next() {
+		var i ListDocumentTitlesRow
+		if err := rows.Scan(&i.Title, &i.URL); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -186,6 +304,19 @@ func (q *Queries) ListFailedDocuments(ctx context.Context, sourceID uuid.UUID) (
 		return nil, err
 	}
 	return items, nil
+}
+
+const markDocumentsEmbedded = `-- name: MarkDocumentsEmbedded :execrows
+UPDATE documents SET status = 'embedded', updated_at = now()
+WHERE source_id = $1 AND status = 'chunked'
+`
+
+func (q *Queries) MarkDocumentsEmbedded(ctx context.Context, sourceID uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, markDocumentsEmbedded, sourceID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const setDocumentStatus = `-- name: SetDocumentStatus :exec

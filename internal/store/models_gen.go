@@ -70,6 +70,11 @@ type Source struct {
 	CreatedAt           time.Time
 	UpdatedAt           time.Time
 	CompletedAt         *time.Time
+	DocumentsScheduled  int32
+	DocumentsProcessed  int32
+	ChunksWritten       int32
+	ChunksEmbedded      int32
+	ProgressAt          *time.Time
 }
 
 type SourceEvent struct {

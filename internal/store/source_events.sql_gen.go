@@ -88,3 +88,29 @@ func (q *Queries) ListEventsAfter(ctx context.Context, arg ListEventsAfterParams
 	}
 	return items, nil
 }
+
+const lockSourceEvents = `-- name: LockSourceEvents :exec
+SELECT pg_advisory_xact_lock(hashtextextended('kollektiv.source_events:' || $1::text, 0))
+`
+
+// Serialises event inserts of one source until commit, so event ids of a
+// source are assigned in commit order and a reader resuming after id N can
+// never miss a smaller id committed later.
+func (q *Queries) LockSourceEvents(ctx context.Context, sourceID string) error {
+	_, err := q.db.Exec(ctx, lockSourceEvents, sourceID)
+	return err
+}
+
+const notifyEvent = `-- name: NotifyEvent :exec
+SELECT pg_notify($1::text, $2::text)
+`
+
+type NotifyEventParams struct {
+	Channel string
+	Payload string
+}
+
+func (q *Queries) NotifyEvent(ctx context.Context, arg NotifyEventParams) error {
+	_, err := q.db.Exec(ctx, notifyEvent, arg.Channel, arg.Payload)
+	return err
+}

@@ -12,10 +12,65 @@ import (
 	"github.com/google/uuid"
 )
 
+const addSourceProgress = `-- name: AddSourceProgress :one
+UPDATE sources
+SET documents_processed = documents_processed + $1,
+    chunks_written = chunks_written + $2,
+    chunks_embedded = chunks_embedded + $3,
+    progress_at = CASE
+        WHEN progress_at IS NULL OR progress_at < now() - make_interval(secs => $4::float8) THEN now()
+        ELSE progress_at END,
+    updated_at = now()
+WHERE id = $5 AND generation = $6
+RETURNING documents_scheduled, documents_processed, chunks_written, chunks_embedded,
+          (progress_at = now())::boolean AS progress_due
+`
+
+type AddSourceProgressParams struct {
+	Documents       int32
+	ChunksWritten   int32
+	ChunksEmbedded  int32
+	ThrottleSeconds float64
+	ID              uuid.UUID
+	Generation      int32
+}
+
+type AddSourceProgressRow struct {
+	DocumentsScheduled int32
+	DocumentsProcessed int32
+	ChunksWritten      int32
+	ChunksEmbedded     int32
+	ProgressDue        bool
+}
+
+// Adds a job's work to the generation's counters. progress_due is true when
+// the last progress event is older than throttle_seconds (and then marks
+// one as sent now), so a source sends a few progress events per second at
+// most.
+func (q *Queries) AddSourceProgress(ctx context.Context, arg AddSourceProgressParams) (AddSourceProgressRow, error) {
+	row := q.db.QueryRow(ctx, addSourceProgress,
+		arg.Documents,
+		arg.ChunksWritten,
+		arg.ChunksEmbedded,
+		arg.ThrottleSeconds,
+		arg.ID,
+		arg.Generation,
+	)
+	var i AddSourceProgressRow
+	err := row.Scan(
+		&i.DocumentsScheduled,
+		&i.DocumentsProcessed,
+		&i.ChunksWritten,
+		&i.ChunksEmbedded,
+		&i.ProgressDue,
+	)
+	return i, err
+}
+
 const createSource = `-- name: CreateSource :one
 INSERT INTO sources (id, user_id, kind, uri, options, idempotency_key)
 VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at
 `
 
 type CreateSourceParams struct {
@@ -53,6 +108,11 @@ func (q *Queries) CreateSource(ctx context.Context, arg CreateSourceParams) (Sou
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.DocumentsScheduled,
+		&i.DocumentsProcessed,
+		&i.ChunksWritten,
+		&i.ChunksEmbedded,
+		&i.ProgressAt,
 	)
 	return i, err
 }
@@ -75,7 +135,7 @@ func (q *Queries) DeleteSource(ctx context.Context, arg DeleteSourceParams) (int
 }
 
 const findSourceByURI = `-- name: FindSourceByURI :one
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at FROM sources
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at FROM sources
 WHERE user_id = $1 AND kind = $2 AND uri = $3
 ORDER BY created_at DESC, id DESC
 LIMIT 1
@@ -108,12 +168,17 @@ func (q *Queries) FindSourceByURI(ctx context.Context, arg FindSourceByURIParams
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.DocumentsScheduled,
+		&i.DocumentsProcessed,
+		&i.ChunksWritten,
+		&i.ChunksEmbedded,
+		&i.ProgressAt,
 	)
 	return i, err
 }
 
 const getSource = `-- name: GetSource :one
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at FROM sources WHERE id = $1 AND user_id = $2
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at FROM sources WHERE id = $1 AND user_id = $2
 `
 
 type GetSourceParams struct {
@@ -141,12 +206,17 @@ func (q *Queries) GetSource(ctx context.Context, arg GetSourceParams) (Source, e
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.DocumentsScheduled,
+		&i.DocumentsProcessed,
+		&i.ChunksWritten,
+		&i.ChunksEmbedded,
+		&i.ProgressAt,
 	)
 	return i, err
 }
 
 const getSourceByID = `-- name: GetSourceByID :one
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at FROM sources WHERE id = $1
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at FROM sources WHERE id = $1
 `
 
 // Unscoped, for jobs that already hold a source id from a trusted payload.
@@ -169,12 +239,17 @@ func (q *Queries) GetSourceByID(ctx context.Context, id uuid.UUID) (Source, erro
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.DocumentsScheduled,
+		&i.DocumentsProcessed,
+		&i.ChunksWritten,
+		&i.ChunksEmbedded,
+		&i.ProgressAt,
 	)
 	return i, err
 }
 
 const getSourceByIdempotencyKey = `-- name: GetSourceByIdempotencyKey :one
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at FROM sources WHERE user_id = $1 AND idempotency_key = $2
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at FROM sources WHERE user_id = $1 AND idempotency_key = $2
 `
 
 type GetSourceByIdempotencyKeyParams struct {
@@ -201,12 +276,17 @@ func (q *Queries) GetSourceByIdempotencyKey(ctx context.Context, arg GetSourceBy
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.DocumentsScheduled,
+		&i.DocumentsProcessed,
+		&i.ChunksWritten,
+		&i.ChunksEmbedded,
+		&i.ProgressAt,
 	)
 	return i, err
 }
 
 const listSources = `-- name: ListSources :many
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at FROM sources
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at FROM sources
 WHERE user_id = $1
   AND ($2::timestamptz IS NULL
        OR (created_at, id) < ($2::timestamptz, $3::uuid))
@@ -253,6 +333,11 @@ func (q *Queries) ListSources(ctx context.Context, arg ListSourcesParams) ([]Sou
 			&i.CreatedAt,
 			&i.UpdatedAt,
 			&i.CompletedAt,
+			&i.DocumentsScheduled,
+			&i.DocumentsProcessed,
+			&i.ChunksWritten,
+			&i.ChunksEmbedded,
+			&i.ProgressAt,
 		); err != nil {
 			return nil, err
 		}
@@ -276,7 +361,7 @@ FROM (
     FROM documents d WHERE d.source_id = $1
 ) c
 WHERE s.id = $1
-RETURNING s.id, s.user_id, s.kind, s.uri, s.options, s.stage, s.generation, s.document_count, s.chunk_count, s.failed_document_count, s.error, s.idempotency_key, s.created_at, s.updated_at, s.completed_at
+RETURNING s.id, s.user_id, s.kind, s.uri, s.options, s.stage, s.generation, s.document_count, s.chunk_count, s.failed_document_count, s.error, s.idempotency_key, s.created_at, s.updated_at, s.completed_at, s.documents_scheduled, s.documents_processed, s.chunks_written, s.chunks_embedded, s.progress_at
 `
 
 // Recounts documents and chunks from their rows, so the counts cannot drift.
@@ -299,6 +384,56 @@ func (q *Queries) RefreshSourceCounts(ctx context.Context, id uuid.UUID) (Source
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.DocumentsScheduled,
+		&i.DocumentsProcessed,
+		&i.ChunksWritten,
+		&i.ChunksEmbedded,
+		&i.ProgressAt,
+	)
+	return i, err
+}
+
+const scheduleSourceProcessing = `-- name: ScheduleSourceProcessing :one
+UPDATE sources
+SET stage = 'processing_scheduled',
+    documents_scheduled = $1,
+    documents_processed = 0, chunks_written = 0, chunks_embedded = 0,
+    progress_at = NULL, updated_at = now()
+WHERE id = $2 AND generation = $3
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at
+`
+
+type ScheduleSourceProcessingParams struct {
+	DocumentsScheduled int32
+	ID                 uuid.UUID
+	Generation         int32
+}
+
+// Marks the generation's processing as scheduled and resets its progress.
+func (q *Queries) ScheduleSourceProcessing(ctx context.Context, arg ScheduleSourceProcessingParams) (Source, error) {
+	row := q.db.QueryRow(ctx, scheduleSourceProcessing, arg.DocumentsScheduled, arg.ID, arg.Generation)
+	var i Source
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Kind,
+		&i.URI,
+		&i.Options,
+		&i.Stage,
+		&i.Generation,
+		&i.DocumentCount,
+		&i.ChunkCount,
+		&i.FailedDocumentCount,
+		&i.Error,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.CompletedAt,
+		&i.DocumentsScheduled,
+		&i.DocumentsProcessed,
+		&i.ChunksWritten,
+		&i.ChunksEmbedded,
+		&i.ProgressAt,
 	)
 	return i, err
 }
@@ -310,7 +445,7 @@ SET stage = $1,
     updated_at = now(),
     completed_at = CASE WHEN $1 IN ('completed', 'failed') THEN now() ELSE NULL END
 WHERE id = $3
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at
 `
 
 type SetSourceStageParams struct {
@@ -338,6 +473,11 @@ func (q *Queries) SetSourceStage(ctx context.Context, arg SetSourceStageParams) 
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.DocumentsScheduled,
+		&i.DocumentsProcessed,
+		&i.ChunksWritten,
+		&i.ChunksEmbedded,
+		&i.ProgressAt,
 	)
 	return i, err
 }
@@ -347,7 +487,7 @@ UPDATE sources
 SET generation = generation + 1, stage = 'created', error = NULL,
     completed_at = NULL, updated_at = now()
 WHERE id = $1
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at
 `
 
 // Starts another run of the pipeline over a source (retry or refresh).
@@ -370,6 +510,11 @@ func (q *Queries) StartSourceGeneration(ctx context.Context, id uuid.UUID) (Sour
 		&i.CreatedAt,
 		&i.UpdatedAt,
 		&i.CompletedAt,
+		&i.DocumentsScheduled,
+		&i.DocumentsProcessed,
+		&i.ChunksWritten,
+		&i.ChunksEmbedded,
+		&i.ProgressAt,
 	)
 	return i, err
 }
