@@ -29,3 +29,8 @@ SELECT headers, text, embedding FROM chunks
 WHERE source_id = @source_id
 ORDER BY id
 LIMIT @max_rows;
+
+-- name: DeleteChunksOfFailedDocuments :execrows
+-- A failed document keeps no chunks: nothing half-embedded stays searchable.
+DELETE FROM chunks c USING documents d
+WHERE d.id = c.document_id AND d.source_id = @source_id AND d.status = 'failed';

@@ -1,6 +1,6 @@
--- name: UpsertDocument :one
--- Returns whether the stored content changed, so unchanged documents are
--- skipped when a source is ingested again.
+-- name: UpsertDocument :batchexec
+-- A changed document (its content hash differs) goes back to pending; an
+-- unchanged one keeps its status, so ingesting a source again skips it.
 INSERT INTO documents AS d (id, source_id, url, title, content, content_hash, metadata)
 VALUES (@id, @source_id, @url, @title, @content, @content_hash, @metadata)
 ON CONFLICT (id) DO UPDATE
@@ -8,10 +8,14 @@ SET title = EXCLUDED.title,
     content = EXCLUDED.content,
     content_hash = EXCLUDED.content_hash,
     metadata = EXCLUDED.metadata,
-    status = CASE WHEN d.content_hash = EXCLUDED.content_hash THEN d.status ELSE 'pending' END,
-    error = CASE WHEN d.content_hash = EXCLUDED.content_hash THEN d.error ELSE NULL END,
-    updated_at = now()
-RETURNING id, status, (xmax = 0) AS inserted;
+    status = CASE WHEN d.content_hash = EXCLUDED.content_hash AND d.status <> 'failed' THEN d.status ELSE 'pending' END,
+    error = CASE WHEN d.content_hash = EXCLUDED.content_hash AND d.status <> 'failed' THEN d.error ELSE NULL END,
+    updated_at = now();
+
+-- name: SetDocumentStatus :batchexec
+UPDATE documents
+SET status = @status, error = sqlc.narg('error'), chunk_count = @chunk_count, updated_at = now()
+WHERE id = @id;
 
 -- name: GetDocumentsByIDs :many
 SELECT * FROM documents WHERE id = ANY(@ids::uuid[]) ORDER BY url;
@@ -33,11 +37,6 @@ ORDER BY url;
 SELECT id, url, title, error FROM documents
 WHERE source_id = @source_id AND status = 'failed'
 ORDER BY url;
-
--- name: SetDocumentStatus :exec
-UPDATE documents
-SET status = @status, error = sqlc.narg('error'), chunk_count = @chunk_count, updated_at = now()
-WHERE id = @id;
 
 -- name: DeleteDocumentsNotIn :execrows
 -- Removes the documents that vanished from a source (their chunks go with

@@ -18,11 +18,16 @@ where the value came from (default, env or flag). Secrets are redacted; a
 database URL keeps everything but its password.`,
 		example: `
 kollektiv config
-KOLLEKTIV_LOG_LEVEL=debug kollektiv config`,
-		flags: func(_ *flag.FlagSet, cfg *config.Config) func(context.Context, Env, []string) error {
+KOLLEKTIV_LOG_LEVEL=debug kollektiv config
+kollektiv config --markdown   # the table of README.md`,
+		flags: func(fs *flag.FlagSet, cfg *config.Config) func(context.Context, Env, []string) error {
+			markdown := fs.Bool("markdown", false, "print the table of all settings and defaults as markdown")
 			return func(_ context.Context, env Env, args []string) error {
 				if len(args) != 0 {
 					return fmt.Errorf("%w: config takes no arguments", errUsage)
+				}
+				if *markdown {
+					return config.MarkdownTable(env.Stdout)
 				}
 				return cfg.Dump(env.Stdout)
 			}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -34,6 +35,82 @@ type Config struct {
 	// CheckWorkerWithin is how recently a worker must have sent a heartbeat
 	// for `kollektiv check` to count it as alive. Default 1m.
 	CheckWorkerWithin time.Duration
+
+	// User owns what the CLI ingests. Default "local".
+	User string
+
+	// Embedder is the embedding provider: hashing or openai. Default hashing.
+	Embedder string
+	// EmbeddingDimensions is the vector size; 0 means the provider's default
+	// (384 for hashing, the model's native size for OpenAI's models).
+	EmbeddingDimensions int
+	// EmbeddingModel is the remote embedding model. Default
+	// text-embedding-3-small.
+	EmbeddingModel string
+	// OpenAIBaseURL is the OpenAI-compatible API root (OpenAI, Ollama, vLLM,
+	// TEI, LM Studio). Default https://api.openai.com/v1.
+	OpenAIBaseURL string
+	// OpenAIAPIKey authenticates to OpenAIBaseURL. Secret.
+	OpenAIAPIKey string
+	// Summarizer is the summary provider: extractive, anthropic or openai.
+	// Default extractive.
+	Summarizer string
+	// SummaryModel is the remote summary model; empty means the provider's
+	// default.
+	SummaryModel string
+	// AnthropicAPIKey authenticates to the Messages API. Secret.
+	AnthropicAPIKey string
+
+	// DefaultWorkers is the concurrency of the default (orchestration)
+	// queue. Default 10.
+	DefaultWorkers int
+	// ChunkingWorkers is the concurrency of the CPU-bound chunking queue.
+	// Default: the number of CPUs.
+	ChunkingWorkers int
+	// EmbeddingWorkers is the concurrency of the embedding queue. Default 4.
+	EmbeddingWorkers int
+
+	// JobTimeout bounds one attempt of the orchestration jobs. Default 1m.
+	JobTimeout time.Duration
+	// ChunkTimeout bounds one attempt of chunk_documents_batch. Default 5m.
+	ChunkTimeout time.Duration
+	// EmbedTimeout bounds one attempt of persist_chunks. Default 5m.
+	EmbedTimeout time.Duration
+	// SummaryTimeout bounds one attempt of generate_summary. Default 5m.
+	SummaryTimeout time.Duration
+	// RescueAfter is how long a job may stay running before River's rescuer
+	// hands it back (its worker presumably died). Default: the longest job
+	// timeout plus one minute.
+	RescueAfter time.Duration
+	// SoftStopTimeout is how long a stopping worker lets running jobs finish
+	// before cancelling them. Default 30s.
+	SoftStopTimeout time.Duration
+	// MaxAttempts is how many times a job is tried. Default 10.
+	MaxAttempts int
+	// RetryBase is the first retry delay, doubled at each attempt (with
+	// jitter) up to 5m. Default 1s.
+	RetryBase time.Duration
+	// FanInSafetyInterval is how often the completion check looks again
+	// while batch jobs are unfinished, catching jobs that ended without
+	// running their fan-in (discarded or rescued). Default 30s.
+	FanInSafetyInterval time.Duration
+	// ProgressInterval is the least time between two progress events of a
+	// source. Default 300ms.
+	ProgressInterval time.Duration
+
+	// BatchDocuments is the most documents one chunking job takes.
+	// Default 50.
+	BatchDocuments int
+	// BatchBytes bounds the content one chunking job loads. Default 8 MiB.
+	BatchBytes int
+	// EmbedBatchChunks is the most chunks one embedding job takes.
+	// Default 100.
+	EmbedBatchChunks int
+	// EmbedBatchTokens bounds the tokens one embedding job takes.
+	// Default 50,000.
+	EmbedBatchTokens int
+	// ChunkTargetTokens and ChunkMaxTokens size chunks. Defaults 400, 512.
+	ChunkTargetTokens, ChunkMaxTokens int
 
 	// origin records where each setting's value came from: default, env or
 	// flag, keyed by setting name.
@@ -98,6 +175,174 @@ func Settings() []Setting {
 			set:   durationSetter(func(c *Config) *time.Duration { return &c.CheckWorkerWithin }),
 			get:   func(c *Config) string { return c.CheckWorkerWithin.String() },
 		},
+		{
+			Name: "user", Env: "KOLLEKTIV_USER", Default: "local",
+			Usage: "user that owns what the CLI ingests",
+			set:   nonEmpty(func(c *Config) *string { return &c.User }),
+			get:   func(c *Config) string { return c.User },
+		},
+		{
+			Name: "embedder", Env: "KOLLEKTIV_EMBEDDER", Default: "hashing",
+			Usage: "embedding provider: hashing (offline, lexical) or openai (any OpenAI-compatible API)",
+			set:   oneOf(func(c *Config) *string { return &c.Embedder }, "hashing", "openai"),
+			get:   func(c *Config) string { return c.Embedder },
+		},
+		{
+			Name: "embedding-dimensions", Env: "KOLLEKTIV_EMBEDDING_DIMENSIONS", Default: "0",
+			Usage: "vector size; 0 means the provider's default (384 for hashing)",
+			set:   intSetter(func(c *Config) *int { return &c.EmbeddingDimensions }, 0),
+			get:   func(c *Config) string { return strconv.Itoa(c.EmbeddingDimensions) },
+		},
+		{
+			Name: "embedding-model", Env: "KOLLEKTIV_EMBEDDING_MODEL", Default: "text-embedding-3-small",
+			Usage: "model of the openai embedder",
+			set:   nonEmpty(func(c *Config) *string { return &c.EmbeddingModel }),
+			get:   func(c *Config) string { return c.EmbeddingModel },
+		},
+		{
+			Name: "openai-base-url", Env: "KOLLEKTIV_OPENAI_BASE_URL", Default: "https://api.openai.com/v1",
+			Usage: "root of the OpenAI-compatible API (embeddings and chat)",
+			set:   nonEmpty(func(c *Config) *string { return &c.OpenAIBaseURL }),
+			get:   func(c *Config) string { return c.OpenAIBaseURL },
+		},
+		{
+			Name: "openai-api-key", Env: "OPENAI_API_KEY", Default: "", Secret: true,
+			Usage: "key for the OpenAI-compatible API",
+			set:   func(c *Config, v string) error { c.OpenAIAPIKey = v; return nil },
+			get:   func(c *Config) string { return c.OpenAIAPIKey },
+		},
+		{
+			Name: "summarizer", Env: "KOLLEKTIV_SUMMARIZER", Default: "extractive",
+			Usage: "summary provider: extractive (offline), anthropic or openai",
+			set:   oneOf(func(c *Config) *string { return &c.Summarizer }, "extractive", "anthropic", "openai"),
+			get:   func(c *Config) string { return c.Summarizer },
+		},
+		{
+			Name: "summary-model", Env: "KOLLEKTIV_SUMMARY_MODEL", Default: "",
+			Usage: "model of the anthropic or openai summarizer; empty means its default",
+			set:   func(c *Config, v string) error { c.SummaryModel = v; return nil },
+			get:   func(c *Config) string { return c.SummaryModel },
+		},
+		{
+			Name: "anthropic-api-key", Env: "ANTHROPIC_API_KEY", Default: "", Secret: true,
+			Usage: "key for the Anthropic Messages API",
+			set:   func(c *Config, v string) error { c.AnthropicAPIKey = v; return nil },
+			get:   func(c *Config) string { return c.AnthropicAPIKey },
+		},
+		{
+			Name: "default-workers", Env: "KOLLEKTIV_DEFAULT_WORKERS", Default: "10",
+			Usage: "concurrency of the default (orchestration and events) queue",
+			set:   intSetter(func(c *Config) *int { return &c.DefaultWorkers }, 1),
+			get:   func(c *Config) string { return strconv.Itoa(c.DefaultWorkers) },
+		},
+		{
+			Name: "chunking-workers", Env: "KOLLEKTIV_CHUNKING_WORKERS", Default: "0",
+			Usage: "concurrency of the CPU-bound chunking queue; 0 means the number of CPUs",
+			set:   intSetter(func(c *Config) *int { return &c.ChunkingWorkers }, 0),
+			get:   func(c *Config) string { return strconv.Itoa(c.ChunkingWorkers) },
+		},
+		{
+			Name: "embedding-workers", Env: "KOLLEKTIV_EMBEDDING_WORKERS", Default: "4",
+			Usage: "concurrency of the embedding queue",
+			set:   intSetter(func(c *Config) *int { return &c.EmbeddingWorkers }, 1),
+			get:   func(c *Config) string { return strconv.Itoa(c.EmbeddingWorkers) },
+		},
+		{
+			Name: "job-timeout", Env: "KOLLEKTIV_JOB_TIMEOUT", Default: "1m",
+			Usage: "time limit of one attempt of the orchestration and event jobs",
+			set:   durationSetter(func(c *Config) *time.Duration { return &c.JobTimeout }),
+			get:   func(c *Config) string { return c.JobTimeout.String() },
+		},
+		{
+			Name: "chunk-timeout", Env: "KOLLEKTIV_CHUNK_TIMEOUT", Default: "5m",
+			Usage: "time limit of one attempt of chunk_documents_batch",
+			set:   durationSetter(func(c *Config) *time.Duration { return &c.ChunkTimeout }),
+			get:   func(c *Config) string { return c.ChunkTimeout.String() },
+		},
+		{
+			Name: "embed-timeout", Env: "KOLLEKTIV_EMBED_TIMEOUT", Default: "5m",
+			Usage: "time limit of one attempt of persist_chunks",
+			set:   durationSetter(func(c *Config) *time.Duration { return &c.EmbedTimeout }),
+			get:   func(c *Config) string { return c.EmbedTimeout.String() },
+		},
+		{
+			Name: "summary-timeout", Env: "KOLLEKTIV_SUMMARY_TIMEOUT", Default: "5m",
+			Usage: "time limit of one attempt of generate_summary",
+			set:   durationSetter(func(c *Config) *time.Duration { return &c.SummaryTimeout }),
+			get:   func(c *Config) string { return c.SummaryTimeout.String() },
+		},
+		{
+			Name: "rescue-after", Env: "KOLLEKTIV_RESCUE_AFTER", Default: "0s",
+			Usage: "how long a job may stay running before it is handed back; 0 means the longest timeout plus 1m",
+			set:   nonNegativeDuration(func(c *Config) *time.Duration { return &c.RescueAfter }),
+			get:   func(c *Config) string { return c.RescueAfter.String() },
+		},
+		{
+			Name: "soft-stop-timeout", Env: "KOLLEKTIV_SOFT_STOP_TIMEOUT", Default: "30s",
+			Usage: "how long a stopping worker lets running jobs finish before cancelling them",
+			set:   durationSetter(func(c *Config) *time.Duration { return &c.SoftStopTimeout }),
+			get:   func(c *Config) string { return c.SoftStopTimeout.String() },
+		},
+		{
+			Name: "max-attempts", Env: "KOLLEKTIV_MAX_ATTEMPTS", Default: "10",
+			Usage: "how many times a job is tried before it is discarded",
+			set:   intSetter(func(c *Config) *int { return &c.MaxAttempts }, 1),
+			get:   func(c *Config) string { return strconv.Itoa(c.MaxAttempts) },
+		},
+		{
+			Name: "retry-base", Env: "KOLLEKTIV_RETRY_BASE", Default: "1s",
+			Usage: "first retry delay, doubled at each attempt with jitter, up to 5m",
+			set:   durationSetter(func(c *Config) *time.Duration { return &c.RetryBase }),
+			get:   func(c *Config) string { return c.RetryBase.String() },
+		},
+		{
+			Name: "fan-in-safety-interval", Env: "KOLLEKTIV_FAN_IN_SAFETY_INTERVAL", Default: "30s",
+			Usage: "how often the completion check looks again while batch jobs are unfinished",
+			set:   durationSetter(func(c *Config) *time.Duration { return &c.FanInSafetyInterval }),
+			get:   func(c *Config) string { return c.FanInSafetyInterval.String() },
+		},
+		{
+			Name: "progress-interval", Env: "KOLLEKTIV_PROGRESS_INTERVAL", Default: "300ms",
+			Usage: "least time between two progress events of a source",
+			set:   durationSetter(func(c *Config) *time.Duration { return &c.ProgressInterval }),
+			get:   func(c *Config) string { return c.ProgressInterval.String() },
+		},
+		{
+			Name: "batch-documents", Env: "KOLLEKTIV_BATCH_DOCUMENTS", Default: "50",
+			Usage: "most documents one chunking job takes",
+			set:   intSetter(func(c *Config) *int { return &c.BatchDocuments }, 1),
+			get:   func(c *Config) string { return strconv.Itoa(c.BatchDocuments) },
+		},
+		{
+			Name: "batch-bytes", Env: "KOLLEKTIV_BATCH_BYTES", Default: "8388608",
+			Usage: "most content bytes one chunking job loads",
+			set:   intSetter(func(c *Config) *int { return &c.BatchBytes }, 1024),
+			get:   func(c *Config) string { return strconv.Itoa(c.BatchBytes) },
+		},
+		{
+			Name: "embed-batch-chunks", Env: "KOLLEKTIV_EMBED_BATCH_CHUNKS", Default: "100",
+			Usage: "most chunks one embedding job takes",
+			set:   intSetter(func(c *Config) *int { return &c.EmbedBatchChunks }, 1),
+			get:   func(c *Config) string { return strconv.Itoa(c.EmbedBatchChunks) },
+		},
+		{
+			Name: "embed-batch-tokens", Env: "KOLLEKTIV_EMBED_BATCH_TOKENS", Default: "50000",
+			Usage: "most tokens one embedding job takes",
+			set:   intSetter(func(c *Config) *int { return &c.EmbedBatchTokens }, 1),
+			get:   func(c *Config) string { return strconv.Itoa(c.EmbedBatchTokens) },
+		},
+		{
+			Name: "chunk-target-tokens", Env: "KOLLEKTIV_CHUNK_TARGET_TOKENS", Default: "400",
+			Usage: "size a chunk aims for, in cl100k tokens",
+			set:   intSetter(func(c *Config) *int { return &c.ChunkTargetTokens }, 16),
+			get:   func(c *Config) string { return strconv.Itoa(c.ChunkTargetTokens) },
+		},
+		{
+			Name: "chunk-max-tokens", Env: "KOLLEKTIV_CHUNK_MAX_TOKENS", Default: "512",
+			Usage: "size no chunk exceeds, header path included, in cl100k tokens",
+			set:   intSetter(func(c *Config) *int { return &c.ChunkMaxTokens }, 32),
+			get:   func(c *Config) string { return strconv.Itoa(c.ChunkMaxTokens) },
+		},
 	}
 }
 
@@ -113,6 +358,71 @@ func durationSetter(field func(*Config) *time.Duration) func(*Config, string) er
 		*field(c) = d
 		return nil
 	}
+}
+
+func nonNegativeDuration(field func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("%q is not a duration of zero or more (examples: 0s, 30s, 5m)", v)
+		}
+		*field(c) = d
+		return nil
+	}
+}
+
+func intSetter(field func(*Config) *int, minimum int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		if n < minimum {
+			return fmt.Errorf("%d is below the minimum %d", n, minimum)
+		}
+		*field(c) = n
+		return nil
+	}
+}
+
+func nonEmpty(field func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if strings.TrimSpace(v) == "" {
+			return errors.New("must not be empty")
+		}
+		*field(c) = v
+		return nil
+	}
+}
+
+func oneOf(field func(*Config) *string, valid ...string) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		if !slices.Contains(valid, v) {
+			return fmt.Errorf("%q is not one of %s", v, strings.Join(valid, ", "))
+		}
+		*field(c) = v
+		return nil
+	}
+}
+
+// RescueStuckJobsAfter is RescueAfter, or when zero the longest job timeout
+// plus a minute: a job is never rescued while its attempt may still run.
+func (c *Config) RescueStuckJobsAfter() time.Duration {
+	if c.RescueAfter > 0 {
+		return c.RescueAfter
+	}
+	return max(c.JobTimeout, c.ChunkTimeout, c.EmbedTimeout, c.SummaryTimeout) + time.Minute
+}
+
+// Validate checks the settings against each other.
+func (c *Config) Validate() error {
+	if c.ChunkTargetTokens > c.ChunkMaxTokens {
+		return fmt.Errorf("chunk-target-tokens %d exceeds chunk-max-tokens %d", c.ChunkTargetTokens, c.ChunkMaxTokens)
+	}
+	if c.RescueAfter > 0 && c.RescueAfter <= max(c.JobTimeout, c.ChunkTimeout, c.EmbedTimeout, c.SummaryTimeout) {
+		return fmt.Errorf("rescue-after %s must exceed the longest job timeout, or jobs still running would be handed back", c.RescueAfter)
+	}
+	return nil
 }
 
 // Load builds a Config from the defaults and the environment (getenv is
@@ -193,4 +503,21 @@ func (c *Config) Logger(w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// MarkdownTable writes the settings table as README.md shows it.
+func MarkdownTable(w io.Writer) error {
+	if _, err := fmt.Fprintln(w, "| flag | variable | default | secret | what it sets |\n|---|---|---|---|---|"); err != nil {
+		return err
+	}
+	for _, s := range Settings() {
+		secret := ""
+		if s.Secret {
+			secret = "yes"
+		}
+		if _, err := fmt.Fprintf(w, "| `--%s` | `%s` | `%s` | %s | %s |\n", s.Name, s.Env, s.Default, secret, strings.ReplaceAll(s.Usage, "|", "\\|")); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,9 +36,19 @@ func TestLoadPrecedence(t *testing.T) {
 	if err := c.Dump(&out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"log-level            KOLLEKTIV_LOG_LEVEL            debug", "flag", "json", "env", "default"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("dump lacks %q:\n%s", want, out.String())
+	for _, want := range [][]string{
+		{"log-level", "KOLLEKTIV_LOG_LEVEL", "debug", "flag"},
+		{"log-format", "KOLLEKTIV_LOG_FORMAT", "json", "env"},
+		{"user", "KOLLEKTIV_USER", "local", "default"},
+	} {
+		found := false
+		for _, line := range strings.Split(out.String(), "\n") {
+			if slices.Equal(strings.Fields(line), want) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("dump lacks the row %q:\n%s", want, out.String())
 		}
 	}
 }

@@ -42,6 +42,20 @@ func (q *Queries) DeleteChunksOfDocuments(ctx context.Context, documentIds []uui
 	return result.RowsAffected(), nil
 }
 
+const deleteChunksOfFailedDocuments = `-- name: DeleteChunksOfFailedDocuments :execrows
+DELETE FROM chunks c USING documents d
+WHERE d.id = c.document_id AND d.source_id = $1 AND d.status = 'failed'
+`
+
+// A failed document keeps no chunks: nothing half-embedded stays searchable.
+func (q *Queries) DeleteChunksOfFailedDocuments(ctx context.Context, sourceID uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteChunksOfFailedDocuments, sourceID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const getChunksByIDs = `-- name: GetChunksByIDs :many
 SELECT id, document_id, ordinal, headers, text, token_count
 FROM chunks WHERE id = ANY($1::uuid[])

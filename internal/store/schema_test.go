@@ -27,11 +27,13 @@ func seedChunks(ctx context.Context, t *testing.T, pool *pgxpool.Pool, user stri
 		t.Fatal(err)
 	}
 	documentID := uuid.New()
-	if _, err := q.UpsertDocument(ctx, UpsertDocumentParams{
+	var upsertErr error
+	q.UpsertDocument(ctx, []UpsertDocumentParams{{
 		ID: documentID, SourceID: sourceID, URL: "doc.md", Title: "Doc", Content: "x",
 		ContentHash: make([]byte, 32), Metadata: []byte("{}"),
-	}); err != nil {
-		t.Fatal(err)
+	}}).Exec(func(_ int, err error) { upsertErr = err })
+	if upsertErr != nil {
+		t.Fatal(upsertErr)
 	}
 	rows := make([][]any, n)
 	for i := range n {

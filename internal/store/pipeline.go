@@ -1,0 +1,172 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/pgvector/pgvector-go"
+)
+
+// This file holds the SQL that sqlc cannot check: queries over River's own
+// tables (not part of db/migrations) and COPY.
+
+// Job kinds whose completion the fan-in counts.
+const (
+	KindChunkDocumentsBatch   = "chunk_documents_batch"
+	KindPersistChunks         = "persist_chunks"
+	KindCheckChunkingComplete = "check_chunking_complete"
+	KindPublishEvent          = "publish_event"
+)
+
+// generationArgs is the part of a job's args that names its source and run;
+// `args @> ...` over it uses River's GIN index on river_job.args.
+func generationArgs(sourceID uuid.UUID, generation int32) string {
+	b, _ := json.Marshal(struct {
+		SourceID   uuid.UUID `json:"source_id"`
+		Generation int32     `json:"generation"`
+	}{sourceID, generation})
+	return string(b)
+}
+
+// BatchJobCounts counts a source generation's chunking and embedding jobs
+// by how they ended.
+type BatchJobCounts struct {
+	// Unfinished jobs may still run: available, pending, retryable,
+	// running or scheduled.
+	Unfinished int
+	// Completed jobs, unless River already deleted them after their
+	// retention period (which is why the fan-in counts unfinished jobs).
+	Completed int
+	// Failed jobs were discarded after their last attempt or cancelled.
+	Failed int
+	// FirstError is the last error of one failed job, for the message.
+	FirstError string
+}
+
+// CountBatchJobs counts the chunk_documents_batch and persist_chunks jobs of
+// one source generation by state.
+func CountBatchJobs(ctx context.Context, db DBTX, sourceID uuid.UUID, generation int32) (BatchJobCounts, error) {
+	var c BatchJobCounts
+	var firstError *string
+	err := db.QueryRow(ctx, `
+		SELECT count(*) FILTER (WHERE state IN ('available', 'pending', 'retryable', 'running', 'scheduled')),
+		       count(*) FILTER (WHERE state = 'completed'),
+		       count(*) FILTER (WHERE state IN ('discarded', 'cancelled')),
+		       (array_agg(errors[array_length(errors, 1)]->>'error' ORDER BY id)
+		            FILTER (WHERE state IN ('discarded', 'cancelled')))[1]
+		FROM river_job
+		WHERE kind IN ($1, $2) AND args @> $3::jsonb`,
+		KindChunkDocumentsBatch, KindPersistChunks, generationArgs(sourceID, generation),
+	).Scan(&c.Unfinished, &c.Completed, &c.Failed, &firstError)
+	if err != nil {
+		return c, fmt.Errorf("error counting batch jobs: %w", err)
+	}
+	if firstError != nil {
+		c.FirstError = *firstError
+	}
+	return c, nil
+}
+
+// LockSourceFanIn takes the per-source transaction lock under which the
+// last batch jobs count what is left: two jobs finishing at once take turns,
+// and the second one sees the first as completed.
+func LockSourceFanIn(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID) error {
+	_, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('kollektiv.fan_in:' || $1::text, 0))", sourceID.String())
+	if err != nil {
+		return fmt.Errorf("error taking fan-in lock: %w", err)
+	}
+	return nil
+}
+
+// WaitingCheckJob returns the id of the generation's check_chunking_complete
+// job while it is waiting (scheduled, pending or retryable), or 0.
+func WaitingCheckJob(ctx context.Context, db DBTX, sourceID uuid.UUID, generation int32) (int64, error) {
+	var id int64
+	err := db.QueryRow(ctx, `
+		SELECT id FROM river_job
+		WHERE kind = $1 AND args @> $2::jsonb AND state IN ('scheduled', 'pending', 'retryable')
+		ORDER BY id LIMIT 1`,
+		KindCheckChunkingComplete, generationArgs(sourceID, generation),
+	).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("error finding check job: %w", err)
+	}
+	return id, nil
+}
+
+// EarlierEventsPending reports whether publish_event jobs of the source
+// inserted before jobID have not finished, so a terminal event can wait for
+// the events that precede it.
+func EarlierEventsPending(ctx context.Context, db DBTX, sourceID uuid.UUID, jobID int64) (bool, error) {
+	var pending bool
+	err := db.QueryRow(ctx, `
+		SELECT EXISTS (
+			SELECT 1 FROM river_job
+			WHERE kind = $1 AND id < $2 AND args @> $3::jsonb
+			  AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled'))`,
+		KindPublishEvent, jobID, fmt.Sprintf(`{"source_id": %q}`, sourceID),
+	).Scan(&pending)
+	if err != nil {
+		return false, fmt.Errorf("error looking for earlier events: %w", err)
+	}
+	return pending, nil
+}
+
+// CancelSourceJobs cancels every unfinished job of a source (for deletion).
+func CancelSourceJobs(ctx context.Context, db DBTX, sourceID uuid.UUID) (int64, error) {
+	tag, err := db.Exec(ctx, `
+		UPDATE river_job SET state = 'cancelled', finalized_at = now()
+		WHERE args @> $1::jsonb AND state IN ('available', 'pending', 'retryable', 'scheduled')`,
+		fmt.Sprintf(`{"source_id": %q}`, sourceID))
+	if err != nil {
+		return 0, fmt.Errorf("error cancelling jobs: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ChunkRow is one chunk as the chunking job writes it, without a vector.
+type ChunkRow struct {
+	ID         uuid.UUID
+	DocumentID uuid.UUID
+	Ordinal    int32
+	Headers    []string
+	Text       string
+	TokenCount int32
+}
+
+// CopyChunks writes chunk rows of one source with COPY.
+func CopyChunks(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID, userID string, rows []ChunkRow) (int64, error) {
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{"chunks"},
+		[]string{"id", "document_id", "source_id", "user_id", "ordinal", "headers", "text", "token_count"},
+		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
+			r := rows[i]
+			return []any{r.ID, r.DocumentID, sourceID, userID, r.Ordinal, r.Headers, r.Text, r.TokenCount}, nil
+		}))
+	if err != nil {
+		return 0, fmt.Errorf("error copying chunks: %w", err)
+	}
+	return n, nil
+}
+
+// SetEmbeddings writes the vectors of a batch of chunks in one statement;
+// ids and vectors are parallel. Chunks deleted meanwhile are skipped.
+func SetEmbeddings(ctx context.Context, db DBTX, model string, ids []uuid.UUID, vectors []pgvector.Vector) (int64, error) {
+	if len(ids) != len(vectors) {
+		return 0, fmt.Errorf("SetEmbeddings: %d ids but %d vectors", len(ids), len(vectors))
+	}
+	tag, err := db.Exec(ctx, `
+		UPDATE chunks c SET embedding = v.embedding, embedding_model = $3
+		FROM unnest($1::uuid[], $2::vector[]) AS v(id, embedding)
+		WHERE c.id = v.id`, ids, vectors, model)
+	if err != nil {
+		return 0, fmt.Errorf("error writing embeddings: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
