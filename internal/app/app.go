@@ -1,5 +1,6 @@
-// Package app wires a Kollektiv process together: it builds the database
-// pool and the store from one Config, and starts and stops them in order.
+// Package app wires a Kollektiv process together: from one Config it builds
+// the database pool, the store, the providers and the River client, and
+// starts and stops them in order.
 package app
 
 import (
@@ -7,17 +8,41 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
+	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/kollektiv/kollektiv/internal/config"
+	"github.com/kollektiv/kollektiv/internal/content"
+	"github.com/kollektiv/kollektiv/internal/embed"
 	"github.com/kollektiv/kollektiv/internal/store"
+	"github.com/kollektiv/kollektiv/internal/summarize"
+	"github.com/kollektiv/kollektiv/jobs"
 )
 
 // ErrSchemaNotCurrent is returned by New when migrations are pending.
 var ErrSchemaNotCurrent = errors.New("database schema is not current")
+
+// heartbeatInterval is how often a worker records that it is alive; `check`
+// looks for a heartbeat within a minute by default.
+const heartbeatInterval = 15 * time.Second
+
+// Options say which services a process runs.
+type Options struct {
+	// Worker runs the pipeline's job workers. Without it the River client
+	// only inserts jobs (the CLI's ingest, the API alone).
+	Worker bool
+	// Version is recorded with the worker's heartbeat.
+	Version string
+}
 
 // App is one Kollektiv process's set of services.
 type App struct {
@@ -25,18 +50,33 @@ type App struct {
 	Pool *pgxpool.Pool
 	// Queries runs the generated queries on Pool.
 	Queries *store.Queries
+	// River inserts jobs, and with Options.Worker works them.
+	River *river.Client[pgx.Tx]
+	// Embedder, Summarizer and Chunker are the configured providers.
+	Embedder   embed.Embedder
+	Summarizer summarize.Summarizer
+	Chunker    *content.Chunker
 
 	config   *config.Config
+	opts     Options
 	logger   *slog.Logger
-	stopOnce sync.Once
+	workerID uuid.UUID
+
+	stopHeartbeat context.CancelFunc
+	heartbeatDone chan struct{}
+	stopOnce      sync.Once
 }
 
 // New creates the database when it does not exist, checks that both
-// migration sets are applied, and opens the pool. It does not migrate:
-// schema changes are an explicit step (`kollektiv migrate up`).
-func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, error) {
+// migration sets are applied, opens the pool and builds the services. It
+// does not migrate: schema changes are an explicit step (`kollektiv
+// migrate up`).
+func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Options) (*App, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	created, err := store.EnsureDatabase(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -52,30 +92,184 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*App, er
 	if !status.Current() {
 		return nil, fmt.Errorf("%w: %s", ErrSchemaNotCurrent, strings.Join(status.Problems(), "; "))
 	}
-	pool, err := store.Connect(ctx, cfg.DatabaseURL)
-	if err != nil {
+
+	a := &App{config: cfg, opts: opts, logger: logger, workerID: uuid.New()}
+	if err := a.buildProviders(); err != nil {
 		return nil, err
 	}
-	return &App{
-		Pool:    pool,
-		Queries: store.New(pool),
-		config:  cfg,
-		logger:  logger,
-	}, nil
-}
-
-// Start starts the process's background services.
-func (a *App) Start(ctx context.Context) error {
-	a.logger.InfoContext(ctx, "started")
-	return nil
-}
-
-// Stop stops every service in reverse order of start and closes the pool
-// last. It is safe to call more than once.
-func (a *App) Stop(ctx context.Context) error {
-	a.stopOnce.Do(func() {
+	if a.Pool, err = store.Connect(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	a.Queries = store.New(a.Pool)
+	if a.River, err = a.buildRiver(); err != nil {
 		a.Pool.Close()
-		a.logger.InfoContext(ctx, "stopped")
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) buildProviders() error {
+	cfg := a.config
+	var err error
+	a.Embedder, err = embed.New(cfg.Embedder, embed.Config{
+		Hashing: embed.HashingConfig{Dimensions: cfg.EmbeddingDimensions},
+		OpenAI: embed.OpenAIConfig{
+			BaseURL: cfg.OpenAIBaseURL, Model: cfg.EmbeddingModel, APIKey: cfg.OpenAIAPIKey,
+			Dimensions: cfg.EmbeddingDimensions, Logger: a.logger,
+		},
 	})
+	if err != nil {
+		return fmt.Errorf("error building embedder: %w", err)
+	}
+	a.Summarizer, err = summarize.New(cfg.Summarizer, summarize.Config{
+		Extractive: summarize.ExtractiveConfig{Embedder: a.Embedder},
+		Anthropic:  summarize.AnthropicConfig{APIKey: cfg.AnthropicAPIKey, Model: cfg.SummaryModel, Logger: a.logger},
+		OpenAI:     summarize.OpenAIConfig{BaseURL: cfg.OpenAIBaseURL, APIKey: cfg.OpenAIAPIKey, Model: cfg.SummaryModel, Logger: a.logger},
+	})
+	if err != nil {
+		return fmt.Errorf("error building summarizer: %w", err)
+	}
+	a.Chunker, err = content.NewChunker(content.ChunkerOptions{TargetTokens: cfg.ChunkTargetTokens, MaxTokens: cfg.ChunkMaxTokens})
+	if err != nil {
+		return fmt.Errorf("error building chunker: %w", err)
+	}
 	return nil
+}
+
+func (a *App) buildRiver() (*river.Client[pgx.Tx], error) {
+	cfg := a.config
+	riverConfig := &river.Config{
+		Logger:               a.logger,
+		MaxAttempts:          cfg.MaxAttempts,
+		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter(),
+		RetryPolicy:          &jobs.RetryPolicy{Base: cfg.RetryBase},
+		SoftStopTimeout:      cfg.SoftStopTimeout,
+	}
+	if a.opts.Worker {
+		workers := river.NewWorkers()
+		err := jobs.Register(workers, jobs.Deps{
+			Pool: a.Pool, Chunker: a.Chunker, Embedder: a.Embedder, Summarizer: a.Summarizer, Logger: a.logger,
+			Settings: jobs.Settings{
+				JobTimeout: cfg.JobTimeout, ChunkTimeout: cfg.ChunkTimeout, EmbedTimeout: cfg.EmbedTimeout,
+				SummaryTimeout: cfg.SummaryTimeout, MaxAttempts: cfg.MaxAttempts,
+				FanInSafetyInterval: cfg.FanInSafetyInterval, ProgressInterval: cfg.ProgressInterval,
+				BatchDocuments: cfg.BatchDocuments, BatchBytes: cfg.BatchBytes,
+				EmbedBatchChunks: cfg.EmbedBatchChunks, EmbedBatchTokens: cfg.EmbedBatchTokens,
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+		riverConfig.Workers = workers
+		riverConfig.Queues = a.Queues()
+	}
+	client, err := river.NewClient(riverpgxv5.New(a.Pool), riverConfig)
+	if err != nil {
+		return nil, fmt.Errorf("error creating River client: %w", err)
+	}
+	return client, nil
+}
+
+// Queues returns the queue settings the worker runs with.
+func (a *App) Queues() map[string]river.QueueConfig {
+	return map[string]river.QueueConfig{
+		jobs.QueueDefault:   {MaxWorkers: a.config.DefaultWorkers},
+		jobs.QueueChunking:  {MaxWorkers: cmpOr(a.config.ChunkingWorkers, runtime.NumCPU())},
+		jobs.QueueEmbedding: {MaxWorkers: a.config.EmbeddingWorkers},
+	}
+}
+
+// Start starts the process's background services: with Options.Worker,
+// the vector index of the embedder's dimension, River's workers and the
+// worker heartbeat.
+func (a *App) Start(ctx context.Context) error {
+	if !a.opts.Worker {
+		return nil
+	}
+	if created, err := store.EnsureVectorIndex(ctx, a.Pool, a.Embedder.Dimensions()); err != nil {
+		return err
+	} else if created {
+		a.logger.InfoContext(ctx, "created vector index", slog.String("index", store.VectorIndexName(a.Embedder.Dimensions())))
+	}
+	if err := a.heartbeat(ctx); err != nil {
+		return err
+	}
+	if err := a.River.Start(ctx); err != nil {
+		return fmt.Errorf("error starting River: %w", err)
+	}
+	hbCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopHeartbeat, a.heartbeatDone = cancel, make(chan struct{})
+	go a.heartbeatLoop(hbCtx)
+	queues := a.Queues()
+	a.logger.InfoContext(ctx, "worker started", slog.String("worker_id", a.workerID.String()),
+		slog.Int("default_workers", queues[jobs.QueueDefault].MaxWorkers),
+		slog.Int("chunking_workers", queues[jobs.QueueChunking].MaxWorkers),
+		slog.Int("embedding_workers", queues[jobs.QueueEmbedding].MaxWorkers),
+		slog.String("embedder", a.Embedder.Model()), slog.String("summarizer", a.Summarizer.Model()))
+	return nil
+}
+
+func (a *App) heartbeat(ctx context.Context) error {
+	host, _ := os.Hostname()
+	queues := make([]string, 0, 3)
+	for q := range a.Queues() {
+		queues = append(queues, q)
+	}
+	err := a.Queries.RecordWorkerHeartbeat(ctx, store.RecordWorkerHeartbeatParams{
+		ID: a.workerID, Hostname: host, Pid: int32(os.Getpid()), Queues: queues, Version: a.opts.Version,
+	})
+	if err != nil {
+		return fmt.Errorf("error recording heartbeat: %w", err)
+	}
+	return nil
+}
+
+func (a *App) heartbeatLoop(ctx context.Context) {
+	defer close(a.heartbeatDone)
+	ticker := time.NewTicker(heartbeatInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+			if err := a.heartbeat(ctx); err != nil && ctx.Err() == nil {
+				a.logger.WarnContext(ctx, "heartbeat failed", slog.String("error", err.Error()))
+			}
+		}
+	}
+}
+
+// Stop stops every service in reverse order of start: River first (running
+// jobs get SoftStopTimeout to finish, then are cancelled and go back to the
+// queue), then the heartbeat, and the pool last. Safe to call more than
+// once.
+func (a *App) Stop(ctx context.Context) error {
+	var err error
+	a.stopOnce.Do(func() {
+		if a.opts.Worker {
+			if stopErr := a.River.Stop(ctx); stopErr != nil && !errors.Is(stopErr, context.Canceled) {
+				err = fmt.Errorf("error stopping River: %w", stopErr)
+			}
+			if a.stopHeartbeat != nil {
+				a.stopHeartbeat()
+				<-a.heartbeatDone
+				stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				_ = a.Queries.MarkWorkerStopped(stopCtx, a.workerID)
+				cancel()
+			}
+		}
+		a.Pool.Close()
+		if a.opts.Worker {
+			a.logger.InfoContext(ctx, "stopped")
+		}
+	})
+	return err
+}
+
+func cmpOr(v, fallback int) int {
+	if v == 0 {
+		return fallback
+	}
+	return v
 }

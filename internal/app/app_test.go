@@ -21,7 +21,7 @@ func TestNew(t *testing.T) {
 		cfg := config.MustLoadDefaults()
 		cfg.DatabaseURL = dbtest.EmptyDatabaseURL(t)
 
-		_, err := New(ctx, cfg, nil)
+		_, err := New(ctx, cfg, nil, Options{})
 		if !errors.Is(err, ErrSchemaNotCurrent) || !strings.Contains(err.Error(), "kollektiv migrate up") {
 			t.Fatalf("want ErrSchemaNotCurrent naming the fix, got %v", err)
 		}
@@ -34,7 +34,7 @@ func TestNew(t *testing.T) {
 		cfg := config.MustLoadDefaults()
 		cfg.DatabaseURL = dbtest.DatabaseURL(t)
 
-		a, err := New(ctx, cfg, nil)
+		a, err := New(ctx, cfg, nil, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}

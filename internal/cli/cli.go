@@ -47,6 +47,9 @@ func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code)
 
 func commands() []command {
 	return []command{
+		serveCommand(),
+		workerCommand(),
+		ingestCommand(),
 		migrateCommand(),
 		checkCommand(),
 		configCommand(),
@@ -92,7 +95,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 	// Parse quietly: help goes to stdout, errors to stderr, each once.
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	if err := fs.Parse(args[1:]); err != nil {
+	positional, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			printUsage(env.Stdout, cmd, fs)
 			return 0
@@ -102,7 +106,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return 2
 	}
 
-	err = run(ctx, env, fs.Args())
+	err = run(ctx, env, positional)
 	var exit exitError
 	switch {
 	case err == nil:
@@ -157,5 +161,27 @@ func printUsage(w io.Writer, cmd *command, fs *flag.FlagSet) {
 		fs.SetOutput(w)
 		fs.PrintDefaults()
 		fs.SetOutput(out)
+	}
+}
+
+// parseInterspersed parses flags wherever they stand among the arguments,
+// so `kollektiv ingest ./docs --wait` works as well as `--wait ./docs`. A
+// "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		// flag stops at the first non-flag argument, or after "--".
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
 	}
 }

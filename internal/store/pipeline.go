@@ -147,7 +147,11 @@ func CopyChunks(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID, userID strin
 		[]string{"id", "document_id", "source_id", "user_id", "ordinal", "headers", "text", "token_count"},
 		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 			r := rows[i]
-			return []any{r.ID, r.DocumentID, sourceID, userID, r.Ordinal, r.Headers, r.Text, r.TokenCount}, nil
+			headers := r.Headers
+			if headers == nil {
+				headers = []string{} // a chunk above the first heading
+			}
+			return []any{r.ID, r.DocumentID, sourceID, userID, r.Ordinal, headers, r.Text, r.TokenCount}, nil
 		}))
 	if err != nil {
 		return 0, fmt.Errorf("error copying chunks: %w", err)

@@ -1,0 +1,198 @@
+// Package ingest is the one way a source enters Kollektiv, shared by the CLI
+// and the API: the source's rows, its documents and its first job are
+// written in one transaction, so a source is never accepted and then
+// forgotten.
+package ingest
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+
+	"github.com/kollektiv/kollektiv/internal/content"
+	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/store"
+	"github.com/kollektiv/kollektiv/jobs"
+)
+
+// Source kinds.
+const (
+	KindFiles  = "files"
+	KindURL    = "url"
+	KindInline = "inline"
+)
+
+// ErrSourceBusy is returned when a source is ingested again while its
+// previous run has not finished.
+var ErrSourceBusy = errors.New("source is still being processed")
+
+// Service adds sources.
+type Service struct {
+	Pool   *pgxpool.Pool
+	River  *river.Client[pgx.Tx]
+	Logger *slog.Logger
+}
+
+// AddParams describes a source and its loaded documents.
+type AddParams struct {
+	UserID string
+	// Kind is files, url or inline.
+	Kind string
+	// URI is the path or URL; a files or url source with the same URI and
+	// user is refreshed instead of created again.
+	URI string
+	// Options are kept with the source (crawl settings, for example).
+	Options any
+	// IdempotencyKey, when set, makes a repeated Add return the first
+	// source.
+	IdempotencyKey string
+	Documents      []content.Document
+	// Problems are documents that could not be loaded; they are recorded
+	// as failed documents with their reason.
+	Problems []*content.DocumentError
+}
+
+// Added is the outcome of Add.
+type Added struct {
+	Source store.Source
+	// Refreshed is true when an existing source was ingested again.
+	Refreshed bool
+	// Replayed is true when the idempotency key matched an earlier source.
+	Replayed bool
+}
+
+// Add stores a source and its documents and schedules its processing, in
+// one transaction. Ingesting the same path or URL again refreshes the
+// source: unchanged documents are skipped, changed ones re-processed, and
+// vanished ones removed with their chunks.
+func (s *Service) Add(ctx context.Context, p AddParams) (Added, error) {
+	if p.UserID == "" {
+		return Added{}, errors.New("a source needs a user")
+	}
+	switch p.Kind {
+	case KindFiles, KindURL, KindInline:
+	default:
+		return Added{}, fmt.Errorf("unknown source kind %q", p.Kind)
+	}
+	options, err := json.Marshal(p.Options)
+	if err != nil || p.Options == nil {
+		options = []byte("{}")
+	}
+
+	var added Added
+	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		q := store.New(tx)
+		if p.IdempotencyKey != "" {
+			existing, err := q.GetSourceByIdempotencyKey(ctx, store.GetSourceByIdempotencyKeyParams{UserID: p.UserID, IdempotencyKey: &p.IdempotencyKey})
+			if err == nil {
+				added = Added{Source: existing, Replayed: true}
+				return nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("error looking up idempotency key: %w", err)
+			}
+		}
+
+		source, refreshed, err := s.createOrRefresh(ctx, q, p, options)
+		if err != nil {
+			return err
+		}
+		keep := make([]uuid.UUID, 0, len(p.Documents)+len(p.Problems))
+		docs := make([]store.UpsertDocumentParams, 0, len(p.Documents))
+		for _, d := range p.Documents {
+			hash, err := hex.DecodeString(d.ContentHash())
+			if err != nil {
+				return fmt.Errorf("error decoding content hash: %w", err)
+			}
+			metadata, err := json.Marshal(d.Metadata)
+			if err != nil || d.Metadata == nil {
+				metadata = []byte("{}")
+			}
+			id := content.DocumentID(source.ID, d.URL)
+			keep = append(keep, id)
+			docs = append(docs, store.UpsertDocumentParams{
+				ID: id, SourceID: source.ID, URL: d.URL, Title: d.Title, Content: d.Content, ContentHash: hash, Metadata: metadata,
+			})
+		}
+		var batchErr error
+		q.UpsertDocument(ctx, docs).Exec(func(_ int, err error) { batchErr = errors.Join(batchErr, err) })
+		if batchErr != nil {
+			return fmt.Errorf("error storing documents: %w", batchErr)
+		}
+		for _, prob := range p.Problems {
+			id := content.DocumentID(source.ID, prob.URL)
+			keep = append(keep, id)
+			msg := prob.Error()
+			if err := q.InsertFailedDocument(ctx, store.InsertFailedDocumentParams{ID: id, SourceID: source.ID, URL: prob.URL, Title: prob.URL, Error: &msg}); err != nil {
+				return fmt.Errorf("error recording failed document %s: %w", prob.URL, err)
+			}
+		}
+		if refreshed {
+			if _, err := q.DeleteDocumentsNotIn(ctx, store.DeleteDocumentsNotInParams{SourceID: source.ID, Keep: keep}); err != nil {
+				return fmt.Errorf("error removing vanished documents: %w", err)
+			}
+		}
+		if source, err = q.RefreshSourceCounts(ctx, source.ID); err != nil {
+			return fmt.Errorf("error counting documents: %w", err)
+		}
+		if err := jobs.ScheduleEvent(ctx, s.River, tx, source.ID, source.Generation, events.StageCreated, "", map[string]any{
+			"documents": source.DocumentCount, "failed_documents": source.FailedDocumentCount, "refresh": refreshed,
+		}); err != nil {
+			return err
+		}
+		if _, err := s.River.InsertTx(ctx, tx, jobs.ProcessDocumentsArgs{SourceGeneration: jobs.SourceGeneration{
+			SourceID: source.ID, Generation: source.Generation,
+		}}, nil); err != nil {
+			return fmt.Errorf("error scheduling processing: %w", err)
+		}
+		added = Added{Source: source, Refreshed: refreshed}
+		return nil
+	})
+	if err != nil {
+		return Added{}, err
+	}
+	if s.Logger != nil && !added.Replayed {
+		s.Logger.InfoContext(ctx, "source added", slog.String("source_id", added.Source.ID.String()),
+			slog.String("kind", p.Kind), slog.Int("documents", len(p.Documents)), slog.Int("problems", len(p.Problems)),
+			slog.Bool("refresh", added.Refreshed))
+	}
+	return added, nil
+}
+
+func (s *Service) createOrRefresh(ctx context.Context, q *store.Queries, p AddParams, options []byte) (store.Source, bool, error) {
+	if p.Kind != KindInline && p.URI != "" {
+		existing, err := q.FindSourceByURI(ctx, store.FindSourceByURIParams{UserID: p.UserID, Kind: p.Kind, URI: p.URI})
+		switch {
+		case err == nil:
+			if !events.Terminal(existing.Stage) {
+				return existing, false, fmt.Errorf("%w: %s is at stage %s; wait for it to finish", ErrSourceBusy, existing.ID, existing.Stage)
+			}
+			source, err := q.StartSourceGeneration(ctx, existing.ID)
+			if err != nil {
+				return source, false, fmt.Errorf("error starting a new run: %w", err)
+			}
+			return source, true, nil
+		case !errors.Is(err, pgx.ErrNoRows):
+			return store.Source{}, false, fmt.Errorf("error looking up source: %w", err)
+		}
+	}
+	var key *string
+	if p.IdempotencyKey != "" {
+		key = &p.IdempotencyKey
+	}
+	source, err := q.CreateSource(ctx, store.CreateSourceParams{
+		ID: uuid.New(), UserID: p.UserID, Kind: p.Kind, URI: p.URI, Options: options, IdempotencyKey: key,
+	})
+	if err != nil {
+		return source, false, fmt.Errorf("error creating source: %w", err)
+	}
+	return source, false, nil
+}

@@ -1,0 +1,171 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/kollektiv/kollektiv/internal/content"
+	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/store"
+)
+
+// maxBatchDocumentIDs bounds a chunking job's payload.
+const maxBatchDocumentIDs = 10_000
+
+// ChunkDocumentsBatchArgs chunks one batch of a source's documents.
+type ChunkDocumentsBatchArgs struct {
+	SourceGeneration
+	DocumentIDs []uuid.UUID `json:"document_ids"`
+}
+
+// Kind is the job kind.
+func (ChunkDocumentsBatchArgs) Kind() string { return store.KindChunkDocumentsBatch }
+
+// InsertOpts puts the job on the CPU-bound chunking queue.
+func (ChunkDocumentsBatchArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueChunking}
+}
+
+// Validate checks the args before any work.
+func (a ChunkDocumentsBatchArgs) Validate() error {
+	if err := a.SourceGeneration.Validate(); err != nil {
+		return err
+	}
+	if len(a.DocumentIDs) == 0 || len(a.DocumentIDs) > maxBatchDocumentIDs {
+		return fmt.Errorf("document_ids: want 1 to %d ids, got %d", maxBatchDocumentIDs, len(a.DocumentIDs))
+	}
+	return nil
+}
+
+// ChunkDocumentsBatchWorker chunks its documents outside any transaction,
+// then writes the chunks, the documents' status and the embedding jobs in
+// one.
+type ChunkDocumentsBatchWorker struct {
+	river.WorkerDefaults[ChunkDocumentsBatchArgs]
+	p *pipeline
+}
+
+// Timeout bounds one attempt.
+func (w *ChunkDocumentsBatchWorker) Timeout(*river.Job[ChunkDocumentsBatchArgs]) time.Duration {
+	return w.p.Settings.ChunkTimeout
+}
+
+// chunkedDocument is one document's outcome.
+type chunkedDocument struct {
+	id     uuid.UUID
+	chunks []content.Chunk
+	err    error
+}
+
+// Work chunks the batch.
+func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[ChunkDocumentsBatchArgs]) error {
+	args := job.Args
+	if err := validateArgs(args); err != nil {
+		return err
+	}
+	source, ok, err := w.p.currentSource(ctx, args.SourceGeneration, events.StageProcessingScheduled)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error { return completeTx(ctx, tx, job) })
+	}
+	docs, err := w.p.queries.GetDocumentsByIDs(ctx, args.DocumentIDs)
+	if err != nil {
+		return fmt.Errorf("error loading documents: %w", err)
+	}
+
+	// CPU work, outside the transaction. One bad document fails alone.
+	results := make([]chunkedDocument, 0, len(docs))
+	var rows []store.ChunkRow
+	var tokens []int
+	for _, d := range docs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.Status != "pending" {
+			continue
+		}
+		chunks, err := w.chunk(d)
+		results = append(results, chunkedDocument{id: d.ID, chunks: chunks, err: err})
+		for _, c := range chunks {
+			rows = append(rows, store.ChunkRow{
+				ID: c.ID, DocumentID: d.ID, Ordinal: int32(c.Ordinal), Headers: c.Headers, Text: c.Text, TokenCount: int32(c.Tokens),
+			})
+			tokens = append(tokens, c.Tokens)
+		}
+	}
+	var persist []river.InsertManyParams
+	for _, span := range content.BatchBySize(tokens, w.p.Settings.EmbedBatchChunks, w.p.Settings.EmbedBatchTokens) {
+		ids := make([]uuid.UUID, 0, span.Len())
+		for _, r := range rows[span.Start:span.End] {
+			ids = append(ids, r.ID)
+		}
+		persist = append(persist, river.InsertManyParams{Args: PersistChunksArgs{SourceGeneration: args.SourceGeneration, ChunkIDs: ids}})
+	}
+
+	rc := client(ctx)
+	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
+		q := store.New(tx)
+		// A changed document's old chunks have other ids: remove them all,
+		// then write the new set.
+		ids := make([]uuid.UUID, len(results))
+		for i, r := range results {
+			ids[i] = r.id
+		}
+		if _, err := q.DeleteChunksOfDocuments(ctx, ids); err != nil {
+			return fmt.Errorf("error deleting old chunks: %w", err)
+		}
+		if _, err := store.CopyChunks(ctx, tx, source.ID, source.UserID, rows); err != nil {
+			return err
+		}
+		statuses := make([]store.SetDocumentStatusParams, len(results))
+		for i, r := range results {
+			statuses[i] = store.SetDocumentStatusParams{ID: r.id, Status: "chunked", ChunkCount: int32(len(r.chunks))}
+			if r.err != nil {
+				msg := r.err.Error()
+				statuses[i] = store.SetDocumentStatusParams{ID: r.id, Status: "failed", Error: &msg}
+			}
+		}
+		var statusErr error
+		q.SetDocumentStatus(ctx, statuses).Exec(func(_ int, err error) { statusErr = cmpOr(statusErr, err) })
+		if statusErr != nil {
+			return fmt.Errorf("error setting document status: %w", statusErr)
+		}
+		if len(persist) > 0 {
+			if _, err := rc.InsertManyTx(ctx, tx, persist); err != nil {
+				return fmt.Errorf("error inserting embedding jobs: %w", err)
+			}
+		}
+		if err := addProgress(ctx, w.p, rc, tx, args.SourceGeneration, job.ID, len(results), len(rows), 0); err != nil {
+			return err
+		}
+		_, err := completeAndFanIn(ctx, w.p, rc, tx, job, args.SourceGeneration)
+		return err
+	})
+}
+
+// chunk chunks one document; a panic in the chunker fails that document
+// only, with the reason, instead of the whole batch.
+func (w *ChunkDocumentsBatchWorker) chunk(d store.Document) (chunks []content.Chunk, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			chunks, err = nil, fmt.Errorf("internal error chunking %s: %v\n%s", d.URL, r, debug.Stack())
+		}
+	}()
+	chunks, err = w.p.Chunker.Chunk(d.ID, d.Content)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", d.URL, err)
+	}
+	if len(chunks) == 0 {
+		return nil, fmt.Errorf("%s: %w", d.URL, errors.New("no text to index after cleaning"))
+	}
+	return chunks, nil
+}

@@ -1,0 +1,161 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/kollektiv/kollektiv/internal/content"
+	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/provider"
+	"github.com/kollektiv/kollektiv/internal/store"
+	"github.com/kollektiv/kollektiv/internal/summarize"
+)
+
+// The bounded sample a summary is built from, whatever the source's size.
+const (
+	summaryMaxTitles = 1_000
+	summaryMaxChunks = 2_000
+)
+
+// GenerateSummaryArgs summarises a source generation and completes it.
+type GenerateSummaryArgs struct {
+	SourceGeneration
+}
+
+// Kind is the job kind.
+func (GenerateSummaryArgs) Kind() string { return "generate_summary" }
+
+// InsertOpts makes the job unique per source generation.
+func (GenerateSummaryArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueDefault, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// GenerateSummaryWorker summarises outside the transaction, then stores the
+// summary, completes the source and publishes its last events in one.
+type GenerateSummaryWorker struct {
+	river.WorkerDefaults[GenerateSummaryArgs]
+	p *pipeline
+}
+
+// Timeout bounds one attempt.
+func (w *GenerateSummaryWorker) Timeout(*river.Job[GenerateSummaryArgs]) time.Duration {
+	return w.p.Settings.SummaryTimeout
+}
+
+// Work summarises the source.
+func (w *GenerateSummaryWorker) Work(ctx context.Context, job *river.Job[GenerateSummaryArgs]) error {
+	args := job.Args
+	if err := validateArgs(args); err != nil {
+		return err
+	}
+	source, ok, err := w.p.currentSource(ctx, args.SourceGeneration, events.StageChunksGenerated)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error { return completeTx(ctx, tx, job) })
+	}
+
+	summary, err := w.summarize(ctx, source)
+	if err != nil {
+		final := provider.IsPermanent(err) || job.Attempt >= job.MaxAttempts
+		if !final {
+			if wait := provider.RetryAfter(err); wait > 0 {
+				return river.JobSnooze(wait)
+			}
+			return fmt.Errorf("error summarising: %w", err)
+		}
+		// No retry can help (or none is left): fail the source with the
+		// reason rather than leave it waiting at chunks_generated.
+		return w.fail(ctx, job, source, "summary failed: "+err.Error())
+	}
+
+	rc := client(ctx)
+	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
+		q := store.New(tx)
+		if _, err := q.UpsertSummary(ctx, store.UpsertSummaryParams{
+			SourceID: source.ID, Summary: summary.Summary, Keywords: summary.Keywords, Model: w.p.Summarizer.Model(),
+		}); err != nil {
+			return fmt.Errorf("error storing summary: %w", err)
+		}
+		if err := ScheduleEvent(ctx, rc, tx, source.ID, args.Generation, events.StageSummaryGenerated, "", map[string]any{
+			"summary": summary.Summary, "keywords": summary.Keywords,
+		}); err != nil {
+			return err
+		}
+		source, err := q.RefreshSourceCounts(ctx, source.ID)
+		if err != nil {
+			return fmt.Errorf("error counting: %w", err)
+		}
+		if _, err := q.SetSourceStage(ctx, store.SetSourceStageParams{ID: source.ID, Stage: events.StageCompleted}); err != nil {
+			return fmt.Errorf("error setting stage: %w", err)
+		}
+		if err := ScheduleEvent(ctx, rc, tx, source.ID, args.Generation, events.StageCompleted, "", map[string]any{
+			"documents": source.DocumentCount, "chunks": source.ChunkCount, "failed_documents": source.FailedDocumentCount,
+		}); err != nil {
+			return err
+		}
+		w.p.Logger.InfoContext(ctx, "source completed", slog.String("source_id", source.ID.String()),
+			slog.Int("documents", int(source.DocumentCount)), slog.Int("chunks", int(source.ChunkCount)))
+		return completeTx(ctx, tx, job)
+	})
+}
+
+// summarize builds a bounded digest of the source and summarises it. A
+// source without text gets an empty summary.
+func (w *GenerateSummaryWorker) summarize(ctx context.Context, source store.Source) (summarize.Summary, error) {
+	titles, err := w.p.queries.ListDocumentTitles(ctx, store.ListDocumentTitlesParams{SourceID: source.ID, MaxRows: summaryMaxTitles})
+	if err != nil {
+		return summarize.Summary{}, fmt.Errorf("error loading titles: %w", err)
+	}
+	sample, err := w.p.queries.SampleChunks(ctx, store.SampleChunksParams{SourceID: source.ID, MaxRows: summaryMaxChunks})
+	if err != nil {
+		return summarize.Summary{}, fmt.Errorf("error loading chunks: %w", err)
+	}
+	in := summarize.DigestInput{Source: source.URI, TotalDocuments: int(source.DocumentCount)}
+	for _, t := range titles {
+		in.Documents = append(in.Documents, summarize.Document{Title: t.Title, URL: t.URL})
+	}
+	for _, c := range sample {
+		chunk := summarize.Chunk{Text: content.Chunk{Headers: c.Headers, Text: c.Text}.EmbedText()}
+		if c.Embedding != nil {
+			chunk.Embedding = c.Embedding.Slice()
+		}
+		in.Chunks = append(in.Chunks, chunk)
+	}
+	digest, err := summarize.BuildDigest(ctx, in, summarize.DigestConfig{Embedder: w.p.Embedder})
+	if err != nil {
+		return summarize.Summary{}, fmt.Errorf("error building digest: %w", err)
+	}
+	summary, err := w.p.Summarizer.Summarize(ctx, digest)
+	if errors.Is(err, summarize.ErrEmptyDigest) {
+		return summarize.Summary{Keywords: []string{}}, nil
+	}
+	if summary.Keywords == nil {
+		summary.Keywords = []string{}
+	}
+	return summary, err
+}
+
+func (w *GenerateSummaryWorker) fail(ctx context.Context, job *river.Job[GenerateSummaryArgs], source store.Source, msg string) error {
+	w.p.Logger.ErrorContext(ctx, "summary failed", slog.String("source_id", source.ID.String()), slog.String("error", msg))
+	rc := client(ctx)
+	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
+		q := store.New(tx)
+		if _, err := q.SetSourceStage(ctx, store.SetSourceStageParams{ID: source.ID, Stage: events.StageFailed, Error: &msg}); err != nil {
+			return fmt.Errorf("error setting stage: %w", err)
+		}
+		if err := ScheduleEvent(ctx, rc, tx, source.ID, job.Args.Generation, events.StageFailed, "", map[string]any{
+			"error": msg, "documents": source.DocumentCount, "chunks": source.ChunkCount, "failed_documents": []failedDocument{},
+		}); err != nil {
+			return err
+		}
+		return completeTx(ctx, tx, job)
+	})
+}

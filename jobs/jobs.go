@@ -1,0 +1,188 @@
+// Package jobs holds Kollektiv's pipeline: one River job kind per file, each
+// with its typed args and its worker.
+//
+// Every job follows one shape: load what it needs, do the slow work (CPU or
+// a remote call) outside any transaction, then in one transaction write its
+// results, insert the jobs and events that follow, and complete itself with
+// JobCompleteTx. A crash at any point leaves either everything or nothing,
+// and deterministic ids make the retried attempt write the same rows.
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/kollektiv/kollektiv/internal/content"
+	"github.com/kollektiv/kollektiv/internal/embed"
+	"github.com/kollektiv/kollektiv/internal/store"
+	"github.com/kollektiv/kollektiv/internal/summarize"
+)
+
+// Queues. The chunking queue is CPU bound (one worker per core); the
+// embedding queue is bound by the provider (its own concurrency).
+const (
+	QueueDefault   = river.QueueDefault
+	QueueChunking  = "chunking"
+	QueueEmbedding = "embedding"
+)
+
+// Settings tune the pipeline; zero values mean the defaults documented on
+// each field.
+type Settings struct {
+	// JobTimeout bounds orchestration and event jobs. Default 1m.
+	JobTimeout time.Duration
+	// ChunkTimeout bounds chunk_documents_batch. Default 5m.
+	ChunkTimeout time.Duration
+	// EmbedTimeout bounds persist_chunks. Default 5m.
+	EmbedTimeout time.Duration
+	// SummaryTimeout bounds generate_summary. Default 5m.
+	SummaryTimeout time.Duration
+	// MaxAttempts is how many times a job is tried. Default 10.
+	MaxAttempts int
+	// FanInSafetyInterval is how often check_chunking_complete looks again
+	// while batch jobs are unfinished. Default 30s.
+	FanInSafetyInterval time.Duration
+	// ProgressInterval is the least time between progress events of a
+	// source. Default 300ms.
+	ProgressInterval time.Duration
+	// BatchDocuments and BatchBytes bound a chunking job. Defaults 50 and
+	// 8 MiB.
+	BatchDocuments, BatchBytes int
+	// EmbedBatchChunks and EmbedBatchTokens bound an embedding job.
+	// Defaults 100 and 50,000.
+	EmbedBatchChunks, EmbedBatchTokens int
+}
+
+func (s Settings) withDefaults() Settings {
+	s.JobTimeout = cmpOr(s.JobTimeout, time.Minute)
+	s.ChunkTimeout = cmpOr(s.ChunkTimeout, 5*time.Minute)
+	s.EmbedTimeout = cmpOr(s.EmbedTimeout, 5*time.Minute)
+	s.SummaryTimeout = cmpOr(s.SummaryTimeout, 5*time.Minute)
+	s.MaxAttempts = cmpOr(s.MaxAttempts, 10)
+	s.FanInSafetyInterval = cmpOr(s.FanInSafetyInterval, 30*time.Second)
+	s.ProgressInterval = cmpOr(s.ProgressInterval, 300*time.Millisecond)
+	s.BatchDocuments = cmpOr(s.BatchDocuments, content.DefaultDocumentBatchSize)
+	s.BatchBytes = cmpOr(s.BatchBytes, content.DefaultDocumentBatchBytes)
+	s.EmbedBatchChunks = cmpOr(s.EmbedBatchChunks, content.DefaultEmbedBatchSize)
+	s.EmbedBatchTokens = cmpOr(s.EmbedBatchTokens, content.DefaultEmbedBatchTokens)
+	return s
+}
+
+// Deps are the services the workers share, built once at start-up.
+type Deps struct {
+	Pool       *pgxpool.Pool
+	Chunker    *content.Chunker
+	Embedder   embed.Embedder
+	Summarizer summarize.Summarizer
+	Settings   Settings
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+}
+
+// pipeline is what every worker holds: the deps with defaults applied.
+type pipeline struct {
+	Deps
+	queries *store.Queries
+}
+
+// Register adds a worker for every job kind to workers.
+func Register(workers *river.Workers, deps Deps) error {
+	if deps.Pool == nil || deps.Chunker == nil || deps.Embedder == nil || deps.Summarizer == nil {
+		return errors.New("jobs: Pool, Chunker, Embedder and Summarizer are required")
+	}
+	deps.Settings = deps.Settings.withDefaults()
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := &pipeline{Deps: deps, queries: store.New(deps.Pool)}
+	for _, err := range []error{
+		river.AddWorkerSafely(workers, &ProcessDocumentsWorker{p: p}),
+		river.AddWorkerSafely(workers, &ChunkDocumentsBatchWorker{p: p}),
+		river.AddWorkerSafely(workers, &PersistChunksWorker{p: p}),
+		river.AddWorkerSafely(workers, &CheckChunkingCompleteWorker{p: p}),
+		river.AddWorkerSafely(workers, &GenerateSummaryWorker{p: p}),
+		river.AddWorkerSafely(workers, &PublishEventWorker{p: p}),
+	} {
+		if err != nil {
+			return fmt.Errorf("error registering worker: %w", err)
+		}
+	}
+	return nil
+}
+
+// RetryPolicy backs off exponentially with jitter: attempt n waits a random
+// time between half and all of Base*2^(n-1), at most Max.
+type RetryPolicy struct {
+	// Base is the first delay. Default 1s.
+	Base time.Duration
+	// Max caps the delay. Default 5m.
+	Max time.Duration
+}
+
+var _ river.ClientRetryPolicy = (*RetryPolicy)(nil)
+
+// NextRetry returns when the job's next attempt may run.
+func (p *RetryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
+	base, ceiling := cmpOr(p.Base, time.Second), cmpOr(p.Max, 5*time.Minute)
+	d := base
+	for i := 1; i < job.Attempt && d < ceiling; i++ {
+		d *= 2
+	}
+	d = min(d, ceiling)
+	d = d/2 + rand.N(d/2+1) //nolint:gosec // jitter needs no cryptographic randomness
+	return time.Now().Add(d)
+}
+
+// argsValidator is implemented by every job's args.
+type argsValidator interface{ Validate() error }
+
+// validateArgs cancels a job whose args do not validate: retrying cannot
+// repair a payload, so it must never be retried.
+func validateArgs(args argsValidator) error {
+	if err := args.Validate(); err != nil {
+		return river.JobCancel(fmt.Errorf("invalid args: %w", err))
+	}
+	return nil
+}
+
+// inTx runs fn in a transaction on pool and commits when fn succeeds.
+func inTx(ctx context.Context, pool *pgxpool.Pool, fn func(tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, pool, fn)
+}
+
+// completeTx completes job in tx. River reports no error when the job is no
+// longer running (the rescuer took it back after a stall), so the returned
+// state is checked: anything but completed rolls the transaction back, and
+// the attempt that now owns the job does the work again.
+func completeTx[T river.JobArgs](ctx context.Context, tx pgx.Tx, job *river.Job[T]) error {
+	done, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, job)
+	if err != nil {
+		return fmt.Errorf("error completing job: %w", err)
+	}
+	if done.State != rivertype.JobStateCompleted {
+		return fmt.Errorf("job %d is %s, no longer ours: rolling back", job.ID, done.State)
+	}
+	return nil
+}
+
+func client(ctx context.Context) *river.Client[pgx.Tx] {
+	return river.ClientFromContext[pgx.Tx](ctx)
+}
+
+func cmpOr[T comparable](v, fallback T) T {
+	var zero T
+	if v == zero {
+		return fallback
+	}
+	return v
+}

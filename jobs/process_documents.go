@@ -1,0 +1,131 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+
+	"github.com/kollektiv/kollektiv/internal/content"
+	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/store"
+)
+
+// ProcessDocumentsArgs starts the processing of a source generation.
+type ProcessDocumentsArgs struct {
+	SourceGeneration
+}
+
+// Kind is the job kind.
+func (ProcessDocumentsArgs) Kind() string { return "process_documents" }
+
+// InsertOpts makes the job unique per source generation.
+func (ProcessDocumentsArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: QueueDefault, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
+
+// ProcessDocumentsWorker splits a source's pending documents into batches
+// and schedules their chunking, and the check that follows them. It never
+// waits for anything.
+type ProcessDocumentsWorker struct {
+	river.WorkerDefaults[ProcessDocumentsArgs]
+	p *pipeline
+}
+
+// Timeout bounds one attempt.
+func (w *ProcessDocumentsWorker) Timeout(*river.Job[ProcessDocumentsArgs]) time.Duration {
+	return w.p.Settings.JobTimeout
+}
+
+// Work schedules the generation's batches.
+func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[ProcessDocumentsArgs]) error {
+	args := job.Args
+	if err := validateArgs(args); err != nil {
+		return err
+	}
+	source, ok, err := w.p.currentSource(ctx, args.SourceGeneration, events.StageCreated)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error { return completeTx(ctx, tx, job) })
+	}
+
+	docs, err := w.p.queries.ListDocumentSizes(ctx, source.ID)
+	if err != nil {
+		return fmt.Errorf("error listing documents: %w", err)
+	}
+	sizes := make([]int, len(docs))
+	for i, d := range docs {
+		sizes[i] = int(d.Size)
+	}
+	spans := content.BatchBySize(sizes, w.p.Settings.BatchDocuments, w.p.Settings.BatchBytes)
+	batches := make([]river.InsertManyParams, len(spans))
+	for i, span := range spans {
+		batch := ChunkDocumentsBatchArgs{SourceGeneration: args.SourceGeneration}
+		for _, d := range docs[span.Start:span.End] {
+			batch.DocumentIDs = append(batch.DocumentIDs, d.ID)
+		}
+		batches[i] = river.InsertManyParams{Args: batch}
+	}
+
+	rc := client(ctx)
+	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
+		q := store.New(tx)
+		if _, err := q.ScheduleSourceProcessing(ctx, store.ScheduleSourceProcessingParams{
+			ID: source.ID, Generation: args.Generation, DocumentsScheduled: int32(len(docs)),
+		}); err != nil {
+			return fmt.Errorf("error scheduling source: %w", err)
+		}
+		if len(batches) > 0 {
+			if _, err := rc.InsertManyTx(ctx, tx, batches); err != nil {
+				return fmt.Errorf("error inserting chunking jobs: %w", err)
+			}
+		}
+		// The check waits, scheduled, for the last batch job to wake it;
+		// until then it wakes itself every safety interval, to notice batch
+		// jobs that ended without running their code (discarded, rescued).
+		// With nothing to chunk it runs at once.
+		check := &river.InsertOpts{ScheduledAt: time.Now().Add(w.p.Settings.FanInSafetyInterval)}
+		if len(batches) == 0 {
+			check = nil
+		}
+		if _, err := rc.InsertTx(ctx, tx, CheckChunkingCompleteArgs{SourceGeneration: args.SourceGeneration}, check); err != nil {
+			return fmt.Errorf("error inserting completion check: %w", err)
+		}
+		if err := ScheduleEvent(ctx, rc, tx, source.ID, args.Generation, events.StageProcessingScheduled, "", map[string]any{
+			"documents": len(docs), "batches": len(batches),
+		}); err != nil {
+			return err
+		}
+		w.p.Logger.InfoContext(ctx, "processing scheduled", slog.String("source_id", source.ID.String()),
+			slog.Int("documents", len(docs)), slog.Int("batches", len(batches)))
+		return completeTx(ctx, tx, job)
+	})
+}
+
+// currentSource loads the source of a job and reports whether the job
+// should act: the source exists, the job belongs to its current generation,
+// and the source is at the stage the job expects. A job for a deleted source
+// or a superseded generation completes without doing anything.
+func (p *pipeline) currentSource(ctx context.Context, gen SourceGeneration, stage string) (store.Source, bool, error) {
+	source, err := p.queries.GetSourceByID(ctx, gen.SourceID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		p.Logger.InfoContext(ctx, "source deleted: nothing to do", slog.String("source_id", gen.SourceID.String()))
+		return source, false, nil
+	}
+	if err != nil {
+		return source, false, fmt.Errorf("error loading source: %w", err)
+	}
+	if source.Generation != gen.Generation || (stage != "" && source.Stage != stage) {
+		p.Logger.InfoContext(ctx, "source moved on: nothing to do", slog.String("source_id", gen.SourceID.String()),
+			slog.Int("job_generation", int(gen.Generation)), slog.Int("source_generation", int(source.Generation)),
+			slog.String("source_stage", source.Stage))
+		return source, false, nil
+	}
+	return source, true, nil
+}
