@@ -96,8 +96,13 @@ func (w *GenerateSummaryWorker) Work(ctx context.Context, job *river.Job[Generat
 		if _, err := q.SetSourceStage(ctx, store.SetSourceStageParams{ID: source.ID, Stage: events.StageCompleted}); err != nil {
 			return fmt.Errorf("error setting stage: %w", err)
 		}
+		failed, err := q.ListFailedDocuments(ctx, source.ID)
+		if err != nil {
+			return fmt.Errorf("error listing failed documents: %w", err)
+		}
 		if err := ScheduleEvent(ctx, rc, tx, source.ID, args.Generation, events.StageCompleted, "", map[string]any{
 			"documents": source.DocumentCount, "chunks": source.ChunkCount, "failed_documents": source.FailedDocumentCount,
+			"failed": failedDocumentsPayload(failed),
 		}); err != nil {
 			return err
 		}

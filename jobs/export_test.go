@@ -1,0 +1,19 @@
+package jobs
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/riverqueue/river"
+)
+
+// CompleteAndFanIn exposes the fan-in to the tests of its race.
+func CompleteAndFanIn(ctx context.Context, deps Deps, rc *river.Client[pgx.Tx], tx pgx.Tx, job *river.Job[PersistChunksArgs]) (bool, error) {
+	if deps.Logger == nil {
+		deps.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := &pipeline{Deps: deps}
+	p.Settings = p.Settings.withDefaults()
+	return completeAndFanIn(ctx, p, rc, tx, job, job.Args.SourceGeneration)
+}
