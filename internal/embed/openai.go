@@ -136,7 +136,7 @@ func (c OpenAIConfig) validate() error {
 	if c.MaxBatchInputs < 0 || c.MaxBatchTokens < 0 || c.Concurrency < 0 || c.Timeout < 0 {
 		return fmt.Errorf("%w: openai batch, concurrency and timeout settings must not be negative", provider.ErrInvalidConfig)
 	}
-	return c.Retry.Validate()
+	return c.Validate()
 }
 
 // Model returns "openai:<model>:<dimensions>": the same model truncated to

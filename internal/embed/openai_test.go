@@ -237,7 +237,7 @@ func TestOpenAIEmbedRejectedKey(t *testing.T) {
 	}
 	_, err := newOpenAI(t, cfg).Embed(context.Background(), texts(3))
 	var pe *provider.Error
-	if !errors.As(err, &pe) || !provider.IsPermanent(err) || pe.StatusCode != 401 {
+	if !errors.As(err, &pe) || !provider.IsPermanent(err) || pe.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("err = %v, want a permanent *provider.Error with status 401", err)
 	}
 	if !strings.Contains(err.Error(), "API key was rejected") || !strings.Contains(err.Error(), "Incorrect API key provided") {
@@ -348,7 +348,7 @@ func TestOpenAIEmbedServerErrors(t *testing.T) {
 		}
 		_, err := newOpenAI(t, cfg).Embed(context.Background(), texts(1))
 		var pe *provider.Error
-		if !errors.As(err, &pe) || pe.Permanent || pe.StatusCode != 500 {
+		if !errors.As(err, &pe) || pe.Permanent || pe.StatusCode != http.StatusInternalServerError {
 			t.Fatalf("err = %v, want a transient 500", err)
 		}
 		if n := len(bundle.fake.reqs()); n != 3 {

@@ -116,7 +116,7 @@ func TestRetryDo(t *testing.T) {
 	}
 	calls = 0
 	plain := errors.New("not a provider error")
-	if err := r.Do(context.Background(), nil, func(context.Context) error { calls++; return plain }); err != plain || calls != 1 {
+	if err := r.Do(context.Background(), nil, func(context.Context) error { calls++; return plain }); !errors.Is(err, plain) || calls != 1 {
 		t.Fatalf("plain error: calls %d err %v, want no retry", calls, err)
 	}
 	if err := (Retry{MinBackoff: time.Minute, MaxBackoff: time.Second}).Validate(); !errors.Is(err, ErrInvalidConfig) {
