@@ -139,7 +139,10 @@ func (a *App) buildProviders() error {
 func (a *App) buildRiver() (*river.Client[pgx.Tx], error) {
 	cfg := a.config
 	riverConfig := &river.Config{
-		Logger:               a.logger,
+		Logger: a.logger,
+		// The default for kinds without their own; River checks it against
+		// RescueStuckJobsAfter.
+		JobTimeout:           cfg.JobTimeout,
 		MaxAttempts:          cfg.MaxAttempts,
 		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter(),
 		RetryPolicy:          &jobs.RetryPolicy{Base: cfg.RetryBase},
