@@ -333,7 +333,7 @@ func (c *crawler) run(ctx context.Context, start *url.URL) ([]Document, []*Docum
 				stored[r.doc.URL] = true
 				docs = append(docs, *r.doc)
 			}
-			if c.opts.MaxDepth >= 0 && depth >= c.opts.MaxDepth {
+			if depth >= max(c.opts.MaxDepth, 0) {
 				continue
 			}
 			for _, l := range r.links {
