@@ -3,6 +3,7 @@ package content
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -142,7 +143,7 @@ func (c *Chunker) Chunk(documentID uuid.UUID, markdown string) ([]Chunk, error) 
 		for _, r := range c.render(d) {
 			chunks = append(chunks, Chunk{
 				Ordinal: len(chunks),
-				Headers: r.headers,
+				Headers: slices.Clone(r.headers), // chunks of a section must not share one slice
 				Text:    r.text,
 				Tokens:  r.tokens,
 			})

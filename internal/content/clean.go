@@ -246,9 +246,11 @@ func parseYAML(raw string) (meta map[string]any, err error) {
 var (
 	// ![alt](src "title") and ![alt][ref]; the alt text is kept.
 	markdownImage = regexp.MustCompile(`!\[([^\]\n]*)\](?:\([^)\n]*\)|\[[^\]\n]*\])`)
-	htmlImage     = regexp.MustCompile(`(?i)<(?:img|svg|picture|source)\b[^>]*>`)
-	dataURI       = regexp.MustCompile(`data:[a-zA-Z0-9.+/-]*(?:;[a-zA-Z0-9=.+-]*)*;base64,[A-Za-z0-9+/=]+`)
-	emptyLink     = regexp.MustCompile(`\[\s*\]\([^)\n]*\)`)
+	// <img ...>, possibly over several lines; the alt text is kept.
+	htmlImage = regexp.MustCompile(`(?i)<(?:img|svg|picture|source)\b[^>]*>`)
+	htmlAlt   = regexp.MustCompile(`(?i)\balt\s*=\s*(?:"([^"]*)"|'([^']*)')`)
+	dataURI   = regexp.MustCompile(`data:[a-zA-Z0-9.+/-]*(?:;[a-zA-Z0-9=.+-]*)*;base64,[A-Za-z0-9+/=]+`)
+	emptyLink = regexp.MustCompile(`\[\s*\]\([^)\n]*\)`)
 )
 
 // cleanMarkdown removes what carries no meaning for retrieval: images (their
@@ -259,30 +261,60 @@ func cleanMarkdown(text string) string {
 		return text
 	}
 	lines := strings.Split(text, "\n")
+	var out []string
+	prose := 0 // start of the run of lines outside code fences
+	flush := func(end int) {
+		if prose < end {
+			out = append(out, strings.Split(cleanProse(strings.Join(lines[prose:end], "\n")), "\n")...)
+		}
+	}
 	fence := ""
 	for i, line := range lines {
-		if fence != "" {
+		switch {
+		case fence != "":
 			if closesFence(line, fence) {
 				fence = ""
+				prose = i + 1
 			}
-		} else if m, ok := openFence(line); ok {
-			fence = m
-		} else {
-			if strings.Contains(line, "![") {
-				line = markdownImage.ReplaceAllString(line, "$1")
-				line = emptyLink.ReplaceAllString(line, "")
-			}
-			if strings.Contains(line, "<") {
-				line = htmlImage.ReplaceAllString(line, "")
+			out = append(out, removeDataURIs(line))
+		default:
+			if m, ok := openFence(line); ok {
+				flush(i)
+				fence = m
+				out = append(out, removeDataURIs(line))
 			}
 		}
-		// Removing one data URI can join the text around it into another.
-		for strings.Contains(line, "base64,") && dataURI.MatchString(line) {
-			line = dataURI.ReplaceAllString(line, "")
-		}
-		lines[i] = line
 	}
-	return strings.Join(lines, "\n")
+	if fence == "" {
+		flush(len(lines))
+	}
+	return strings.Join(out, "\n")
+}
+
+func cleanProse(s string) string {
+	if strings.Contains(s, "![") {
+		s = markdownImage.ReplaceAllString(s, "$1")
+		s = emptyLink.ReplaceAllString(s, "")
+	}
+	if strings.Contains(s, "<") {
+		s = htmlImage.ReplaceAllStringFunc(s, func(tag string) string {
+			m := htmlAlt.FindStringSubmatch(tag)
+			if m == nil {
+				return ""
+			}
+			return strings.Join(strings.Fields(m[1]+m[2]), " ")
+		})
+	}
+	return removeDataURIs(s)
+}
+
+// removeDataURIs removes base64 data URIs. Removing one can join the text
+// around it into another, hence the loop.
+func removeDataURIs(s string) string {
+	for strings.Contains(s, "base64,") && dataURI.MatchString(s) {
+		s = dataURI.ReplaceAllString(s, "")
+	}
+	return s
 }
 
 // firstH1 returns the text of the first level-1 heading outside code.

@@ -46,12 +46,14 @@ func TestCleanMarkdown(t *testing.T) {
 
 	in := "See ![the logo](img/logo.png \"Logo\") here.\n" +
 		"[![build](https://ci/badge.svg)](https://ci)\n" +
-		"Inline <img src=\"x.png\" alt=\"x\"> image.\n" +
+		"Inline <img src=\"x.png\"> image.\n" +
+		"<img alt=\"Two tables\n  side by side\" src=\"t.svg\"\nstyle=\"width: 50%;\" />\n" +
 		"Data: <a href=\"data:image/png;base64,iVBORw0KGgo=\">raw</a>\n" +
 		"```md\n![kept in code](x.png)\n```\n"
 	want := "See the logo here.\n" +
 		"[build](https://ci)\n" +
 		"Inline  image.\n" +
+		"Two tables side by side\n" +
 		"Data: <a href=\"\">raw</a>\n" +
 		"```md\n![kept in code](x.png)\n```\n"
 	if got := cleanMarkdown(in); got != want {
