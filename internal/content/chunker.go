@@ -120,7 +120,10 @@ func NewChunker(opts ChunkerOptions) (*Chunker, error) {
 // Options returns the options in effect, defaults filled in.
 func (c *Chunker) Options() ChunkerOptions { return c.opts }
 
-// CountTokens returns the cl100k_base token count of s.
+// CountTokens returns the cl100k_base token count of s (invalid UTF-8
+// counted as U+FFFD). Long runs of white space that mix spaces and line
+// breaks, such as " \n \n \n", take the tokenizer quadratic time; text that
+// went through Chunk has none, as trailing white space is trimmed.
 func (c *Chunker) CountTokens(s string) int {
 	return c.tok.count(strings.ToValidUTF8(s, "\uFFFD"))
 }

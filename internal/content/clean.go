@@ -19,10 +19,14 @@ type Format string
 const (
 	// FormatAuto detects HTML by its markup and reads anything else as
 	// markdown.
-	FormatAuto     Format = ""
+	FormatAuto Format = ""
+	// FormatMarkdown is markdown, with optional YAML or TOML front matter.
 	FormatMarkdown Format = "markdown"
-	FormatText     Format = "text"
-	FormatHTML     Format = "html"
+	// FormatText is plain text, read as markdown without structure.
+	FormatText Format = "text"
+	// FormatHTML is an HTML page, converted to markdown keeping the main
+	// content.
+	FormatHTML Format = "html"
 )
 
 // DefaultMaxDocumentBytes is the size limit for one document when options
