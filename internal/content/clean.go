@@ -77,37 +77,34 @@ func prepare(name string, raw []byte, format Format, maxBytes int) (Document, *D
 	if format == FormatAuto {
 		format = detectFormat(text)
 	}
-	var (
-		meta  map[string]any
-		title string
-	)
 	if format == FormatHTML {
 		page, err := convertHTML(text, "")
 		if err != nil {
 			return Document{}, docError(name, "cannot convert HTML", err)
 		}
-		text, title = page.markdown, page.title
-	} else {
-		var err error
-		meta, text, err = splitFrontMatter(text)
-		if err != nil {
-			return Document{}, docError(name, "cannot parse front matter", err)
-		}
-		if t, ok := meta["title"].(string); ok {
-			title = t
-		}
+		return finish(name, page.markdown, format, nil, page.title)
 	}
-	return finish(name, text, title, format, meta)
+	meta, body, err := splitFrontMatter(text)
+	if err != nil {
+		return Document{}, docError(name, "cannot parse front matter", err)
+	}
+	return finish(name, body, format, meta, "")
 }
 
-// finish cleans converted markdown and picks the title.
-func finish(name, markdown, title string, format Format, meta map[string]any) (Document, *DocumentError) {
+// finish cleans converted markdown and picks the title: the front matter
+// title, else the first h1, else the HTML <title>, else the last element of
+// the name.
+func finish(name, markdown string, format Format, meta map[string]any, htmlTitle string) (Document, *DocumentError) {
 	content := normalizeMarkdown(cleanMarkdown(markdown))
 	if strings.TrimSpace(content) == "" {
 		return Document{}, docError(name, "nothing left after cleaning", ErrEmpty)
 	}
+	title, _ := meta["title"].(string)
 	if strings.TrimSpace(title) == "" {
 		title = firstH1(content)
+	}
+	if strings.TrimSpace(title) == "" {
+		title = htmlTitle
 	}
 	if strings.TrimSpace(title) == "" {
 		title = path.Base(strings.TrimRight(name, "/"))

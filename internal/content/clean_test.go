@@ -98,6 +98,13 @@ func TestPrepareDocument(t *testing.T) {
 			t.Errorf("url %q, want a derived inline/ url", doc.URL)
 		}
 	})
+	t.Run("html h1 wins over title", func(t *testing.T) {
+		t.Parallel()
+		doc, err := PrepareDocument("", "p.html", "<html><head><title>Site | Page</title></head><body><h1>Page</h1><p>x</p></body></html>", PrepareOptions{Format: FormatHTML})
+		if err != nil || doc.Title != "Page" {
+			t.Errorf("title %q, err %v", doc.Title, err)
+		}
+	})
 	t.Run("markdown starting with html stays markdown", func(t *testing.T) {
 		t.Parallel()
 		doc, err := PrepareDocument("", "r", "<p align=\"center\">Logo</p>\n\n# Project\n\nText", PrepareOptions{})

@@ -408,8 +408,7 @@ func (c *crawler) fetch(ctx context.Context, u *url.URL) result {
 		if err != nil {
 			return result{final: final, problem: docError(final.String(), "cannot parse front matter", err)}
 		}
-		title, _ := meta["title"].(string)
-		doc, derr := finish(final.String(), body, title, format, meta)
+		doc, derr := finish(final.String(), body, format, meta, "")
 		if derr != nil {
 			return result{final: final, problem: derr}
 		}
@@ -431,7 +430,7 @@ func (c *crawler) fetch(ctx context.Context, u *url.URL) result {
 			docURL = normalizeURL(cu)
 		}
 	}
-	doc, derr := finish(docURL.String(), page.markdown, page.title, FormatHTML, nil)
+	doc, derr := finish(docURL.String(), page.markdown, FormatHTML, nil, page.title)
 	if derr != nil {
 		r.problem = derr
 		return r

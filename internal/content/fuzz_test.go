@@ -73,7 +73,7 @@ func FuzzConvertHTML(f *testing.F) {
 		if err != nil || !reflect.DeepEqual(page, again) {
 			t.Fatal("HTML conversion is not deterministic")
 		}
-		doc, derr := finish("page", page.markdown, page.title, FormatHTML, nil)
+		doc, derr := finish("page", page.markdown, FormatHTML, nil, page.title)
 		if derr != nil {
 			return
 		}
