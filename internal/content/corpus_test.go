@@ -85,12 +85,20 @@ func TestCorpus(t *testing.T) {
 		len(sizes), sizes[0], sizes[len(sizes)/2], sizes[len(sizes)*95/100], sizes[len(sizes)-1], splits)
 }
 
-// splitFences checks that every code fence that fits the hard maximum is
-// whole in some chunk, and returns how many did not fit.
+// splitFences checks that every code fence that fits its section's budget
+// (the hard maximum less the header path) is whole in some chunk, and
+// returns how many did not fit.
 func splitFences(t testing.TB, c *Chunker, doc Document, chunks []Chunk) int {
 	t.Helper()
 	split := 0
+	var stack []block
 	for _, b := range parseBlocks(doc.Content) {
+		if b.kind == blockHeading {
+			for len(stack) > 0 && stack[len(stack)-1].level >= b.level {
+				stack = stack[:len(stack)-1]
+			}
+			stack = append(stack, b)
+		}
 		if b.kind != blockCode {
 			continue
 		}
@@ -98,10 +106,14 @@ func splitFences(t testing.TB, c *Chunker, doc Document, chunks []Chunk) int {
 		if inSomeChunk(chunks, fence) {
 			continue
 		}
-		// A fence may not fit once the header path is budgeted, so the
-		// promise is checked against the budget of the chunks around it.
-		if n := c.CountTokens(fence); n+c.Options().MaxTokens/4 < c.Options().MaxTokens {
-			t.Errorf("%s: code fence of %d tokens was split:\n%s", doc.URL, n, fence[:min(len(fence), 200)])
+		var headers []string
+		for _, h := range stack {
+			if h.title != "" {
+				headers = append(headers, h.title)
+			}
+		}
+		if n, budget := c.CountTokens(fence), c.newSection(headers).budget; n <= budget {
+			t.Errorf("%s: code fence of %d tokens, budget %d, was split:\n%s", doc.URL, n, budget, fence[:min(len(fence), 200)])
 		}
 		split++
 	}
