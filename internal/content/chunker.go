@@ -265,16 +265,15 @@ func (c *Chunker) units(sec section, b block) []unit {
 	if n <= sec.budget {
 		return []unit{{text: text, tokens: n, sep: "\n\n", prose: b.kind == blockText}}
 	}
-	limit := sec.target
 	var parts []string
 	switch b.kind {
 	case blockCode:
-		parts = c.splitCode(b.lines, limit)
+		parts = c.splitCode(b.lines, sec.target, sec.budget)
 	case blockTable:
-		parts = c.splitTable(b.lines, limit)
+		parts = c.splitTable(b.lines, sec.target, sec.budget)
 	}
 	if parts == nil {
-		parts = c.packLines(b.lines, limit, false)
+		parts = c.packLines(b.lines, sec.target, sec.budget, false)
 	}
 	us := make([]unit, 0, len(parts))
 	for i, p := range parts {
@@ -291,7 +290,7 @@ func (c *Chunker) units(sec section, b block) []unit {
 // (else between lines) and wraps every part in the block's fences, so each
 // part is a code block of its own. It returns nil when the fence lines are
 // too large to repeat.
-func (c *Chunker) splitCode(lines []string, limit int) []string {
+func (c *Chunker) splitCode(lines []string, target, hard int) []string {
 	open := lines[0]
 	marker, _ := openFence(open)
 	inner := lines[1:]
@@ -301,10 +300,10 @@ func (c *Chunker) splitCode(lines []string, limit int) []string {
 		inner = inner[:len(inner)-1]
 	}
 	wrap := c.tok.count(open) + c.tok.count(closing) + 2
-	if wrap > limit/2 || len(inner) == 0 {
+	if wrap > target/2 || len(inner) == 0 {
 		return nil
 	}
-	groups := c.packLines(inner, limit-wrap, true)
+	groups := c.packLines(inner, target-wrap, hard-wrap, true)
 	parts := make([]string, len(groups))
 	for i, g := range groups {
 		parts[i] = open + "\n" + g + "\n" + closing
@@ -315,13 +314,13 @@ func (c *Chunker) splitCode(lines []string, limit int) []string {
 // splitTable splits a table between rows and repeats the header row and
 // delimiter row at the top of every part. It returns nil when the header
 // is too large to repeat.
-func (c *Chunker) splitTable(lines []string, limit int) []string {
+func (c *Chunker) splitTable(lines []string, target, hard int) []string {
 	head := lines[0] + "\n" + lines[1]
 	hc := c.tok.count(head) + 1
-	if hc > limit/2 || len(lines) < 3 {
+	if hc > target/2 || len(lines) < 3 {
 		return nil
 	}
-	groups := c.packLines(lines[2:], limit-hc, false)
+	groups := c.packLines(lines[2:], target-hc, hard-hc, false)
 	parts := make([]string, len(groups))
 	for i, g := range groups {
 		parts[i] = head + "\n" + g
@@ -329,11 +328,12 @@ func (c *Chunker) splitTable(lines []string, limit int) []string {
 	return parts
 }
 
-// packLines groups lines into runs of at most limit tokens, joined by
-// "\n". Each line is counted once. A line larger than limit is cut by
-// tokens. With atBlank, a run that overflows is cut after its last blank
+// packLines groups lines into runs of at most target tokens, joined by
+// "\n". Each line is counted once. A line larger than target but within
+// hard is a run of its own; only a line larger than hard is cut by tokens,
+// into pieces of target. With atBlank, a run that overflows is cut after its last blank
 // line when it has one, so code splits between paragraphs of code.
-func (c *Chunker) packLines(lines []string, limit int, atBlank bool) []string {
+func (c *Chunker) packLines(lines []string, target, hard int, atBlank bool) []string {
 	var (
 		out    []string
 		cur    []string
@@ -351,17 +351,21 @@ func (c *Chunker) packLines(lines []string, limit int, atBlank bool) []string {
 	}
 	for _, line := range lines {
 		n := c.tok.count(line)
-		if n > limit {
+		if n > target {
 			emit(cur)
 			cur, curTk, total, blankI = nil, nil, 0, -1
-			out = append(out, c.tok.cut(line, limit)...)
+			if n > hard {
+				out = append(out, c.tok.cut(line, target)...)
+			} else {
+				out = append(out, line)
+			}
 			continue
 		}
 		add := n
 		if len(cur) > 0 {
 			add++
 		}
-		if total+add > limit {
+		if total+add > target {
 			if atBlank && blankI > 0 {
 				emit(cur[:blankI])
 				cur = append([]string(nil), cur[blankI+1:]...)
@@ -387,7 +391,7 @@ func (c *Chunker) packLines(lines []string, limit int, atBlank bool) []string {
 			if len(cur) > 0 {
 				add++
 			}
-			if total+add > limit {
+			if total+add > target {
 				emit(cur)
 				cur, curTk, total, blankI = nil, nil, 0, -1
 				add = n
