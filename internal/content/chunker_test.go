@@ -377,7 +377,7 @@ func TestChunkKeepsLineThatFitsWhole(t *testing.T) {
 		t.Fatalf("test line has %d tokens, want between target and max", n)
 	}
 	// One block (no blank lines) too large for a chunk, holding the line.
-	doc := "- first item\n- second item\n- " + long + "\n- last item"
+	doc := "- first item\n- second item\n- " + long + "\n" + strings.Repeat("- one more item in the list\n", 20)
 	chunks, err := c.Chunk(testDocID, doc)
 	if err != nil {
 		t.Fatal(err)
