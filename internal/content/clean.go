@@ -3,6 +3,7 @@ package content
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"net/http"
 	"path"
 	"regexp"
@@ -234,13 +235,44 @@ func parseYAML(raw string) (meta map[string]any, err error) {
 	if err := yaml.Unmarshal([]byte(raw), &v); err != nil {
 		return nil, fmt.Errorf("error parsing YAML front matter: %w", err)
 	}
-	switch v := v.(type) {
+	switch v := jsonSafe(v).(type) {
 	case nil:
 		return map[string]any{}, nil
 	case map[string]any:
 		return v, nil
 	default:
 		return map[string]any{"front_matter": v}, nil
+	}
+}
+
+// jsonSafe turns YAML mappings with keys that are not strings (1: a,
+// [x]: y) into maps with string keys, so metadata always encodes as JSON.
+func jsonSafe(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			v[k] = jsonSafe(e)
+		}
+		return v
+	case map[any]any:
+		m := make(map[string]any, len(v))
+		for k, e := range v {
+			m[fmt.Sprint(k)] = jsonSafe(e)
+		}
+		return m
+	case []any:
+		for i, e := range v {
+			v[i] = jsonSafe(e)
+		}
+		return v
+	case float64:
+		// .inf and .nan are valid YAML but not JSON.
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return fmt.Sprint(v)
+		}
+		return v
+	default:
+		return v
 	}
 }
 

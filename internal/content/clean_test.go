@@ -21,6 +21,7 @@ func TestSplitFrontMatter(t *testing.T) {
 		{"empty", "---\n---\nbody", map[string]any{}, "body"},
 		{"toml removed unparsed", "+++\ntitle = 'x'\n+++\nbody", nil, "body"},
 		{"not a mapping", "---\n- a\n---\nbody", map[string]any{"front_matter": []any{"a"}}, "body"},
+		{"keys made strings", "---\n1: one\nnested: {2: two}\ninf: .inf\n---\nb", map[string]any{"1": "one", "nested": map[string]any{"2": "two"}, "inf": "+Inf"}, "b"},
 		{"no closing line", "---\ntitle: x\n", nil, "---\ntitle: x\n"},
 		{"rule later is not front matter", "text\n---\nmore", nil, "text\n---\nmore"},
 	}

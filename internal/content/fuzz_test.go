@@ -1,6 +1,7 @@
 package content
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -97,6 +98,7 @@ func FuzzFrontMatter(f *testing.F) {
 		"---\nno end\n",
 		"---\na: &a [*a]\n---\n",
 		"---\r\ntitle: crlf\r\n---\r\nbody",
+		"---\n1: one\n[a, b]: list key\nn: .nan\nd: 2024-01-02\n---\nbody",
 	} {
 		f.Add(seed)
 	}
@@ -104,6 +106,9 @@ func FuzzFrontMatter(f *testing.F) {
 		meta, body, err := splitFrontMatter(text)
 		if err != nil {
 			return
+		}
+		if _, err := json.Marshal(meta); err != nil {
+			t.Fatalf("metadata %#v does not encode as JSON: %v", meta, err)
 		}
 		if !strings.HasSuffix(text, body) {
 			t.Fatalf("body %q is not the end of the text", body)
