@@ -17,8 +17,9 @@ type Chunk struct {
 	// Ordinal is the chunk's position in its document, from 0.
 	Ordinal int
 	// Headers is the heading path the chunk sits under, outermost first
-	// (h1, h2, ...). Headings longer than a quarter of the hard maximum are
-	// shortened here; the heading line itself is kept whole in Text.
+	// (h1, h2, ...). A path longer than a quarter of the hard maximum is
+	// shortened here (each heading cut to a share, then outer headings
+	// dropped); the heading lines themselves stay whole in Text.
 	Headers []string
 	// Text is the chunk's markdown.
 	Text string

@@ -7,11 +7,13 @@ import (
 	"testing"
 )
 
-// fuzzOptions are the chunker sizes fuzzing uses: the defaults, and small
-// limits so that short inputs exercise every split.
+// fuzzOptions are the chunker sizes fuzzing uses: the defaults, small
+// limits so that short inputs exercise every split, and the smallest
+// maximum with a tiny target.
 var fuzzOptions = []ChunkerOptions{
 	{},
 	{MaxTokens: 48, TargetTokens: 40, MinTokens: 10, OverlapTokens: 4},
+	{MaxTokens: 32, TargetTokens: 4, MinTokens: 1, OverlapTokens: 1},
 }
 
 func FuzzChunk(f *testing.F) {
