@@ -3,6 +3,7 @@ package content
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -55,6 +56,7 @@ func TestCorpus(t *testing.T) {
 	c := newTestChunker(t, ChunkerOptions{})
 	var (
 		sizes   []int
+		bySet   = map[string][]int{} // embedded tokens per top directory
 		bytes   int
 		splits  int
 		checked int
@@ -72,17 +74,28 @@ func TestCorpus(t *testing.T) {
 			continue
 		}
 		checkChunks(t, c, doc.Content, chunks)
+		set, _, _ := strings.Cut(doc.URL, "/")
 		for _, ch := range chunks {
-			sizes = append(sizes, c.CountTokens(ch.EmbedText()))
+			n := c.CountTokens(ch.EmbedText())
+			sizes = append(sizes, n)
+			bySet[set] = append(bySet[set], n)
 		}
 		splits += splitFences(t, c, doc, chunks)
 	}
 	elapsed := time.Since(start)
-	slices.Sort(sizes)
 	t.Logf("%d documents (%d problems) loaded in %v; %d checked, %.1f MB chunked in %v",
 		len(docs), len(problems), loaded.Round(time.Millisecond), checked, float64(bytes)/1e6, elapsed.Round(time.Millisecond))
-	t.Logf("%d chunks; embedded tokens min %d, median %d, p95 %d, max %d; %d fences larger than a chunk were split",
-		len(sizes), sizes[0], sizes[len(sizes)/2], sizes[len(sizes)*95/100], sizes[len(sizes)-1], splits)
+	t.Logf("all: %s; %d fences larger than a chunk were split", distribution(sizes), splits)
+	for _, set := range slices.Sorted(maps.Keys(bySet)) {
+		t.Logf("%s: %s", set, distribution(bySet[set]))
+	}
+}
+
+// distribution describes token counts: count, min, median, p95, max.
+func distribution(sizes []int) string {
+	slices.Sort(sizes)
+	return fmt.Sprintf("%d chunks, embedded tokens min %d, median %d, p95 %d, max %d",
+		len(sizes), sizes[0], sizes[len(sizes)/2], sizes[len(sizes)*95/100], sizes[len(sizes)-1])
 }
 
 // splitFences checks that every code fence that fits its section's budget
