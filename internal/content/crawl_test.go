@@ -347,3 +347,15 @@ func TestPublicAddr(t *testing.T) {
 		}
 	}
 }
+
+func TestCrawlCancelled(t *testing.T) {
+	t.Parallel()
+
+	site := newTestSite(t, "http://offsite.invalid")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _, err := Crawl(ctx, site.URL, CrawlOptions{AllowPrivate: true})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Crawl with a cancelled context: %v, want context.Canceled", err)
+	}
+}
