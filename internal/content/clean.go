@@ -50,10 +50,10 @@ type PrepareOptions struct {
 }
 
 // PrepareDocument cleans a document given inline (through the API or an
-// upload). The title defaults to the front matter title, else the first h1,
-// else the HTML <title>, else url. An empty url is replaced by
-// "inline/<hash>" from the title and content, so the document still has a
-// stable identity. Errors are *DocumentError.
+// upload). An empty title defaults to the front matter title, else the
+// first h1, else the HTML <title>, else the last element of url. An empty
+// url is replaced by "inline/<hash>" from the title and content, so the
+// document still has a stable identity. Errors are *DocumentError.
 func PrepareDocument(title, url, content string, opts PrepareOptions) (Document, error) {
 	if url == "" {
 		sum := Document{Title: title, Content: content}.ContentHash()

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -287,7 +288,7 @@ type result struct {
 	doc     *Document
 	problem *DocumentError
 	links   []*url.URL
-	final   *url.URL // after redirects and canonical link
+	final   *url.URL // after redirects
 }
 
 // run crawls breadth first, one depth level at a time; within a level,
@@ -304,17 +305,15 @@ func (c *crawler) run(ctx context.Context, start *url.URL) ([]Document, []*Docum
 	)
 	for depth := 0; len(level) > 0; depth++ {
 		results := make([]result, len(level))
-		sem := make(chan struct{}, c.opts.Concurrency)
-		var wg sync.WaitGroup
-		for i, u := range level {
+		var (
+			wg    sync.WaitGroup
+			claim atomic.Int64 // index of the next URL of the level to fetch
+		)
+		for range min(c.opts.Concurrency, len(level)) {
 			wg.Go(func() {
-				select {
-				case sem <- struct{}{}:
-				case <-ctx.Done():
-					return
+				for i := int(claim.Add(1) - 1); i < len(level) && ctx.Err() == nil; i = int(claim.Add(1) - 1) {
+					results[i] = c.fetch(ctx, level[i])
 				}
-				defer func() { <-sem }()
-				results[i] = c.fetch(ctx, u)
 			})
 		}
 		wg.Wait()
