@@ -452,6 +452,13 @@ func (c *Chunker) pack(sec section, units []unit) []*draft {
 // tail returns the end of text, at most limit tokens, starting at a word
 // boundary when there is one.
 func (c *Chunker) tail(text string, limit int) (string, int) {
+	// Only the end of the text matters: no token spans 16 bytes on
+	// average, so limit*16 bytes hold more than limit tokens of prose.
+	cut := max(len(text)-limit*16, 0)
+	for cut < len(text) && !utf8.RuneStart(text[cut]) {
+		cut++
+	}
+	text = text[cut:]
 	_, toks, err := c.tok.codec.Encode(text)
 	if err != nil || len(toks) == 0 {
 		return "", 0
@@ -461,7 +468,7 @@ func (c *Chunker) tail(text string, limit int) (string, int) {
 	for len(s) > 0 && !utf8.RuneStart(s[0]) {
 		s = s[1:]
 	}
-	if i := strings.IndexAny(s, " \n"); i >= 0 && i < len(s)/2 && start > 0 {
+	if i := strings.IndexAny(s, " \n"); i >= 0 && i < len(s)/2 && (start > 0 || cut > 0) {
 		s = s[i:]
 	}
 	s = strings.TrimSpace(s)
