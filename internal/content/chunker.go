@@ -3,6 +3,7 @@ package content
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -16,8 +17,9 @@ type Chunk struct {
 	// Ordinal is the chunk's position in its document, from 0.
 	Ordinal int
 	// Headers is the heading path the chunk sits under, outermost first
-	// (h1, h2, ...). Headings longer than a quarter of the hard maximum are
-	// shortened here; the heading line itself is kept whole in Text.
+	// (h1, h2, ...). A path longer than a quarter of the hard maximum is
+	// shortened here (each heading cut to a share, then outer headings
+	// dropped); the heading lines themselves stay whole in Text.
 	Headers []string
 	// Text is the chunk's markdown.
 	Text string
@@ -119,7 +121,10 @@ func NewChunker(opts ChunkerOptions) (*Chunker, error) {
 // Options returns the options in effect, defaults filled in.
 func (c *Chunker) Options() ChunkerOptions { return c.opts }
 
-// CountTokens returns the cl100k_base token count of s.
+// CountTokens returns the cl100k_base token count of s (invalid UTF-8
+// counted as U+FFFD). Long runs of white space that mix spaces and line
+// breaks, such as " \n \n \n", take the tokenizer quadratic time; text that
+// went through Chunk has none, as trailing white space is trimmed.
 func (c *Chunker) CountTokens(s string) int {
 	return c.tok.count(strings.ToValidUTF8(s, "\uFFFD"))
 }
@@ -142,7 +147,7 @@ func (c *Chunker) Chunk(documentID uuid.UUID, markdown string) ([]Chunk, error) 
 		for _, r := range c.render(d) {
 			chunks = append(chunks, Chunk{
 				Ordinal: len(chunks),
-				Headers: r.headers,
+				Headers: slices.Clone(r.headers), // chunks of a section must not share one slice
 				Text:    r.text,
 				Tokens:  r.tokens,
 			})
@@ -261,16 +266,15 @@ func (c *Chunker) units(sec section, b block) []unit {
 	if n <= sec.budget {
 		return []unit{{text: text, tokens: n, sep: "\n\n", prose: b.kind == blockText}}
 	}
-	limit := sec.target
 	var parts []string
 	switch b.kind {
 	case blockCode:
-		parts = c.splitCode(b.lines, limit)
+		parts = c.splitCode(b.lines, sec.target, sec.budget)
 	case blockTable:
-		parts = c.splitTable(b.lines, limit)
+		parts = c.splitTable(b.lines, sec.target, sec.budget)
 	}
 	if parts == nil {
-		parts = c.packLines(b.lines, limit, false)
+		parts = c.packLines(b.lines, sec.target, sec.budget, false)
 	}
 	us := make([]unit, 0, len(parts))
 	for i, p := range parts {
@@ -287,7 +291,7 @@ func (c *Chunker) units(sec section, b block) []unit {
 // (else between lines) and wraps every part in the block's fences, so each
 // part is a code block of its own. It returns nil when the fence lines are
 // too large to repeat.
-func (c *Chunker) splitCode(lines []string, limit int) []string {
+func (c *Chunker) splitCode(lines []string, target, hard int) []string {
 	open := lines[0]
 	marker, _ := openFence(open)
 	inner := lines[1:]
@@ -297,10 +301,10 @@ func (c *Chunker) splitCode(lines []string, limit int) []string {
 		inner = inner[:len(inner)-1]
 	}
 	wrap := c.tok.count(open) + c.tok.count(closing) + 2
-	if wrap > limit/2 || len(inner) == 0 {
+	if wrap > target/2 || len(inner) == 0 {
 		return nil
 	}
-	groups := c.packLines(inner, limit-wrap, true)
+	groups := c.packLines(inner, target-wrap, hard-wrap, true)
 	parts := make([]string, len(groups))
 	for i, g := range groups {
 		parts[i] = open + "\n" + g + "\n" + closing
@@ -311,13 +315,13 @@ func (c *Chunker) splitCode(lines []string, limit int) []string {
 // splitTable splits a table between rows and repeats the header row and
 // delimiter row at the top of every part. It returns nil when the header
 // is too large to repeat.
-func (c *Chunker) splitTable(lines []string, limit int) []string {
+func (c *Chunker) splitTable(lines []string, target, hard int) []string {
 	head := lines[0] + "\n" + lines[1]
 	hc := c.tok.count(head) + 1
-	if hc > limit/2 || len(lines) < 3 {
+	if hc > target/2 || len(lines) < 3 {
 		return nil
 	}
-	groups := c.packLines(lines[2:], limit-hc, false)
+	groups := c.packLines(lines[2:], target-hc, hard-hc, false)
 	parts := make([]string, len(groups))
 	for i, g := range groups {
 		parts[i] = head + "\n" + g
@@ -325,11 +329,12 @@ func (c *Chunker) splitTable(lines []string, limit int) []string {
 	return parts
 }
 
-// packLines groups lines into runs of at most limit tokens, joined by
-// "\n". Each line is counted once. A line larger than limit is cut by
-// tokens. With atBlank, a run that overflows is cut after its last blank
+// packLines groups lines into runs of at most target tokens, joined by
+// "\n". Each line is counted once. A line larger than target but within
+// hard is a run of its own; only a line larger than hard is cut by tokens,
+// into pieces of target. With atBlank, a run that overflows is cut after its last blank
 // line when it has one, so code splits between paragraphs of code.
-func (c *Chunker) packLines(lines []string, limit int, atBlank bool) []string {
+func (c *Chunker) packLines(lines []string, target, hard int, atBlank bool) []string {
 	var (
 		out    []string
 		cur    []string
@@ -347,17 +352,21 @@ func (c *Chunker) packLines(lines []string, limit int, atBlank bool) []string {
 	}
 	for _, line := range lines {
 		n := c.tok.count(line)
-		if n > limit {
+		if n > target {
 			emit(cur)
 			cur, curTk, total, blankI = nil, nil, 0, -1
-			out = append(out, c.tok.cut(line, limit)...)
+			if n > hard {
+				out = append(out, c.tok.cut(line, target)...)
+			} else {
+				out = append(out, line)
+			}
 			continue
 		}
 		add := n
 		if len(cur) > 0 {
 			add++
 		}
-		if total+add > limit {
+		if total+add > target {
 			if atBlank && blankI > 0 {
 				emit(cur[:blankI])
 				cur = append([]string(nil), cur[blankI+1:]...)
@@ -383,7 +392,7 @@ func (c *Chunker) packLines(lines []string, limit int, atBlank bool) []string {
 			if len(cur) > 0 {
 				add++
 			}
-			if total+add > limit {
+			if total+add > target {
 				emit(cur)
 				cur, curTk, total, blankI = nil, nil, 0, -1
 				add = n
@@ -443,6 +452,13 @@ func (c *Chunker) pack(sec section, units []unit) []*draft {
 // tail returns the end of text, at most limit tokens, starting at a word
 // boundary when there is one.
 func (c *Chunker) tail(text string, limit int) (string, int) {
+	// Only the end of the text matters: no token spans 16 bytes on
+	// average, so limit*16 bytes hold more than limit tokens of prose.
+	cut := max(len(text)-limit*16, 0)
+	for cut < len(text) && !utf8.RuneStart(text[cut]) {
+		cut++
+	}
+	text = text[cut:]
 	_, toks, err := c.tok.codec.Encode(text)
 	if err != nil || len(toks) == 0 {
 		return "", 0
@@ -452,7 +468,7 @@ func (c *Chunker) tail(text string, limit int) (string, int) {
 	for len(s) > 0 && !utf8.RuneStart(s[0]) {
 		s = s[1:]
 	}
-	if i := strings.IndexAny(s, " \n"); i >= 0 && i < len(s)/2 && start > 0 {
+	if i := strings.IndexAny(s, " \n"); i >= 0 && i < len(s)/2 && (start > 0 || cut > 0) {
 		s = s[i:]
 	}
 	s = strings.TrimSpace(s)

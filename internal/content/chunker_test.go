@@ -367,3 +367,23 @@ func TestChunkIDs(t *testing.T) {
 		t.Error("ChunkID ignores the ordinal or the text")
 	}
 }
+
+func TestChunkKeepsLineThatFitsWhole(t *testing.T) {
+	t.Parallel()
+
+	c := newTestChunker(t, ChunkerOptions{})
+	long := strings.TrimSpace(strings.Repeat("a sentence that goes on ", 90))
+	if n := c.CountTokens(long); n <= 400 || n >= 500 {
+		t.Fatalf("test line has %d tokens, want between target and max", n)
+	}
+	// One block (no blank lines) too large for a chunk, holding the line.
+	doc := "- first item\n- second item\n- " + long + "\n" + strings.Repeat("- one more item in the list\n", 20)
+	chunks, err := c.Chunk(testDocID, doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkChunks(t, c, doc, chunks)
+	if !inSomeChunk(chunks, "- "+long) {
+		t.Error("a line within the hard maximum was cut")
+	}
+}

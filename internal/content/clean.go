@@ -3,6 +3,7 @@ package content
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"net/http"
 	"path"
 	"regexp"
@@ -19,10 +20,14 @@ type Format string
 const (
 	// FormatAuto detects HTML by its markup and reads anything else as
 	// markdown.
-	FormatAuto     Format = ""
+	FormatAuto Format = ""
+	// FormatMarkdown is markdown, with optional YAML or TOML front matter.
 	FormatMarkdown Format = "markdown"
-	FormatText     Format = "text"
-	FormatHTML     Format = "html"
+	// FormatText is plain text, read as markdown without structure.
+	FormatText Format = "text"
+	// FormatHTML is an HTML page, converted to markdown keeping the main
+	// content.
+	FormatHTML Format = "html"
 )
 
 // DefaultMaxDocumentBytes is the size limit for one document when options
@@ -45,10 +50,10 @@ type PrepareOptions struct {
 }
 
 // PrepareDocument cleans a document given inline (through the API or an
-// upload). The title defaults to the front matter title, else the first h1,
-// else the HTML <title>, else url. An empty url is replaced by
-// "inline/<hash>" from the title and content, so the document still has a
-// stable identity. Errors are *DocumentError.
+// upload). An empty title defaults to the front matter title, else the
+// first h1, else the HTML <title>, else the last element of url. An empty
+// url is replaced by "inline/<hash>" from the title and content, so the
+// document still has a stable identity. Errors are *DocumentError.
 func PrepareDocument(title, url, content string, opts PrepareOptions) (Document, error) {
 	if url == "" {
 		sum := Document{Title: title, Content: content}.ContentHash()
@@ -73,37 +78,34 @@ func prepare(name string, raw []byte, format Format, maxBytes int) (Document, *D
 	if format == FormatAuto {
 		format = detectFormat(text)
 	}
-	var (
-		meta  map[string]any
-		title string
-	)
 	if format == FormatHTML {
 		page, err := convertHTML(text, "")
 		if err != nil {
 			return Document{}, docError(name, "cannot convert HTML", err)
 		}
-		text, title = page.markdown, page.title
-	} else {
-		var err error
-		meta, text, err = splitFrontMatter(text)
-		if err != nil {
-			return Document{}, docError(name, "cannot parse front matter", err)
-		}
-		if t, ok := meta["title"].(string); ok {
-			title = t
-		}
+		return finish(name, page.markdown, format, nil, page.title)
 	}
-	return finish(name, text, title, format, meta)
+	meta, body, err := splitFrontMatter(text)
+	if err != nil {
+		return Document{}, docError(name, "cannot parse front matter", err)
+	}
+	return finish(name, body, format, meta, "")
 }
 
-// finish cleans converted markdown and picks the title.
-func finish(name, markdown, title string, format Format, meta map[string]any) (Document, *DocumentError) {
+// finish cleans converted markdown and picks the title: the front matter
+// title, else the first h1, else the HTML <title>, else the last element of
+// the name.
+func finish(name, markdown string, format Format, meta map[string]any, htmlTitle string) (Document, *DocumentError) {
 	content := normalizeMarkdown(cleanMarkdown(markdown))
 	if strings.TrimSpace(content) == "" {
 		return Document{}, docError(name, "nothing left after cleaning", ErrEmpty)
 	}
+	title, _ := meta["title"].(string)
 	if strings.TrimSpace(title) == "" {
 		title = firstH1(content)
+	}
+	if strings.TrimSpace(title) == "" {
+		title = htmlTitle
 	}
 	if strings.TrimSpace(title) == "" {
 		title = path.Base(strings.TrimRight(name, "/"))
@@ -233,7 +235,7 @@ func parseYAML(raw string) (meta map[string]any, err error) {
 	if err := yaml.Unmarshal([]byte(raw), &v); err != nil {
 		return nil, fmt.Errorf("error parsing YAML front matter: %w", err)
 	}
-	switch v := v.(type) {
+	switch v := jsonSafe(v).(type) {
 	case nil:
 		return map[string]any{}, nil
 	case map[string]any:
@@ -243,12 +245,45 @@ func parseYAML(raw string) (meta map[string]any, err error) {
 	}
 }
 
+// jsonSafe turns YAML mappings with keys that are not strings (1: a,
+// [x]: y) into maps with string keys, so metadata always encodes as JSON.
+func jsonSafe(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			v[k] = jsonSafe(e)
+		}
+		return v
+	case map[any]any:
+		m := make(map[string]any, len(v))
+		for k, e := range v {
+			m[fmt.Sprint(k)] = jsonSafe(e)
+		}
+		return m
+	case []any:
+		for i, e := range v {
+			v[i] = jsonSafe(e)
+		}
+		return v
+	case float64:
+		// .inf and .nan are valid YAML but not JSON.
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			return fmt.Sprint(v)
+		}
+		return v
+	default:
+		return v
+	}
+}
+
 var (
 	// ![alt](src "title") and ![alt][ref]; the alt text is kept.
 	markdownImage = regexp.MustCompile(`!\[([^\]\n]*)\](?:\([^)\n]*\)|\[[^\]\n]*\])`)
-	htmlImage     = regexp.MustCompile(`(?i)<(?:img|svg|picture|source)\b[^>]*>`)
-	dataURI       = regexp.MustCompile(`data:[a-zA-Z0-9.+/-]*(?:;[a-zA-Z0-9=.+-]*)*;base64,[A-Za-z0-9+/=]+`)
-	emptyLink     = regexp.MustCompile(`\[\s*\]\([^)\n]*\)`)
+	// <img ...>, possibly over several lines; the alt text is kept.
+	htmlImage = regexp.MustCompile(`(?i)<(?:img|svg|picture|source)\b[^>]*>`)
+	htmlAlt   = regexp.MustCompile(`(?i)\balt\s*=\s*(?:"([^"]*)"|'([^']*)')`)
+	dataURI   = regexp.MustCompile(`data:[a-zA-Z0-9.+/-]*(?:;[a-zA-Z0-9=.+-]*)*;base64,[A-Za-z0-9+/=]+`)
+	emptyLink = regexp.MustCompile(`\[\s*\]\([^)\n]*\)`)
 )
 
 // cleanMarkdown removes what carries no meaning for retrieval: images (their
@@ -259,30 +294,60 @@ func cleanMarkdown(text string) string {
 		return text
 	}
 	lines := strings.Split(text, "\n")
+	var out []string
+	prose := 0 // start of the run of lines outside code fences
+	flush := func(end int) {
+		if prose < end {
+			out = append(out, strings.Split(cleanProse(strings.Join(lines[prose:end], "\n")), "\n")...)
+		}
+	}
 	fence := ""
 	for i, line := range lines {
-		if fence != "" {
+		switch {
+		case fence != "":
 			if closesFence(line, fence) {
 				fence = ""
+				prose = i + 1
 			}
-		} else if m, ok := openFence(line); ok {
-			fence = m
-		} else {
-			if strings.Contains(line, "![") {
-				line = markdownImage.ReplaceAllString(line, "$1")
-				line = emptyLink.ReplaceAllString(line, "")
-			}
-			if strings.Contains(line, "<") {
-				line = htmlImage.ReplaceAllString(line, "")
+			out = append(out, removeDataURIs(line))
+		default:
+			if m, ok := openFence(line); ok {
+				flush(i)
+				fence = m
+				out = append(out, removeDataURIs(line))
 			}
 		}
-		// Removing one data URI can join the text around it into another.
-		for strings.Contains(line, "base64,") && dataURI.MatchString(line) {
-			line = dataURI.ReplaceAllString(line, "")
-		}
-		lines[i] = line
 	}
-	return strings.Join(lines, "\n")
+	if fence == "" {
+		flush(len(lines))
+	}
+	return strings.Join(out, "\n")
+}
+
+func cleanProse(s string) string {
+	if strings.Contains(s, "![") {
+		s = markdownImage.ReplaceAllString(s, "$1")
+		s = emptyLink.ReplaceAllString(s, "")
+	}
+	if strings.Contains(s, "<") {
+		s = htmlImage.ReplaceAllStringFunc(s, func(tag string) string {
+			m := htmlAlt.FindStringSubmatch(tag)
+			if m == nil {
+				return ""
+			}
+			return strings.Join(strings.Fields(m[1]+m[2]), " ")
+		})
+	}
+	return removeDataURIs(s)
+}
+
+// removeDataURIs removes base64 data URIs. Removing one can join the text
+// around it into another, hence the loop.
+func removeDataURIs(s string) string {
+	for strings.Contains(s, "base64,") && dataURI.MatchString(s) {
+		s = dataURI.ReplaceAllString(s, "")
+	}
+	return s
 }
 
 // firstH1 returns the text of the first level-1 heading outside code.

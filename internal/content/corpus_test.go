@@ -3,6 +3,7 @@ package content
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -55,6 +56,7 @@ func TestCorpus(t *testing.T) {
 	c := newTestChunker(t, ChunkerOptions{})
 	var (
 		sizes   []int
+		bySet   = map[string][]int{} // embedded tokens per top directory
 		bytes   int
 		splits  int
 		checked int
@@ -72,25 +74,44 @@ func TestCorpus(t *testing.T) {
 			continue
 		}
 		checkChunks(t, c, doc.Content, chunks)
+		set, _, _ := strings.Cut(doc.URL, "/")
 		for _, ch := range chunks {
-			sizes = append(sizes, c.CountTokens(ch.EmbedText()))
+			n := c.CountTokens(ch.EmbedText())
+			sizes = append(sizes, n)
+			bySet[set] = append(bySet[set], n)
 		}
 		splits += splitFences(t, c, doc, chunks)
 	}
 	elapsed := time.Since(start)
-	slices.Sort(sizes)
 	t.Logf("%d documents (%d problems) loaded in %v; %d checked, %.1f MB chunked in %v",
 		len(docs), len(problems), loaded.Round(time.Millisecond), checked, float64(bytes)/1e6, elapsed.Round(time.Millisecond))
-	t.Logf("%d chunks; embedded tokens min %d, median %d, p95 %d, max %d; %d fences larger than a chunk were split",
-		len(sizes), sizes[0], sizes[len(sizes)/2], sizes[len(sizes)*95/100], sizes[len(sizes)-1], splits)
+	t.Logf("all: %s; %d fences larger than a chunk were split", distribution(sizes), splits)
+	for _, set := range slices.Sorted(maps.Keys(bySet)) {
+		t.Logf("%s: %s", set, distribution(bySet[set]))
+	}
 }
 
-// splitFences checks that every code fence that fits the hard maximum is
-// whole in some chunk, and returns how many did not fit.
+// distribution describes token counts: count, min, median, p95, max.
+func distribution(sizes []int) string {
+	slices.Sort(sizes)
+	return fmt.Sprintf("%d chunks, embedded tokens min %d, median %d, p95 %d, max %d",
+		len(sizes), sizes[0], sizes[len(sizes)/2], sizes[len(sizes)*95/100], sizes[len(sizes)-1])
+}
+
+// splitFences checks that every code fence that fits its section's budget
+// (the hard maximum less the header path) is whole in some chunk, and
+// returns how many did not fit.
 func splitFences(t testing.TB, c *Chunker, doc Document, chunks []Chunk) int {
 	t.Helper()
 	split := 0
+	var stack []block
 	for _, b := range parseBlocks(doc.Content) {
+		if b.kind == blockHeading {
+			for len(stack) > 0 && stack[len(stack)-1].level >= b.level {
+				stack = stack[:len(stack)-1]
+			}
+			stack = append(stack, b)
+		}
 		if b.kind != blockCode {
 			continue
 		}
@@ -98,10 +119,14 @@ func splitFences(t testing.TB, c *Chunker, doc Document, chunks []Chunk) int {
 		if inSomeChunk(chunks, fence) {
 			continue
 		}
-		// A fence may not fit once the header path is budgeted, so the
-		// promise is checked against the budget of the chunks around it.
-		if n := c.CountTokens(fence); n+c.Options().MaxTokens/4 < c.Options().MaxTokens {
-			t.Errorf("%s: code fence of %d tokens was split:\n%s", doc.URL, n, fence[:min(len(fence), 200)])
+		var headers []string
+		for _, h := range stack {
+			if h.title != "" {
+				headers = append(headers, h.title)
+			}
+		}
+		if n, budget := c.CountTokens(fence), c.newSection(headers).budget; n <= budget {
+			t.Errorf("%s: code fence of %d tokens, budget %d, was split:\n%s", doc.URL, n, budget, fence[:min(len(fence), 200)])
 		}
 		split++
 	}

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -287,7 +288,7 @@ type result struct {
 	doc     *Document
 	problem *DocumentError
 	links   []*url.URL
-	final   *url.URL // after redirects and canonical link
+	final   *url.URL // after redirects
 }
 
 // run crawls breadth first, one depth level at a time; within a level,
@@ -304,17 +305,15 @@ func (c *crawler) run(ctx context.Context, start *url.URL) ([]Document, []*Docum
 	)
 	for depth := 0; len(level) > 0; depth++ {
 		results := make([]result, len(level))
-		sem := make(chan struct{}, c.opts.Concurrency)
-		var wg sync.WaitGroup
-		for i, u := range level {
+		var (
+			wg    sync.WaitGroup
+			claim atomic.Int64 // index of the next URL of the level to fetch
+		)
+		for range min(c.opts.Concurrency, len(level)) {
 			wg.Go(func() {
-				select {
-				case sem <- struct{}{}:
-				case <-ctx.Done():
-					return
+				for i := int(claim.Add(1) - 1); i < len(level) && ctx.Err() == nil; i = int(claim.Add(1) - 1) {
+					results[i] = c.fetch(ctx, level[i])
 				}
-				defer func() { <-sem }()
-				results[i] = c.fetch(ctx, u)
 			})
 		}
 		wg.Wait()
@@ -333,7 +332,7 @@ func (c *crawler) run(ctx context.Context, start *url.URL) ([]Document, []*Docum
 				stored[r.doc.URL] = true
 				docs = append(docs, *r.doc)
 			}
-			if c.opts.MaxDepth >= 0 && depth >= c.opts.MaxDepth {
+			if depth >= max(c.opts.MaxDepth, 0) {
 				continue
 			}
 			for _, l := range r.links {
@@ -408,8 +407,7 @@ func (c *crawler) fetch(ctx context.Context, u *url.URL) result {
 		if err != nil {
 			return result{final: final, problem: docError(final.String(), "cannot parse front matter", err)}
 		}
-		title, _ := meta["title"].(string)
-		doc, derr := finish(final.String(), body, title, format, meta)
+		doc, derr := finish(final.String(), body, format, meta, "")
 		if derr != nil {
 			return result{final: final, problem: derr}
 		}
@@ -431,7 +429,7 @@ func (c *crawler) fetch(ctx context.Context, u *url.URL) result {
 			docURL = normalizeURL(cu)
 		}
 	}
-	doc, derr := finish(docURL.String(), page.markdown, page.title, FormatHTML, nil)
+	doc, derr := finish(docURL.String(), page.markdown, FormatHTML, nil, page.title)
 	if derr != nil {
 		r.problem = derr
 		return r

@@ -93,6 +93,7 @@ type DocumentError struct {
 	Err error
 }
 
+// Error names the document, the reason and the cause.
 func (e *DocumentError) Error() string {
 	if e.Err == nil {
 		return fmt.Sprintf("document %s: %s", e.URL, e.Reason)

@@ -1,16 +1,19 @@
 package content
 
 import (
+	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
 )
 
-// fuzzOptions are the chunker sizes fuzzing uses: the defaults, and small
-// limits so that short inputs exercise every split.
+// fuzzOptions are the chunker sizes fuzzing uses: the defaults, small
+// limits so that short inputs exercise every split, and the smallest
+// maximum with a tiny target.
 var fuzzOptions = []ChunkerOptions{
 	{},
 	{MaxTokens: 48, TargetTokens: 40, MinTokens: 10, OverlapTokens: 4},
+	{MaxTokens: 32, TargetTokens: 4, MinTokens: 1, OverlapTokens: 1},
 }
 
 func FuzzChunk(f *testing.F) {
@@ -73,7 +76,7 @@ func FuzzConvertHTML(f *testing.F) {
 		if err != nil || !reflect.DeepEqual(page, again) {
 			t.Fatal("HTML conversion is not deterministic")
 		}
-		doc, derr := finish("page", page.markdown, page.title, FormatHTML, nil)
+		doc, derr := finish("page", page.markdown, FormatHTML, nil, page.title)
 		if derr != nil {
 			return
 		}
@@ -97,6 +100,7 @@ func FuzzFrontMatter(f *testing.F) {
 		"---\nno end\n",
 		"---\na: &a [*a]\n---\n",
 		"---\r\ntitle: crlf\r\n---\r\nbody",
+		"---\n1: one\n[a, b]: list key\nn: .nan\nd: 2024-01-02\n---\nbody",
 	} {
 		f.Add(seed)
 	}
@@ -104,6 +108,9 @@ func FuzzFrontMatter(f *testing.F) {
 		meta, body, err := splitFrontMatter(text)
 		if err != nil {
 			return
+		}
+		if _, err := json.Marshal(meta); err != nil {
+			t.Fatalf("metadata %#v does not encode as JSON: %v", meta, err)
 		}
 		if !strings.HasSuffix(text, body) {
 			t.Fatalf("body %q is not the end of the text", body)

@@ -24,15 +24,23 @@ type block struct {
 }
 
 // normalizeMarkdown makes the text the chunker works on: valid UTF-8, "\n"
-// line endings, no trailing white space. The promise that no line is lost
-// is made about this text. Trimming trailing space also keeps the tokenizer
-// linear: its pattern \s*[\r\n]+ backtracks quadratically over runs like
-// " \n \n \n", which can no longer occur.
+// line endings, no control characters, no trailing white space. The promise
+// that no line is lost is made about this text. Trimming trailing space
+// also keeps the tokenizer linear: its pattern \s*[\r\n]+ backtracks
+// quadratically over runs like " \n \n \n", which can no longer occur.
 func normalizeMarkdown(s string) string {
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	if strings.IndexByte(s, '\r') >= 0 {
 		s = strings.ReplaceAll(s, "\r\n", "\n")
 		s = strings.ReplaceAll(s, "\r", "\n")
+	}
+	if strings.IndexFunc(s, isControl) >= 0 {
+		s = strings.Map(func(r rune) rune {
+			if isControl(r) {
+				return -1
+			}
+			return r
+		}, s)
 	}
 	lines := strings.Split(s, "\n")
 	changed := false
@@ -46,6 +54,12 @@ func normalizeMarkdown(s string) string {
 		s = strings.Join(lines, "\n")
 	}
 	return strings.Trim(s, "\n")
+}
+
+// isControl matches the control characters that carry no text: C0 but tab
+// and line feed, and DEL, which the tokenizer silently drops.
+func isControl(r rune) bool {
+	return (r < 0x20 && r != '\t' && r != '\n') || r == 0x7f
 }
 
 // parseBlocks splits normalised markdown into blocks. It is a line scanner,

@@ -2,6 +2,7 @@ package content
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -119,11 +120,19 @@ type segmentCache struct {
 // cut splits s into pieces of at most limit tokens each, preferring to cut
 // before a token that starts with a space, and never inside a UTF-8
 // sequence. Every piece is recounted, so the limit holds for each piece as
-// counted on its own. It is for single lines too long to keep whole.
+// counted on its own. Pieces of only white space are dropped. It is for
+// single lines too long to keep whole.
 func (t tokens) cut(s string, limit int) []string {
-	limit = max(limit, 1)
+	pieces := t.cutTokens(s, max(limit, 1))
+	// A piece of only white space would make a blank chunk.
+	return slices.DeleteFunc(pieces, func(p string) bool { return strings.TrimSpace(p) == "" })
+}
+
+func (t tokens) cutTokens(s string, limit int) []string {
 	_, toks, err := t.codec.Encode(s)
 	if err != nil || strings.Join(toks, "") != s {
+		// The codec's tokens do not spell s (it cannot happen for valid
+		// UTF-8); bytes are a safe bound.
 		return cutBytes(s, limit)
 	}
 	// offsets[i] is the byte offset where token i starts.
