@@ -225,4 +225,3 @@ func tail(b []byte, n int) string {
 	}
 	return string(b)
 }
-
