@@ -18,7 +18,7 @@ build:
 ## run: make pgvector available, build, create and migrate the database, show the state.
 run: pgvector build
 	$(KOLLEKTIV) migrate up
-	$(KOLLEKTIV) check
+	$(KOLLEKTIV) check --require-worker=false
 	$(KOLLEKTIV) config
 	@echo
 	@echo "Kollektiv is migrated and healthy. Next: $(KOLLEKTIV) help"

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,6 +62,11 @@ type Settings struct {
 	// EmbedBatchChunks and EmbedBatchTokens bound an embedding job.
 	// Defaults 100 and 50,000.
 	EmbedBatchChunks, EmbedBatchTokens int
+	// WebhookURLs receive every event; WebhookSecret signs them.
+	WebhookURLs   []string
+	WebhookSecret string
+	// HTTPClient delivers webhooks. Default: a client with a 10s timeout.
+	HTTPClient *http.Client
 }
 
 func (s Settings) withDefaults() Settings {
@@ -75,6 +81,9 @@ func (s Settings) withDefaults() Settings {
 	s.BatchBytes = cmpOr(s.BatchBytes, content.DefaultDocumentBatchBytes)
 	s.EmbedBatchChunks = cmpOr(s.EmbedBatchChunks, content.DefaultEmbedBatchSize)
 	s.EmbedBatchTokens = cmpOr(s.EmbedBatchTokens, content.DefaultEmbedBatchTokens)
+	if s.HTTPClient == nil {
+		s.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
 	return s
 }
 

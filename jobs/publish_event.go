@@ -1,11 +1,19 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -16,13 +24,18 @@ import (
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
-// PublishEventArgs delivers one event of a source to the bus.
+// PublishEventArgs delivers one event of a source: to the bus (the
+// source_events table and NOTIFY), or, when WebhookURL is set, the stored
+// event EventID to that webhook, as a job of its own that retries on its own
+// and never holds up the bus.
 type PublishEventArgs struct {
 	SourceID   uuid.UUID       `json:"source_id"`
 	Generation int32           `json:"generation"`
 	Stage      string          `json:"stage"`
 	Key        string          `json:"key"`
 	Payload    json.RawMessage `json:"payload,omitempty"`
+	WebhookURL string          `json:"webhook_url,omitempty"`
+	EventID    int64           `json:"event_id,omitempty"`
 }
 
 // Kind is the job kind.
@@ -46,6 +59,10 @@ func (a PublishEventArgs) Validate() error {
 		return errors.New("key: must be set")
 	case len(a.Payload) > 0 && !json.Valid(a.Payload):
 		return errors.New("payload: not valid JSON")
+	case a.WebhookURL != "" && a.EventID <= 0:
+		return errors.New("event_id: must be set for a webhook delivery")
+	case a.WebhookURL != "" && !strings.HasPrefix(a.WebhookURL, "http://") && !strings.HasPrefix(a.WebhookURL, "https://"):
+		return fmt.Errorf("webhook_url: %q is not an http(s) URL", a.WebhookURL)
 	}
 	return nil
 }
@@ -81,6 +98,9 @@ func (w *PublishEventWorker) Work(ctx context.Context, job *river.Job[PublishEve
 	if err := validateArgs(args); err != nil {
 		return err
 	}
+	if args.WebhookURL != "" {
+		return w.deliver(ctx, args)
+	}
 	// A stream ends at completed or failed: those must come after every
 	// event scheduled before them, even one whose job was delayed.
 	if events.Terminal(args.Stage) {
@@ -99,11 +119,69 @@ func (w *PublishEventWorker) Work(ctx context.Context, job *river.Job[PublishEve
 		} else if err != nil {
 			return fmt.Errorf("error loading source: %w", err)
 		}
-		if _, err := events.Write(ctx, tx, args.SourceID, args.Generation, args.Stage, args.Key, args.Payload); err != nil {
+		event, err := events.Write(ctx, tx, args.SourceID, args.Generation, args.Stage, args.Key, args.Payload)
+		if err != nil {
 			return err
+		}
+		if event != nil && len(w.p.Settings.WebhookURLs) > 0 {
+			deliveries := make([]river.InsertManyParams, len(w.p.Settings.WebhookURLs))
+			for i, url := range w.p.Settings.WebhookURLs {
+				delivery := args
+				delivery.Payload, delivery.WebhookURL, delivery.EventID = nil, url, event.ID
+				deliveries[i] = river.InsertManyParams{Args: delivery}
+			}
+			if _, err := client(ctx).InsertManyTx(ctx, tx, deliveries); err != nil {
+				return fmt.Errorf("error scheduling webhook deliveries: %w", err)
+			}
 		}
 		return completeTx(ctx, tx, job)
 	})
+}
+
+// SignatureHeader carries "sha256=" and the hex HMAC-SHA256 of a webhook
+// body under the configured secret.
+const SignatureHeader = "X-Kollektiv-Signature"
+
+// deliver POSTs a stored event to one webhook. A 2xx completes the job; a
+// 4xx other than 408 and 429 cancels it (the receiver refuses it for good);
+// anything else is retried with backoff.
+func (w *PublishEventWorker) deliver(ctx context.Context, args PublishEventArgs) error {
+	row, err := w.p.queries.GetEvent(ctx, args.EventID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // the source was deleted with its events
+	}
+	if err != nil {
+		return fmt.Errorf("error loading event: %w", err)
+	}
+	body, err := json.Marshal(events.Event{
+		ID: row.ID, SourceID: row.SourceID, Generation: row.Generation, Stage: row.Stage, Payload: row.Payload, CreatedAt: row.CreatedAt,
+	})
+	if err != nil {
+		return fmt.Errorf("error encoding event: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, args.WebhookURL, bytes.NewReader(body))
+	if err != nil {
+		return river.JobCancel(fmt.Errorf("webhook %s: %w", args.WebhookURL, err))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Kollektiv-Event-Id", strconv.FormatInt(row.ID, 10))
+	mac := hmac.New(sha256.New, []byte(w.p.Settings.WebhookSecret))
+	mac.Write(body)
+	req.Header.Set(SignatureHeader, "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := w.p.Settings.HTTPClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("webhook %s: %w", args.WebhookURL, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return nil
+	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests:
+		return river.JobCancel(fmt.Errorf("webhook %s refused event %d: %s", args.WebhookURL, row.ID, resp.Status))
+	default:
+		return fmt.Errorf("webhook %s answered %s", args.WebhookURL, resp.Status)
+	}
 }
 
 // ScheduleEvent inserts the publish_event job of an event in tx, so the

@@ -19,3 +19,6 @@ SELECT pg_advisory_xact_lock(hashtextextended('kollektiv.source_events:' || @sou
 
 -- name: NotifyEvent :exec
 SELECT pg_notify(@channel::text, @payload::text);
+
+-- name: GetEvent :one
+SELECT * FROM source_events WHERE id = @id;

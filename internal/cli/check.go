@@ -16,15 +16,15 @@ func checkCommand() command {
 		settings: []string{"database-url", "check-worker-within"},
 		help: `
 Checks that the database answers, that River's and Kollektiv's migrations are
-current, and (with --require-worker) that at least one worker has sent a
-heartbeat recently. Exits 0 and prints "ok" when all is well; otherwise exits 1
-and prints one line per problem. Made for container health checks, like
-` + "`arq --check`" + `. It never changes the database.`,
+current, and that at least one worker has sent a heartbeat within
+--check-worker-within (workers send one every 15 s). Exits 0 and prints "ok"
+when all is well; otherwise exits 1 and prints one line per problem. Made for
+container health checks, like ` + "`arq --check`" + `. It never changes the database.`,
 		example: `
 kollektiv check
-kollektiv check --require-worker   # in a worker container's health check`,
+kollektiv check --require-worker=false   # database and migrations only`,
 		flags: func(fs *flag.FlagSet, cfg *config.Config) func(context.Context, Env, []string) error {
-			requireWorker := fs.Bool("require-worker", false, "also fail when no worker is alive")
+			requireWorker := fs.Bool("require-worker", true, "fail when no worker is alive")
 			return func(ctx context.Context, env Env, args []string) error {
 				if len(args) != 0 {
 					return fmt.Errorf("%w: check takes no arguments", errUsage)

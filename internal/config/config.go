@@ -112,6 +112,11 @@ type Config struct {
 	// ChunkTargetTokens and ChunkMaxTokens size chunks. Defaults 400, 512.
 	ChunkTargetTokens, ChunkMaxTokens int
 
+	// WebhookURLs receive every event as a signed POST. Default none.
+	WebhookURLs []string
+	// WebhookSecret signs webhook bodies (HMAC-SHA256). Secret.
+	WebhookSecret string
+
 	// origin records where each setting's value came from: default, env or
 	// flag, keyed by setting name.
 	origin map[string]string
@@ -342,6 +347,30 @@ func Settings() []Setting {
 			Usage: "size no chunk exceeds, header path included, in cl100k tokens",
 			set:   intSetter(func(c *Config) *int { return &c.ChunkMaxTokens }, 32),
 			get:   func(c *Config) string { return strconv.Itoa(c.ChunkMaxTokens) },
+		},
+		{
+			Name: "webhook-urls", Env: "KOLLEKTIV_WEBHOOK_URLS", Default: "",
+			Usage: "comma-separated URLs that receive every event as a signed POST",
+			set: func(c *Config, v string) error {
+				c.WebhookURLs = nil
+				for _, u := range strings.Split(v, ",") {
+					if u = strings.TrimSpace(u); u == "" {
+						continue
+					}
+					if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+						return fmt.Errorf("%q is not an http(s) URL", u)
+					}
+					c.WebhookURLs = append(c.WebhookURLs, u)
+				}
+				return nil
+			},
+			get: func(c *Config) string { return strings.Join(c.WebhookURLs, ",") },
+		},
+		{
+			Name: "webhook-secret", Env: "KOLLEKTIV_WEBHOOK_SECRET", Default: "", Secret: true,
+			Usage: "key of the X-Kollektiv-Signature HMAC-SHA256 of webhook bodies",
+			set:   func(c *Config, v string) error { c.WebhookSecret = v; return nil },
+			get:   func(c *Config) string { return c.WebhookSecret },
 		},
 	}
 }

@@ -110,6 +110,7 @@ func EarlierEventsPending(ctx context.Context, db DBTX, sourceID uuid.UUID, jobI
 		SELECT EXISTS (
 			SELECT 1 FROM river_job
 			WHERE kind = $1 AND id < $2 AND args @> $3::jsonb
+			  AND NOT args ? 'webhook_url'
 			  AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled'))`,
 		KindPublishEvent, jobID, fmt.Sprintf(`{"source_id": %q}`, sourceID),
 	).Scan(&pending)

@@ -11,6 +11,25 @@ import (
 	"github.com/google/uuid"
 )
 
+const getEvent = `-- name: GetEvent :one
+SELECT id, source_id, generation, stage, key, payload, created_at FROM source_events WHERE id = $1
+`
+
+func (q *Queries) GetEvent(ctx context.Context, id int64) (SourceEvent, error) {
+	row := q.db.QueryRow(ctx, getEvent, id)
+	var i SourceEvent
+	err := row.Scan(
+		&i.ID,
+		&i.SourceID,
+		&i.Generation,
+		&i.Stage,
+		&i.Key,
+		&i.Payload,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
 const insertEvent = `-- name: InsertEvent :one
 INSERT INTO source_events (source_id, generation, stage, key, payload)
 VALUES ($1, $2, $3, $4, $5)
