@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kollektiv/kollektiv/internal/testcorpus"
+
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -34,7 +36,7 @@ func TestCrashWorkers(t *testing.T) {
 	}
 	t.Parallel()
 	ctx := context.Background()
-	corpus := corpusDir(t)
+	corpus := testcorpus.Dir(t)
 	binary := buildKollektiv(t)
 	url := dbtest.DatabaseURL(t)
 	pool, err := store.Connect(ctx, url)
@@ -197,26 +199,6 @@ func buildKollektiv(t *testing.T) string {
 		t.Fatalf("building kollektiv: %v\n%s", err, stderr.String())
 	}
 	return binary
-}
-
-// corpusDir finds shared/corpus above the working directory.
-func corpusDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		candidate := filepath.Join(dir, "shared", "corpus")
-		if info, err := os.Stat(candidate); err == nil && info.IsDir() {
-			return candidate
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no shared/corpus above the working directory")
-		}
-		dir = parent
-	}
 }
 
 func tail(b []byte, n int) string {

@@ -10,28 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// corpusDir finds shared/corpus by walking up from the working directory;
-// CI keeps shared/ beside the clone. It skips the test when there is none.
-func corpusDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		candidate := filepath.Join(dir, "shared", "corpus")
-		if info, err := os.Stat(candidate); err == nil && info.IsDir() {
-			return candidate
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("no shared/corpus above the working directory; the corpus test needs the documentation corpus")
-		}
-		dir = parent
-	}
-}
+	"github.com/kollektiv/kollektiv/internal/testcorpus"
+)
 
 // TestCorpus loads and chunks the real documentation corpus and checks every
 // chunk against the limits. With -short it takes every tenth document. With
@@ -40,7 +21,7 @@ func corpusDir(t testing.TB) string {
 func TestCorpus(t *testing.T) {
 	t.Parallel()
 
-	root := corpusDir(t)
+	root := testcorpus.Dir(t)
 	start := time.Now()
 	docs, problems, err := LoadPath(context.Background(), root, LoadOptions{})
 	if err != nil {
@@ -135,7 +116,7 @@ func splitFences(t testing.TB, c *Chunker, doc Document, chunks []Chunk) int {
 
 // corpusText concatenates corpus documents until it has n bytes.
 func corpusText(b *testing.B, n int) string {
-	root := corpusDir(b)
+	root := testcorpus.Dir(b)
 	var sb strings.Builder
 	for _, sub := range []string{"rust-book", "fastapi", "tldr"} {
 		_ = filepath.WalkDir(filepath.Join(root, sub), func(p string, d os.DirEntry, err error) error {
@@ -176,7 +157,7 @@ func BenchmarkChunkCold(b *testing.B) {
 }
 
 func benchmarkChunk(b *testing.B, cold bool) {
-	root := corpusDir(b)
+	root := testcorpus.Dir(b)
 	docs, _, err := LoadPath(context.Background(), filepath.Join(root, "rust-book"), LoadOptions{})
 	if err != nil {
 		b.Fatal(err)

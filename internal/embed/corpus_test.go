@@ -5,36 +5,16 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// corpusDir finds shared/corpus by walking up from the working directory
-// (CI checks shared/ out beside the clone) and skips the test without it.
-func corpusDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		for _, c := range []string{filepath.Join(dir, "shared", "corpus"), filepath.Join(dir, "..", "shared", "corpus")} {
-			if fi, err := os.Stat(c); err == nil && fi.IsDir() {
-				return c
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Skip("shared/corpus not found above the working directory; skipping corpus test")
-		}
-		dir = parent
-	}
-}
+	"github.com/kollektiv/kollektiv/internal/testcorpus"
+)
 
 // corpusParagraphs returns the blank-line separated paragraphs of the
 // markdown files under corpus/sub, in file order, up to limit.
 func corpusParagraphs(tb testing.TB, sub string, limit int) []string {
 	tb.Helper()
 	var out []string
-	root := filepath.Join(corpusDir(tb), sub)
+	root := filepath.Join(testcorpus.Dir(tb), sub)
 	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".md") || len(out) >= limit {
 			return err
