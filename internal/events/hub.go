@@ -96,14 +96,14 @@ func NewHub(pool *pgxpool.Pool, logger *slog.Logger, opts HubOptions) *Hub {
 func (h *Hub) Start(ctx context.Context) error {
 	h.lifecycle.Lock()
 	defer h.lifecycle.Unlock()
-	if h.started {
-		return errors.New("event hub already started")
-	}
 	h.mu.Lock()
 	stopped := h.stopped
 	h.mu.Unlock()
-	if stopped {
+	switch {
+	case stopped:
 		return ErrHubStopped
+	case h.started:
+		return errors.New("event hub already started")
 	}
 	conn, err := h.connect(ctx)
 	if err != nil {
