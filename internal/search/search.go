@@ -121,15 +121,13 @@ func (s *Searcher) Search(ctx context.Context, q Query) ([]Hit, error) {
 		return nil, fmt.Errorf("error embedding query: embedder %s returned %d vectors, the first of %d dimensions, want 1 of %d",
 			s.embedder.Model(), len(vectors), len(firstOrNil(vectors)), s.embedder.Dimensions())
 	}
-	candidates := max(q.K*candidateFactor, minCandidates)
+	candidates := candidatesFor(q.K)
 
 	// One read-only snapshot for the three queries, so a chunk that one
 	// list found is still there when its text is read. The settings apply
 	// to this transaction only: iterative scan keeps the HNSW index
 	// scanning until enough rows pass the user and source filters.
-	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: fmt.Sprintf(
-		"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.ef_search = %d",
-		min(max(2*candidates, efSearchMin), efSearchMax))})
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; " + searchSettings(q.K)})
 	if err != nil {
 		return nil, fmt.Errorf("error beginning search transaction: %w", err)
 	}
@@ -172,6 +170,18 @@ func (s *Searcher) Search(ctx context.Context, q Query) ([]Hit, error) {
 		return nil, fmt.Errorf("error committing search transaction: %w", err)
 	}
 	return fill(hits, rows), nil
+}
+
+// candidatesFor returns how many candidates each list fetches for k hits.
+func candidatesFor(k int) int {
+	return max(k*candidateFactor, minCandidates)
+}
+
+// searchSettings returns the statements that set up a search transaction
+// for k hits. The search sends them with BEGIN, in one round trip.
+func searchSettings(k int) string {
+	return fmt.Sprintf("SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.ef_search = %d",
+		min(max(2*candidatesFor(k), efSearchMin), efSearchMax))
 }
 
 // normalize checks q and fills its defaults.

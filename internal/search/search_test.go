@@ -36,7 +36,7 @@ type testBundle struct {
 
 // setup returns a Searcher over a new database. opts change the pool's
 // configuration (a tracer, session settings) before it connects.
-func setup(t *testing.T, opts ...func(*pgxpool.Config)) *testBundle {
+func setup(t testing.TB, opts ...func(*pgxpool.Config)) *testBundle {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -387,33 +387,43 @@ func TestSearchInvalidQuery(t *testing.T) {
 	}
 }
 
-// recorder keeps the SQL and arguments of every query run on a pool.
+// recorder keeps the SQL and latest arguments of every query run on a pool.
 type recorder struct {
 	mu      sync.Mutex
-	queries []pgx.TraceQueryStartData
+	queries map[string][]any
 }
 
 func (r *recorder) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.queries = append(r.queries, data)
+	if r.queries == nil {
+		r.queries = map[string][]any{}
+	}
+	r.queries[data.SQL] = data.Args
 	return ctx
 }
 
 func (r *recorder) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
-// find returns the recorded query whose SQL contains substr.
-func (r *recorder) find(t *testing.T, substr string) pgx.TraceQueryStartData {
+// find returns the recorded query whose SQL contains substr, and its
+// arguments.
+func (r *recorder) find(t testing.TB, substr string) (string, []any) {
 	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, q := range r.queries {
-		if strings.Contains(q.SQL, substr) && !strings.HasPrefix(q.SQL, "EXPLAIN") {
-			return q
+	for sql, args := range r.queries {
+		if strings.Contains(sql, substr) && !strings.HasPrefix(sql, "EXPLAIN") {
+			return sql, args
 		}
 	}
 	t.Fatalf("no query containing %q was run", substr)
-	return pgx.TraceQueryStartData{}
+	return "", nil
+}
+
+func (r *recorder) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.queries)
 }
 
 // TestSearchPlans checks that the queries Search runs, recorded as sent,
@@ -442,28 +452,31 @@ func TestSearchPlans(t *testing.T) {
 			"<=>":                  "Index Scan using " + store.VectorIndexName(b.embedder.Dimensions()),
 			"websearch_to_tsquery": "Bitmap Index Scan on chunks_tsv_idx",
 		} {
-			q := rec.find(t, substr)
-			if plan := explain(ctx, t, b.pool, q.SQL, q.Args...); !strings.Contains(plan, index) {
-				t.Errorf("source filter %v: query does not use %s:\n%s\n%s", source.Valid, index, q.SQL, plan)
+			sql, args := rec.find(t, substr)
+			if plan := explain(ctx, t, b.pool, sql, args...); !strings.Contains(plan, index) {
+				t.Errorf("source filter %v: query does not use %s:\n%s\n%s", source.Valid, index, sql, plan)
 			}
 		}
-		rec.mu.Lock()
-		rec.queries = nil
-		rec.mu.Unlock()
+		rec.reset()
 	}
 }
 
-func explain(ctx context.Context, t *testing.T, pool *pgxpool.Pool, sql string, args ...any) string {
+// explain returns the plan of sql with sequential scans discouraged.
+func explain(ctx context.Context, t testing.TB, pool *pgxpool.Pool, sql string, args ...any) string {
 	t.Helper()
-	tx, err := pool.Begin(ctx)
+	return explainWith(ctx, t, pool, "SET LOCAL enable_seqscan = off", "EXPLAIN", sql, args...)
+}
+
+// explainWith returns the output of explain (EXPLAIN and its options) for
+// sql, run in a transaction begun with settings.
+func explainWith(ctx context.Context, t testing.TB, pool *pgxpool.Pool, settings, explain, sql string, args ...any) string {
+	t.Helper()
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{BeginQuery: "BEGIN; " + settings})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
-	if _, err := tx.Exec(ctx, "SET LOCAL enable_seqscan = off"); err != nil {
-		t.Fatal(err)
-	}
-	rows, err := tx.Query(ctx, "EXPLAIN "+sql, args...)
+	rows, err := tx.Query(ctx, explain+" "+sql, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
