@@ -98,6 +98,109 @@ func (q *Queries) GetChunksByIDs(ctx context.Context, ids []uuid.UUID) ([]GetChu
 	return items, nil
 }
 
+const getSearchHits = `-- name: GetSearchHits :many
+SELECT c.id, c.document_id, c.source_id, c.headers, c.text, d.title, d.url
+FROM chunks c
+JOIN documents d ON d.id = c.document_id
+WHERE c.id = ANY($1::uuid[])
+  AND c.user_id = $2
+`
+
+type GetSearchHitsParams struct {
+	Ids    []uuid.UUID
+	UserID string
+}
+
+type GetSearchHitsRow struct {
+	ID         uuid.UUID
+	DocumentID uuid.UUID
+	SourceID   uuid.UUID
+	Headers    []string
+	Text       string
+	Title      string
+	URL        string
+}
+
+// The chunks that hybrid search returns, with their documents, scoped to the
+// owner again so that an id from anywhere else can never leak a chunk.
+func (q *Queries) GetSearchHits(ctx context.Context, arg GetSearchHitsParams) ([]GetSearchHitsRow, error) {
+	rows, err := q.db.Query(ctx, getSearchHits, arg.Ids, arg.UserID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []GetSearchHitsRow{}
+	for rows.Next() {
+		var i GetSearchHitsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.DocumentID,
+			&i.SourceID,
+			&i.Headers,
+			&i.Text,
+			&i.Title,
+			&i.URL,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const rankChunksText = `-- name: RankChunksText :many
+SELECT c.id, ts_rank_cd(c.tsv, q)::float8 AS rank
+FROM chunks c, websearch_to_tsquery('english', $1) q
+WHERE c.user_id = $2
+  AND c.tsv @@ q
+  AND ($3::uuid IS NULL OR c.source_id = $3::uuid)
+ORDER BY rank DESC, c.id
+LIMIT $4
+`
+
+type RankChunksTextParams struct {
+	Query    string
+	UserID   string
+	SourceID uuid.NullUUID
+	MaxRows  int32
+}
+
+type RankChunksTextRow struct {
+	ID   uuid.UUID
+	Rank float64
+}
+
+// Full-text half of hybrid search: ids and ranks only, scoped to the owner;
+// the fused winners' texts are read afterwards with GetSearchHits. A query
+// with no lexemes (only stop words or punctuation) matches nothing.
+func (q *Queries) RankChunksText(ctx context.Context, arg RankChunksTextParams) ([]RankChunksTextRow, error) {
+	rows, err := q.db.Query(ctx, rankChunksText,
+		arg.Query,
+		arg.UserID,
+		arg.SourceID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []RankChunksTextRow{}
+	for rows.Next() {
+		var i RankChunksTextRow
+		if err := rows.Scan(&i.ID, &i.Rank); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const sampleChunks = `-- name: SampleChunks :many
 SELECT headers, text, embedding FROM chunks
 WHERE source_id = $1

@@ -112,8 +112,15 @@ type NearestChunk struct {
 }
 
 // NearestChunks runs a kNN search over the HNSW index of the query's
-// dimension, scoped to one user. The SQL is written here rather than in
-// db/queries because the cast must name the dimension as a literal.
+// dimension, scoped to one user, nearest first (ties by id). The SQL is
+// written here rather than in db/queries because the cast must name the
+// dimension as a literal.
+//
+// Run inside a transaction with SET LOCAL hnsw.iterative_scan =
+// relaxed_order when a filter may be selective: the index then keeps
+// scanning until Limit rows pass the filter instead of returning what its
+// first ef_search candidates left. Relaxed order may return rows slightly
+// out of order; the outer ORDER BY restores it.
 func NearestChunks(ctx context.Context, db DBTX, arg NearestChunksParams) ([]NearestChunk, error) {
 	sql, err := nearestChunksSQL(len(arg.Query.Slice()))
 	if err != nil {
@@ -130,18 +137,24 @@ func NearestChunks(ctx context.Context, db DBTX, arg NearestChunksParams) ([]Nea
 	return hits, nil
 }
 
+// nearestChunksSQL materialises the index scan so that its LIMIT applies to
+// the index order, then sorts the few rows it kept by exact distance.
 func nearestChunksSQL(dims int) (string, error) {
 	sqlType, _, err := vectorCast(dims)
 	if err != nil {
 		return "", err
 	}
 	return fmt.Sprintf(`
-		SELECT id, document_id, source_id, (embedding::%[1]s <=> $1::vector::%[1]s)::float8 AS distance
-		FROM chunks
-		WHERE vector_dims(embedding) = %[2]d
-		  AND user_id = $2
-		  AND embedding_model = $3
-		  AND ($4::uuid IS NULL OR source_id = $4::uuid)
-		ORDER BY embedding::%[1]s <=> $1::vector::%[1]s
-		LIMIT $5`, sqlType, dims), nil
+		WITH nearest AS MATERIALIZED (
+			SELECT id, document_id, source_id, (embedding::%[1]s <=> $1::vector::%[1]s)::float8 AS distance
+			FROM chunks
+			WHERE vector_dims(embedding) = %[2]d
+			  AND user_id = $2
+			  AND embedding_model = $3
+			  AND ($4::uuid IS NULL OR source_id = $4::uuid)
+			ORDER BY embedding::%[1]s <=> $1::vector::%[1]s
+			LIMIT $5
+		)
+		SELECT id, document_id, source_id, distance FROM nearest
+		ORDER BY distance, id`, sqlType, dims), nil
 }
