@@ -74,3 +74,9 @@ INSERT INTO documents AS d (id, source_id, url, title, content, content_hash, st
 VALUES (@id, @source_id, @url, @title, '', sha256(''::bytea), 'failed', @error)
 ON CONFLICT (id) DO UPDATE
 SET status = 'failed', error = EXCLUDED.error, content = '', content_hash = EXCLUDED.content_hash, updated_at = now();
+
+-- name: ResetFailedDocuments :execrows
+-- Sends a source's failed documents back to pending for a retry; those that
+-- could not even be loaded (no content) stay failed.
+UPDATE documents SET status = 'pending', error = NULL, updated_at = now()
+WHERE source_id = @source_id AND status = 'failed' AND content <> '';

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"runtime"
 	"strings"
@@ -17,12 +18,15 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
+	"github.com/kollektiv/kollektiv/internal/api"
 	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/embed"
+	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/summarize"
 	"github.com/kollektiv/kollektiv/jobs"
@@ -40,6 +44,8 @@ type Options struct {
 	// Worker runs the pipeline's job workers. Without it the River client
 	// only inserts jobs (the CLI's ingest, the API alone).
 	Worker bool
+	// API serves the HTTP API on Config.HTTPAddr.
+	API bool
 	// Version is recorded with the worker's heartbeat.
 	Version string
 }
@@ -56,6 +62,14 @@ type App struct {
 	Embedder   embed.Embedder
 	Summarizer summarize.Summarizer
 	Chunker    *content.Chunker
+	// With Options.API: the HTTP API, its event hub and metrics registry.
+	API      *api.Server
+	Hub      *events.Hub
+	Registry *prometheus.Registry
+
+	httpServer *http.Server
+	httpDone   chan struct{}
+	apiAddr    string
 
 	config   *config.Config
 	opts     Options
@@ -104,6 +118,12 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if a.River, err = a.buildRiver(); err != nil {
 		a.Pool.Close()
 		return nil, err
+	}
+	if opts.API {
+		if err := a.buildAPI(); err != nil {
+			a.Pool.Close()
+			return nil, err
+		}
 	}
 	return a, nil
 }
@@ -183,10 +203,15 @@ func (a *App) Queues() map[string]river.QueueConfig {
 	}
 }
 
-// Start starts the process's background services: with Options.Worker,
-// the vector index of the embedder's dimension, River's workers and the
-// worker heartbeat.
+// Start starts the process's background services: with Options.API, the
+// event hub and the HTTP server; with Options.Worker, the vector index of
+// the embedder's dimension, River's workers and the worker heartbeat.
 func (a *App) Start(ctx context.Context) error {
+	if a.opts.API {
+		if err := a.startAPI(ctx); err != nil {
+			return err
+		}
+	}
 	if !a.opts.Worker {
 		return nil
 	}
@@ -251,9 +276,12 @@ func (a *App) heartbeatLoop(ctx context.Context) {
 func (a *App) Stop(ctx context.Context) error {
 	var err error
 	a.stopOnce.Do(func() {
+		if a.opts.API {
+			err = a.stopAPI(ctx)
+		}
 		if a.opts.Worker {
 			if stopErr := a.River.Stop(ctx); stopErr != nil && !errors.Is(stopErr, context.Canceled) {
-				err = fmt.Errorf("error stopping River: %w", stopErr)
+				err = errors.Join(err, fmt.Errorf("error stopping River: %w", stopErr))
 			}
 			if a.stopHeartbeat != nil {
 				a.stopHeartbeat()
@@ -264,7 +292,7 @@ func (a *App) Stop(ctx context.Context) error {
 			}
 		}
 		a.Pool.Close()
-		if a.opts.Worker {
+		if a.opts.Worker || a.opts.API {
 			a.logger.InfoContext(ctx, "stopped")
 		}
 	})

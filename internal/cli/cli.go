@@ -49,7 +49,9 @@ func commands() []command {
 	return []command{
 		serveCommand(),
 		workerCommand(),
+		apiCommand(),
 		ingestCommand(),
+		keysCommand(),
 		migrateCommand(),
 		checkCommand(),
 		configCommand(),

@@ -41,18 +41,46 @@ KOLLEKTIV_EMBEDDING_WORKERS=8 kollektiv worker --chunking-workers 2`,
 func serveCommand() command {
 	return command{
 		name:    "serve",
-		summary: "run workers (and, once it exists, the HTTP API) in one process",
+		summary: "run the HTTP API and the workers in one process",
 		help: `
-Runs everything Kollektiv needs in one process: the pipeline's workers, as
-` + "`kollektiv worker`" + ` does. The HTTP API joins this process when it lands.
-Stops gracefully on SIGINT or SIGTERM.`,
-		example: `kollektiv serve`,
+Runs everything Kollektiv needs in one process: the HTTP API on --http-addr
+(as ` + "`kollektiv api`" + `) and the pipeline's workers (as ` + "`kollektiv worker`" + `).
+On SIGINT or SIGTERM it stops taking requests, ends event streams, lets
+running jobs finish within --soft-stop-timeout, and closes the pool last.`,
+		example: `
+kollektiv serve
+KOLLEKTIV_HTTP_ADDR=127.0.0.1:9000 kollektiv serve`,
 		flags: func(_ *flag.FlagSet, cfg *config.Config) func(context.Context, Env, []string) error {
 			return func(ctx context.Context, env Env, args []string) error {
 				if len(args) != 0 {
 					return fmt.Errorf("%w: serve takes no arguments", errUsage)
 				}
-				return runProcess(ctx, env, cfg, app.Options{Worker: true})
+				return runProcess(ctx, env, cfg, app.Options{Worker: true, API: true})
+			}
+		},
+	}
+}
+
+func apiCommand() command {
+	return command{
+		name:    "api",
+		summary: "run the HTTP API alone (workers run elsewhere)",
+		help: `
+Serves the HTTP API on --http-addr: sources (/v1/sources...), their events
+over Server-Sent Events, hybrid search (/v1/search), /healthz, /readyz,
+/metrics, /v1/openapi.json, and River UI at /riverui/ for admin keys. Every
+request but the health checks needs Authorization: Bearer <key>; create keys
+with ` + "`kollektiv keys create`" + `. Jobs are inserted here and worked by
+` + "`kollektiv worker`" + ` processes.`,
+		example: `
+kollektiv api --http-addr :8080
+curl -H "Authorization: Bearer $KEY" localhost:8080/v1/sources`,
+		flags: func(_ *flag.FlagSet, cfg *config.Config) func(context.Context, Env, []string) error {
+			return func(ctx context.Context, env Env, args []string) error {
+				if len(args) != 0 {
+					return fmt.Errorf("%w: api takes no arguments", errUsage)
+				}
+				return runProcess(ctx, env, cfg, app.Options{API: true})
 			}
 		},
 	}

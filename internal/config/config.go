@@ -112,6 +112,21 @@ type Config struct {
 	// ChunkTargetTokens and ChunkMaxTokens size chunks. Defaults 400, 512.
 	ChunkTargetTokens, ChunkMaxTokens int
 
+	// HTTPAddr is where the API listens. Default :8080.
+	HTTPAddr string
+	// APIMaxBodyBytes bounds a request body. Default 32 MiB.
+	APIMaxBodyBytes int
+	// APIMaxDocuments bounds the documents of one request. Default 1,000.
+	APIMaxDocuments int
+	// APIMaxCrawlPages is the ceiling of a crawl's page limit. Default 500.
+	APIMaxCrawlPages int
+	// APIRateLimit is each key's sustained requests per second, with
+	// APIRateBurst on top. Defaults 20 and 40.
+	APIRateLimit, APIRateBurst int
+	// CrawlAllowPrivate lets crawls reach private and loopback addresses.
+	// Default false.
+	CrawlAllowPrivate bool
+
 	// WebhookURLs receive every event as a signed POST. Default none.
 	WebhookURLs []string
 	// WebhookSecret signs webhook bodies (HMAC-SHA256). Secret.
@@ -347,6 +362,55 @@ func Settings() []Setting {
 			Usage: "size no chunk exceeds, header path included, in cl100k tokens",
 			set:   intSetter(func(c *Config) *int { return &c.ChunkMaxTokens }, 32),
 			get:   func(c *Config) string { return strconv.Itoa(c.ChunkMaxTokens) },
+		},
+		{
+			Name: "http-addr", Env: "KOLLEKTIV_HTTP_ADDR", Default: ":8080",
+			Usage: "address the HTTP API listens on",
+			set:   nonEmpty(func(c *Config) *string { return &c.HTTPAddr }),
+			get:   func(c *Config) string { return c.HTTPAddr },
+		},
+		{
+			Name: "api-max-body-bytes", Env: "KOLLEKTIV_API_MAX_BODY_BYTES", Default: "33554432",
+			Usage: "largest request body the API accepts (413 above)",
+			set:   intSetter(func(c *Config) *int { return &c.APIMaxBodyBytes }, 1024),
+			get:   func(c *Config) string { return strconv.Itoa(c.APIMaxBodyBytes) },
+		},
+		{
+			Name: "api-max-documents", Env: "KOLLEKTIV_API_MAX_DOCUMENTS", Default: "1000",
+			Usage: "most documents one API request may send (413 above)",
+			set:   intSetter(func(c *Config) *int { return &c.APIMaxDocuments }, 1),
+			get:   func(c *Config) string { return strconv.Itoa(c.APIMaxDocuments) },
+		},
+		{
+			Name: "api-max-crawl-pages", Env: "KOLLEKTIV_API_MAX_CRAWL_PAGES", Default: "500",
+			Usage: "ceiling of the page limit of a crawl requested through the API",
+			set:   intSetter(func(c *Config) *int { return &c.APIMaxCrawlPages }, 1),
+			get:   func(c *Config) string { return strconv.Itoa(c.APIMaxCrawlPages) },
+		},
+		{
+			Name: "api-rate-limit", Env: "KOLLEKTIV_API_RATE_LIMIT", Default: "20",
+			Usage: "requests per second each API key may make, sustained (429 above)",
+			set:   intSetter(func(c *Config) *int { return &c.APIRateLimit }, 1),
+			get:   func(c *Config) string { return strconv.Itoa(c.APIRateLimit) },
+		},
+		{
+			Name: "api-rate-burst", Env: "KOLLEKTIV_API_RATE_BURST", Default: "40",
+			Usage: "requests an API key may make at once above its rate",
+			set:   intSetter(func(c *Config) *int { return &c.APIRateBurst }, 1),
+			get:   func(c *Config) string { return strconv.Itoa(c.APIRateBurst) },
+		},
+		{
+			Name: "crawl-allow-private", Env: "KOLLEKTIV_CRAWL_ALLOW_PRIVATE", Default: "false",
+			Usage: "let crawls reach private and loopback addresses",
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return fmt.Errorf("%q is not true or false", v)
+				}
+				c.CrawlAllowPrivate = b
+				return nil
+			},
+			get: func(c *Config) string { return strconv.FormatBool(c.CrawlAllowPrivate) },
 		},
 		{
 			Name: "webhook-urls", Env: "KOLLEKTIV_WEBHOOK_URLS", Default: "",

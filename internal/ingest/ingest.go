@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 
@@ -143,19 +144,22 @@ func (s *Service) Add(ctx context.Context, p AddParams) (Added, error) {
 		if source, err = q.RefreshSourceCounts(ctx, source.ID); err != nil {
 			return fmt.Errorf("error counting documents: %w", err)
 		}
-		if err := jobs.ScheduleEvent(ctx, s.River, tx, source.ID, source.Generation, events.StageCreated, "", map[string]any{
+		if err := s.schedule(ctx, tx, source, map[string]any{
 			"documents": source.DocumentCount, "failed_documents": source.FailedDocumentCount, "refresh": refreshed,
 		}); err != nil {
 			return err
 		}
-		if _, err := s.River.InsertTx(ctx, tx, jobs.ProcessDocumentsArgs{SourceGeneration: jobs.SourceGeneration{
-			SourceID: source.ID, Generation: source.Generation,
-		}}, nil); err != nil {
-			return fmt.Errorf("error scheduling processing: %w", err)
-		}
 		added = Added{Source: source, Refreshed: refreshed}
 		return nil
 	})
+	var pgErr *pgconn.PgError
+	if p.IdempotencyKey != "" && errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "sources_user_id_idempotency_key_idx" {
+		// A concurrent request with the same key won: answer with its source.
+		existing, getErr := store.New(s.Pool).GetSourceByIdempotencyKey(ctx, store.GetSourceByIdempotencyKeyParams{UserID: p.UserID, IdempotencyKey: &p.IdempotencyKey})
+		if getErr == nil {
+			return Added{Source: existing, Replayed: true}, nil
+		}
+	}
 	if err != nil {
 		return Added{}, err
 	}
@@ -195,4 +199,80 @@ func (s *Service) createOrRefresh(ctx context.Context, q *store.Queries, p AddPa
 		return source, false, fmt.Errorf("error creating source: %w", err)
 	}
 	return source, false, nil
+}
+
+// ErrNotFound is returned for a source that does not exist for the user.
+var ErrNotFound = errors.New("source not found")
+
+// Retry processes a finished source's failed documents again, in a new
+// generation. It reports how many documents were sent back.
+func (s *Service) Retry(ctx context.Context, userID string, sourceID uuid.UUID) (store.Source, int64, error) {
+	var source store.Source
+	var n int64
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		q := store.New(tx)
+		var err error
+		if source, err = lockOwnedSource(ctx, tx, userID, sourceID); err != nil {
+			return err
+		}
+		if !events.Terminal(source.Stage) {
+			return fmt.Errorf("%w: %s is at stage %s", ErrSourceBusy, source.ID, source.Stage)
+		}
+		if n, err = q.ResetFailedDocuments(ctx, source.ID); err != nil {
+			return fmt.Errorf("error resetting failed documents: %w", err)
+		}
+		if source, err = q.StartSourceGeneration(ctx, source.ID); err != nil {
+			return fmt.Errorf("error starting a new run: %w", err)
+		}
+		if source, err = q.RefreshSourceCounts(ctx, source.ID); err != nil {
+			return fmt.Errorf("error counting documents: %w", err)
+		}
+		return s.schedule(ctx, tx, source, map[string]any{"documents": source.DocumentCount, "retry": n})
+	})
+	return source, n, err
+}
+
+// Delete cancels a source's waiting jobs and removes it with its documents,
+// chunks, vectors, summary and events, in one transaction. Jobs already
+// running find the source gone and do nothing.
+func (s *Service) Delete(ctx context.Context, userID string, sourceID uuid.UUID) error {
+	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+		if _, err := lockOwnedSource(ctx, tx, userID, sourceID); err != nil {
+			return err
+		}
+		if _, err := store.CancelSourceJobs(ctx, tx, sourceID); err != nil {
+			return err
+		}
+		if _, err := store.New(tx).DeleteSource(ctx, store.DeleteSourceParams{ID: sourceID, UserID: userID}); err != nil {
+			return fmt.Errorf("error deleting source: %w", err)
+		}
+		return nil
+	})
+}
+
+func lockOwnedSource(ctx context.Context, tx pgx.Tx, userID string, sourceID uuid.UUID) (store.Source, error) {
+	source, err := store.New(tx).GetSource(ctx, store.GetSourceParams{ID: sourceID, UserID: userID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return source, ErrNotFound
+	}
+	if err != nil {
+		return source, fmt.Errorf("error loading source: %w", err)
+	}
+	if _, err := tx.Exec(ctx, "SELECT 1 FROM sources WHERE id = $1 FOR UPDATE", sourceID); err != nil {
+		return source, fmt.Errorf("error locking source: %w", err)
+	}
+	return source, nil
+}
+
+// schedule writes the created event and the first job of a generation.
+func (s *Service) schedule(ctx context.Context, tx pgx.Tx, source store.Source, payload map[string]any) error {
+	if err := jobs.ScheduleEvent(ctx, s.River, tx, source.ID, source.Generation, events.StageCreated, "", payload); err != nil {
+		return err
+	}
+	if _, err := s.River.InsertTx(ctx, tx, jobs.ProcessDocumentsArgs{SourceGeneration: jobs.SourceGeneration{
+		SourceID: source.ID, Generation: source.Generation,
+	}}, nil); err != nil {
+		return fmt.Errorf("error scheduling processing: %w", err)
+	}
+	return nil
 }

@@ -318,3 +318,18 @@ func (q *Queries) MarkDocumentsEmbedded(ctx context.Context, sourceID uuid.UUID)
 	}
 	return result.RowsAffected(), nil
 }
+
+const resetFailedDocuments = `-- name: ResetFailedDocuments :execrows
+UPDATE documents SET status = 'pending', error = NULL, updated_at = now()
+WHERE source_id = $1 AND status = 'failed' AND content <> ''
+`
+
+// Sends a source's failed documents back to pending for a retry; those that
+// could not even be loaded (no content) stay failed.
+func (q *Queries) ResetFailedDocuments(ctx context.Context, sourceID uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, resetFailedDocuments, sourceID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}

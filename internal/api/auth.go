@@ -1,0 +1,78 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/kollektiv/kollektiv/internal/apikeys"
+)
+
+type keyContextKey struct{}
+
+func withKey(ctx context.Context, key apikeys.Key) context.Context {
+	return context.WithValue(ctx, keyContextKey{}, key)
+}
+
+// keyFrom returns the authenticated key of a request.
+func keyFrom(ctx context.Context) apikeys.Key {
+	key, _ := ctx.Value(keyContextKey{}).(apikeys.Key)
+	return key
+}
+
+func (s *Server) authenticate(r *http.Request) (apikeys.Key, error) {
+	secret := bearer(r)
+	if secret == "" {
+		return apikeys.Key{}, errorf(CodeUnauthorized, "missing API key: send Authorization: Bearer <key> (create one with `kollektiv keys create`)")
+	}
+	key, err := apikeys.Authenticate(r.Context(), s.Pool, secret, s.Now())
+	if errors.Is(err, apikeys.ErrUnauthorized) {
+		return key, errorf(CodeUnauthorized, err.Error())
+	}
+	if err != nil {
+		return key, err
+	}
+	// Best effort: a failed touch must not fail the request.
+	_ = s.queries.TouchAPIKey(r.Context(), key.ID)
+	return key, nil
+}
+
+// rateLimiter is a token bucket per key, in process memory: each API
+// process limits on its own.
+type rateLimiter struct {
+	mu      sync.Mutex
+	rate    float64
+	burst   float64
+	now     func() time.Time
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+func newRateLimiter(rate, burst int, now func() time.Time) *rateLimiter {
+	return &rateLimiter{rate: float64(rate), burst: float64(burst), now: now, buckets: map[string]*bucket{}}
+}
+
+// allow takes a token for key, or says how long until one is free.
+func (l *rateLimiter) allow(key string) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	b, ok := l.buckets[key]
+	if !ok {
+		b = &bucket{tokens: l.burst, last: now}
+		l.buckets[key] = b
+	}
+	b.tokens = min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0, true
+	}
+	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), false
+}

@@ -1,0 +1,258 @@
+// Package api is Kollektiv's HTTP face: sources, their live events, hybrid
+// search, health and metrics, and River UI for admins. Every route but the
+// health checks needs an API key, and every query is scoped to the key's
+// user: another user's resources are not found, never shown.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+	"riverqueue.com/riverui"
+
+	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/store"
+)
+
+// Limits bound what one request may ask; zero values mean the defaults.
+type Limits struct {
+	// MaxBodyBytes bounds a request body. Default 32 MiB.
+	MaxBodyBytes int64
+	// MaxDocuments bounds the documents of one request. Default 1,000.
+	MaxDocuments int
+	// MaxCrawlPages is the ceiling of a crawl's page limit. Default 500.
+	MaxCrawlPages int
+	// RateLimit and RateBurst bound each key's requests per second.
+	// Defaults 20 and 40.
+	RateLimit, RateBurst int
+	// CrawlAllowPrivate lets crawls reach private and loopback addresses.
+	CrawlAllowPrivate bool
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBodyBytes == 0 {
+		l.MaxBodyBytes = 32 << 20
+	}
+	if l.MaxDocuments == 0 {
+		l.MaxDocuments = 1000
+	}
+	if l.MaxCrawlPages == 0 {
+		l.MaxCrawlPages = 500
+	}
+	if l.RateLimit == 0 {
+		l.RateLimit = 20
+	}
+	if l.RateBurst == 0 {
+		l.RateBurst = 40
+	}
+	return l
+}
+
+// Config holds the services a Server uses.
+type Config struct {
+	Pool   *pgxpool.Pool
+	River  *river.Client[pgx.Tx]
+	Ingest *ingest.Service
+	Search Searcher
+	Events EventStreamer
+	// Ready reports whether the database answers and migrations are
+	// current, for /readyz.
+	Ready func(ctx context.Context) error
+	// Registry receives the API's metrics and is served at /metrics.
+	Registry *prometheus.Registry
+	Limits   Limits
+	Logger   *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Server serves the API.
+type Server struct {
+	Config
+	queries *store.Queries
+	logger  *slog.Logger
+	mux     *http.ServeMux
+	limiter *rateLimiter
+	metrics *httpMetrics
+	riverUI *riverui.Handler
+
+	startOnce sync.Once
+	stopUI    context.CancelFunc
+}
+
+// route is one endpoint, listed once for the mux and for the OpenAPI test.
+type route struct {
+	method, pattern string
+	access          access
+	handler         func(w http.ResponseWriter, r *http.Request) error
+}
+
+type access int
+
+const (
+	public access = iota
+	user
+	admin
+)
+
+// New builds a Server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Pool == nil || cfg.River == nil || cfg.Ingest == nil || cfg.Search == nil || cfg.Events == nil || cfg.Ready == nil {
+		return nil, errors.New("api: Pool, River, Ingest, Search, Events and Ready are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	cfg.Limits = cfg.Limits.withDefaults()
+	s := &Server{
+		Config:  cfg,
+		queries: store.New(cfg.Pool),
+		logger:  cfg.Logger,
+		mux:     http.NewServeMux(),
+		limiter: newRateLimiter(cfg.Limits.RateLimit, cfg.Limits.RateBurst, cfg.Now),
+	}
+	var err error
+	if s.metrics, err = newHTTPMetrics(cfg.Registry); err != nil {
+		return nil, err
+	}
+	s.riverUI, err = riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(cfg.River, nil),
+		Logger:    cfg.Logger,
+		Prefix:    "/riverui",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error creating River UI: %w", err)
+	}
+	for _, rt := range s.routes() {
+		s.mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
+	}
+	s.mux.Handle("/riverui/", s.wrap(route{pattern: "/riverui/", access: admin, handler: func(w http.ResponseWriter, r *http.Request) error {
+		s.riverUI.ServeHTTP(w, r)
+		return nil
+	}}))
+	s.mux.Handle("/", s.wrap(route{pattern: "/", access: public, handler: func(http.ResponseWriter, *http.Request) error {
+		return errorf(CodeNotFound, "no such endpoint")
+	}}))
+	return s, nil
+}
+
+func (s *Server) routes() []route {
+	return []route{
+		{"GET", "/healthz", public, s.healthz},
+		{"GET", "/readyz", public, s.readyz},
+		{"GET", "/metrics", public, s.serveMetrics},
+		{"GET", "/v1/openapi.json", public, s.openAPI},
+		{"POST", "/v1/sources", user, s.createSource},
+		{"POST", "/v1/sources/upload", user, s.uploadSource},
+		{"GET", "/v1/sources", user, s.listSources},
+		{"GET", "/v1/sources/{id}", user, s.getSource},
+		{"DELETE", "/v1/sources/{id}", user, s.deleteSource},
+		{"POST", "/v1/sources/{id}/retry", user, s.retrySource},
+		{"POST", "/v1/sources/{id}/refresh", user, s.refreshSource},
+		{"GET", "/v1/sources/{id}/events", user, s.sourceEvents},
+		{"GET", "/v1/search", user, s.search},
+	}
+}
+
+// Start starts River UI's background work, which runs until Stop. Call it
+// once before serving.
+func (s *Server) Start(ctx context.Context) error {
+	var err error
+	s.startOnce.Do(func() {
+		var uiCtx context.Context
+		uiCtx, s.stopUI = context.WithCancel(context.WithoutCancel(ctx))
+		err = s.riverUI.Start(uiCtx)
+	})
+	if err != nil {
+		return fmt.Errorf("error starting River UI: %w", err)
+	}
+	return nil
+}
+
+// Stop ends River UI's background work. Safe to call more than once.
+func (s *Server) Stop() {
+	if s.stopUI != nil {
+		s.stopUI()
+	}
+}
+
+// ServeHTTP serves the API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// wrap applies what every route shares: metrics, the body limit, auth and
+// the rate limit, and error rendering.
+func (s *Server) wrap(rt route) http.Handler {
+	label := rt.method + " " + rt.pattern
+	if rt.method == "" {
+		label = rt.pattern
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := s.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		defer func() { s.metrics.observe(label, rec.status, s.Now().Sub(start)) }()
+
+		r.Body = http.MaxBytesReader(rec, r.Body, s.Limits.MaxBodyBytes)
+		if rt.access != public {
+			key, err := s.authenticate(r)
+			if err != nil {
+				s.writeError(rec, r, err)
+				return
+			}
+			if rt.access == admin && !key.Admin {
+				s.writeError(rec, r, errorf(CodeForbidden, "this needs an admin key"))
+				return
+			}
+			if wait, ok := s.limiter.allow(key.ID.String()); !ok {
+				rec.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+				s.writeError(rec, r, errorf(CodeRateLimited, fmt.Sprintf("rate limit of %d requests per second exceeded; retry after %s", s.Limits.RateLimit, wait.Round(time.Millisecond))))
+				return
+			}
+			r = r.WithContext(withKey(r.Context(), key))
+		}
+		if err := rt.handler(rec, r); err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				err = errorf(CodeTooLarge, fmt.Sprintf("request body larger than %d bytes", tooLarge.Limit))
+			}
+			s.writeError(rec, r, err)
+		}
+	})
+}
+
+// statusRecorder remembers the status for metrics; Unwrap keeps flushing
+// (SSE) working through http.ResponseController.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if token, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return strings.TrimSpace(token)
+	}
+	return ""
+}

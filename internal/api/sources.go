@@ -1,0 +1,534 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"path"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kollektiv/kollektiv/internal/content"
+	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/store"
+)
+
+// sourceView is a source as the API shows it.
+type sourceView struct {
+	ID              uuid.UUID        `json:"id"`
+	Kind            string           `json:"kind"`
+	URI             string           `json:"uri,omitempty"`
+	Stage           string           `json:"stage"`
+	Generation      int32            `json:"generation"`
+	Documents       int32            `json:"documents"`
+	Chunks          int32            `json:"chunks"`
+	FailedDocuments int32            `json:"failed_documents"`
+	Progress        progressView     `json:"progress"`
+	Error           *string          `json:"error,omitempty"`
+	Summary         *summaryView     `json:"summary,omitempty"`
+	Failed          []failedDocument `json:"failed,omitempty"`
+	CreatedAt       time.Time        `json:"created_at"`
+	UpdatedAt       time.Time        `json:"updated_at"`
+	CompletedAt     *time.Time       `json:"completed_at,omitempty"`
+	EventsURL       string           `json:"events_url"`
+	StatusURL       string           `json:"status_url"`
+}
+
+type progressView struct {
+	DocumentsProcessed int32 `json:"documents_processed"`
+	DocumentsTotal     int32 `json:"documents_total"`
+	ChunksWritten      int32 `json:"chunks_written"`
+	ChunksEmbedded     int32 `json:"chunks_embedded"`
+}
+
+type summaryView struct {
+	Summary  string   `json:"summary"`
+	Keywords []string `json:"keywords"`
+	Model    string   `json:"model"`
+}
+
+type failedDocument struct {
+	URL   string `json:"url"`
+	Title string `json:"title"`
+	Error string `json:"error"`
+}
+
+func viewOf(s store.Source) sourceView {
+	return sourceView{
+		ID: s.ID, Kind: s.Kind, URI: s.URI, Stage: s.Stage, Generation: s.Generation,
+		Documents: s.DocumentCount, Chunks: s.ChunkCount, FailedDocuments: s.FailedDocumentCount,
+		Progress: progressView{
+			DocumentsProcessed: s.DocumentsProcessed, DocumentsTotal: s.DocumentsScheduled,
+			ChunksWritten: s.ChunksWritten, ChunksEmbedded: s.ChunksEmbedded,
+		},
+		Error: s.Error, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, CompletedAt: s.CompletedAt,
+		EventsURL: "/v1/sources/" + s.ID.String() + "/events",
+		StatusURL: "/v1/sources/" + s.ID.String(),
+	}
+}
+
+// createSourceRequest is the body of POST /v1/sources: a URL to fetch or
+// crawl, or documents inline.
+type createSourceRequest struct {
+	URL       string          `json:"url"`
+	Crawl     *crawlRequest   `json:"crawl"`
+	Documents []documentInput `json:"documents"`
+}
+
+type crawlRequest struct {
+	PageLimit    int      `json:"page_limit"`
+	MaxDepth     int      `json:"max_depth"`
+	IncludePaths []string `json:"include_paths"`
+	ExcludePaths []string `json:"exclude_paths"`
+}
+
+type documentInput struct {
+	Title   string `json:"title"`
+	URL     string `json:"url"`
+	Content string `json:"content"`
+}
+
+func decodeJSON(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooLarge *http.MaxBytesError
+		var syntax *json.SyntaxError
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &tooLarge):
+			return err
+		case errors.As(err, &syntax):
+			return errorf(CodeInvalid, fmt.Sprintf("malformed JSON at byte %d: %v", syntax.Offset, err))
+		case errors.As(err, &typeErr):
+			return errorf(CodeInvalid, fmt.Sprintf("field %s: want %s, got %s", typeErr.Field, jsonKind(typeErr.Type.Kind()), typeErr.Value))
+		case errors.Is(err, io.EOF):
+			return errorf(CodeInvalid, "empty body: want a JSON object")
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return errorf(CodeInvalid, "malformed JSON: the body ends in the middle of a value")
+		default:
+			return errorf(CodeInvalid, "invalid JSON: "+err.Error())
+		}
+	}
+	if dec.More() {
+		return errorf(CodeInvalid, "invalid JSON: more than one value in the body")
+	}
+	return nil
+}
+
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	default:
+		return "a number"
+	}
+}
+
+func (s *Server) createSource(w http.ResponseWriter, r *http.Request) error {
+	var req createSourceRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return err
+	}
+	key := keyFrom(r.Context())
+	params := ingest.AddParams{UserID: key.UserID, IdempotencyKey: r.Header.Get("Idempotency-Key")}
+	switch {
+	case req.URL != "" && len(req.Documents) > 0:
+		return errorf(CodeInvalid, "send either url or documents, not both")
+	case req.URL != "":
+		if _, ok, err := s.replay(r, w, params); ok || err != nil {
+			return err
+		}
+		opts, err := s.crawlOptions(req.Crawl)
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(req.URL, "http://") && !strings.HasPrefix(req.URL, "https://") {
+			return errorf(CodeInvalid, "url: want an http or https URL")
+		}
+		params.Kind, params.URI, params.Options = ingest.KindURL, req.URL, req.Crawl
+		params.Documents, params.Problems, err = content.Crawl(r.Context(), req.URL, opts)
+		if err != nil {
+			return errorf(CodeInvalid, "url: "+err.Error())
+		}
+		if len(params.Documents) == 0 {
+			return errorf(CodeInvalid, fmt.Sprintf("url: no document could be fetched from %s (%d problems, first: %v)", req.URL, len(params.Problems), firstProblem(params.Problems)))
+		}
+	case len(req.Documents) > 0:
+		if len(req.Documents) > s.Limits.MaxDocuments {
+			return errorf(CodeTooLarge, fmt.Sprintf("%d documents in one request; the limit is %d", len(req.Documents), s.Limits.MaxDocuments))
+		}
+		params.Kind = ingest.KindInline
+		for i, d := range req.Documents {
+			name := d.URL
+			if name == "" {
+				name = fmt.Sprintf("document-%d", i+1)
+			}
+			doc, err := content.PrepareDocument(d.Title, name, d.Content, content.PrepareOptions{})
+			if err != nil {
+				params.Problems = append(params.Problems, &content.DocumentError{URL: name, Reason: err.Error(), Err: err})
+				continue
+			}
+			params.Documents = append(params.Documents, doc)
+		}
+	default:
+		return errorf(CodeInvalid, `want {"url": ...} or {"documents": [{"title", "url", "content"}]}`)
+	}
+	return s.add(w, r, params)
+}
+
+// replay answers a retried request whose Idempotency-Key was seen, before
+// any crawling.
+func (s *Server) replay(r *http.Request, w http.ResponseWriter, p ingest.AddParams) (store.Source, bool, error) {
+	if p.IdempotencyKey == "" {
+		return store.Source{}, false, nil
+	}
+	source, err := s.queries.GetSourceByIdempotencyKey(r.Context(), store.GetSourceByIdempotencyKeyParams{UserID: p.UserID, IdempotencyKey: &p.IdempotencyKey})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return source, false, nil
+	}
+	if err != nil {
+		return source, false, err
+	}
+	writeJSON(w, http.StatusAccepted, viewOf(source))
+	return source, true, nil
+}
+
+func firstProblem(problems []*content.DocumentError) string {
+	if len(problems) == 0 {
+		return "none"
+	}
+	return problems[0].Error()
+}
+
+func (s *Server) crawlOptions(req *crawlRequest) (content.CrawlOptions, error) {
+	opts := content.CrawlOptions{MaxPages: 1, AllowPrivate: s.Limits.CrawlAllowPrivate}
+	if req == nil {
+		return opts, nil
+	}
+	switch {
+	case req.PageLimit < 0:
+		return opts, errorf(CodeInvalid, "crawl.page_limit: must not be negative")
+	case req.PageLimit > s.Limits.MaxCrawlPages:
+		return opts, errorf(CodeTooLarge, fmt.Sprintf("crawl.page_limit %d is above the limit of %d pages", req.PageLimit, s.Limits.MaxCrawlPages))
+	case req.MaxDepth < 0:
+		return opts, errorf(CodeInvalid, "crawl.max_depth: must not be negative")
+	}
+	opts.MaxPages = cmpOr(req.PageLimit, 50)
+	opts.MaxDepth = req.MaxDepth
+	opts.Include, opts.Exclude = req.IncludePaths, req.ExcludePaths
+	return opts, nil
+}
+
+func (s *Server) add(w http.ResponseWriter, r *http.Request, p ingest.AddParams) error {
+	added, err := s.Ingest.Add(r.Context(), p)
+	if errors.Is(err, ingest.ErrSourceBusy) {
+		return errorf(CodeConflict, err.Error())
+	}
+	if err != nil {
+		return err
+	}
+	view := viewOf(added.Source)
+	for _, prob := range p.Problems {
+		view.Failed = append(view.Failed, failedDocument{URL: prob.URL, Error: prob.Error()})
+	}
+	writeJSON(w, http.StatusAccepted, view)
+	return nil
+}
+
+// maxUploadMemory is what multipart parsing keeps in memory; the rest of a
+// request (bounded by the body limit) spills to temporary files.
+const maxUploadMemory = 8 << 20
+
+func (s *Server) uploadSource(w http.ResponseWriter, r *http.Request) error {
+	if err := r.ParseMultipartForm(maxUploadMemory); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return errorf(CodeInvalid, "want a multipart/form-data body with files: "+err.Error())
+	}
+	defer func() { _ = r.MultipartForm.RemoveAll() }()
+	var files []*multipart.FileHeader
+	for _, fhs := range r.MultipartForm.File {
+		files = append(files, fhs...)
+	}
+	if len(files) == 0 {
+		return errorf(CodeInvalid, "no files in the upload")
+	}
+	if len(files) > s.Limits.MaxDocuments {
+		return errorf(CodeTooLarge, fmt.Sprintf("%d files in one request; the limit is %d", len(files), s.Limits.MaxDocuments))
+	}
+	params := ingest.AddParams{UserID: keyFrom(r.Context()).UserID, Kind: ingest.KindFiles, IdempotencyKey: r.Header.Get("Idempotency-Key")}
+	if _, ok, err := s.replay(r, w, params); ok || err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, fh := range files {
+		name, err := safeName(fh.Filename)
+		if err != nil {
+			params.Problems = append(params.Problems, &content.DocumentError{URL: strings.ToValidUTF8(fh.Filename, "?"), Reason: err.Error(), Err: err})
+			continue
+		}
+		for base, n := name, 2; seen[name]; n++ {
+			name = fmt.Sprintf("%s (%d)", base, n)
+		}
+		seen[name] = true
+		raw, err := readUpload(fh)
+		if err != nil {
+			return err
+		}
+		doc, err := content.PrepareDocument("", name, string(raw), content.PrepareOptions{Format: formatOf(name)})
+		if err != nil {
+			params.Problems = append(params.Problems, &content.DocumentError{URL: name, Reason: err.Error(), Err: err})
+			continue
+		}
+		params.Documents = append(params.Documents, doc)
+	}
+	return s.add(w, r, params)
+}
+
+func readUpload(fh *multipart.FileHeader) ([]byte, error) {
+	f, err := fh.Open()
+	if err != nil {
+		return nil, fmt.Errorf("error opening upload: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	return io.ReadAll(f)
+}
+
+// safeName reduces an uploaded file name to its base name: a client cannot
+// name a path (../../etc/passwd becomes passwd).
+func safeName(name string) (string, error) {
+	if !utf8.ValidString(name) || strings.ContainsRune(name, 0) {
+		return "", errors.New("file name is not valid UTF-8 text")
+	}
+	base := path.Base(path.Clean("/" + strings.ReplaceAll(name, `\`, "/")))
+	if base == "/" || base == "." || base == "" {
+		return "", errors.New("file has no name")
+	}
+	return base, nil
+}
+
+func formatOf(name string) content.Format {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".html", ".htm":
+		return content.FormatHTML
+	case ".txt":
+		return content.FormatText
+	case ".md", ".markdown", ".mdx":
+		return content.FormatMarkdown
+	}
+	return ""
+}
+
+func (s *Server) sourceID(r *http.Request) (uuid.UUID, error) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		return id, errorf(CodeNotFound, "no such source")
+	}
+	return id, nil
+}
+
+func (s *Server) ownedSource(ctx context.Context, id uuid.UUID) (store.Source, error) {
+	source, err := s.queries.GetSource(ctx, store.GetSourceParams{ID: id, UserID: keyFrom(ctx).UserID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return source, errorf(CodeNotFound, "no such source")
+	}
+	return source, err
+}
+
+func (s *Server) getSource(w http.ResponseWriter, r *http.Request) error {
+	id, err := s.sourceID(r)
+	if err != nil {
+		return err
+	}
+	source, err := s.ownedSource(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	view, err := s.fullView(r.Context(), source)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, view)
+	return nil
+}
+
+// fullView adds the summary and the failed documents with their reasons.
+func (s *Server) fullView(ctx context.Context, source store.Source) (sourceView, error) {
+	view := viewOf(source)
+	summary, err := s.queries.GetSummary(ctx, source.ID)
+	switch {
+	case err == nil:
+		view.Summary = &summaryView{Summary: summary.Summary, Keywords: summary.Keywords, Model: summary.Model}
+	case !errors.Is(err, pgx.ErrNoRows):
+		return view, err
+	}
+	failed, err := s.queries.ListFailedDocuments(ctx, source.ID)
+	if err != nil {
+		return view, err
+	}
+	for _, f := range failed {
+		d := failedDocument{URL: f.URL, Title: f.Title}
+		if f.Error != nil {
+			d.Error = *f.Error
+		}
+		view.Failed = append(view.Failed, d)
+	}
+	return view, nil
+}
+
+func (s *Server) listSources(w http.ResponseWriter, r *http.Request) error {
+	limit := 20
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			return errorf(CodeInvalid, "limit: want a whole number from 1 to 100")
+		}
+		limit = n
+	}
+	params := store.ListSourcesParams{UserID: keyFrom(r.Context()).UserID, MaxRows: int32(limit + 1)}
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		at, id, err := decodeCursor(c)
+		if err != nil {
+			return errorf(CodeInvalid, "cursor: not a cursor this API returned")
+		}
+		params.BeforeCreatedAt, params.BeforeID = &at, uuid.NullUUID{UUID: id, Valid: true}
+	}
+	rows, err := s.queries.ListSources(r.Context(), params)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Sources    []sourceView `json:"sources"`
+		NextCursor string       `json:"next_cursor,omitempty"`
+	}{Sources: []sourceView{}}
+	for i, row := range rows {
+		if i == limit {
+			last := rows[limit-1]
+			out.NextCursor = encodeCursor(last.CreatedAt, last.ID)
+			break
+		}
+		out.Sources = append(out.Sources, viewOf(row))
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func encodeCursor(at time.Time, id uuid.UUID) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + ":" + id.String()))
+}
+
+func decodeCursor(c string) (time.Time, uuid.UUID, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return time.Time{}, uuid.Nil, err
+	}
+	micros, idText, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return time.Time{}, uuid.Nil, errors.New("malformed cursor")
+	}
+	n, err := strconv.ParseInt(micros, 10, 64)
+	if err != nil {
+		return time.Time{}, uuid.Nil, err
+	}
+	id, err := uuid.Parse(idText)
+	return time.UnixMicro(n), id, err
+}
+
+func (s *Server) deleteSource(w http.ResponseWriter, r *http.Request) error {
+	id, err := s.sourceID(r)
+	if err != nil {
+		return err
+	}
+	err = s.Ingest.Delete(r.Context(), keyFrom(r.Context()).UserID, id)
+	if errors.Is(err, ingest.ErrNotFound) {
+		return errorf(CodeNotFound, "no such source")
+	}
+	if err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (s *Server) retrySource(w http.ResponseWriter, r *http.Request) error {
+	id, err := s.sourceID(r)
+	if err != nil {
+		return err
+	}
+	source, n, err := s.Ingest.Retry(r.Context(), keyFrom(r.Context()).UserID, id)
+	switch {
+	case errors.Is(err, ingest.ErrNotFound):
+		return errorf(CodeNotFound, "no such source")
+	case errors.Is(err, ingest.ErrSourceBusy):
+		return errorf(CodeConflict, err.Error())
+	case err != nil:
+		return err
+	}
+	view := viewOf(source)
+	writeJSON(w, http.StatusAccepted, struct {
+		sourceView
+		Retried int64 `json:"retried_documents"`
+	}{view, n})
+	return nil
+}
+
+func (s *Server) refreshSource(w http.ResponseWriter, r *http.Request) error {
+	id, err := s.sourceID(r)
+	if err != nil {
+		return err
+	}
+	source, err := s.ownedSource(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	params := ingest.AddParams{UserID: source.UserID, Kind: source.Kind, URI: source.URI}
+	switch {
+	case source.Kind == ingest.KindURL:
+		var crawl crawlRequest
+		_ = json.Unmarshal(source.Options, &crawl)
+		opts, err := s.crawlOptions(&crawl)
+		if err != nil {
+			return err
+		}
+		params.Options = crawl
+		params.Documents, params.Problems, err = content.Crawl(r.Context(), source.URI, opts)
+		if err != nil {
+			return errorf(CodeInvalid, "url: "+err.Error())
+		}
+	case source.Kind == ingest.KindFiles && source.URI != "":
+		params.Documents, params.Problems, err = content.LoadPath(r.Context(), source.URI, content.LoadOptions{})
+		if err != nil {
+			return errorf(CodeConflict, "cannot re-read "+source.URI+": "+err.Error())
+		}
+	default:
+		return errorf(CodeConflict, "this source was sent inline or uploaded: there is nothing to re-read; send its documents again")
+	}
+	return s.add(w, r, params)
+}
+
+func cmpOr(v, fallback int) int {
+	if v == 0 {
+		return fallback
+	}
+	return v
+}

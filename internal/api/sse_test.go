@@ -1,0 +1,125 @@
+package api_test
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kollektiv/kollektiv/internal/config"
+	"github.com/kollektiv/kollektiv/internal/events"
+)
+
+type sseEvent struct {
+	id    int64
+	event string
+	data  string
+}
+
+// readSSE reads events from the stream of source id, resuming after
+// lastID, until max events with ids were read (then it disconnects) or the
+// server ends the stream.
+func (b *testBundle) readSSE(t *testing.T, key, id string, lastID int64, maxEvents int) (got []sseEvent, ended bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.baseURL+"/v1/sources/"+id+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	if lastID > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(lastID, 10))
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		t.Fatalf("events: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var cur sseEvent
+	sawSnapshot := false
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if cur.event == "snapshot" {
+				sawSnapshot = true
+			} else if cur.id > 0 {
+				got = append(got, cur)
+				if len(got) == maxEvents {
+					return got, false
+				}
+			}
+			cur = sseEvent{}
+		case strings.HasPrefix(line, "id: "):
+			cur.id, _ = strconv.ParseInt(strings.TrimPrefix(line, "id: "), 10, 64)
+		case strings.HasPrefix(line, "event: "):
+			cur.event = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			cur.data += strings.TrimPrefix(line, "data: ")
+		}
+	}
+	if !sawSnapshot {
+		t.Fatal("stream did not start with a snapshot")
+	}
+	return got, true
+}
+
+// TestEventsResumeWithoutGapOrDuplicate follows a real ingest, disconnects
+// after a few events, resumes with Last-Event-ID, and checks that the two
+// reads together are exactly the stored events, in order, ending at
+// completed.
+func TestEventsResumeWithoutGapOrDuplicate(t *testing.T) {
+	t.Parallel()
+	b := setup(t, func(c *config.Config) {
+		c.BatchDocuments = 1
+		c.EmbedBatchChunks = 2
+		c.ProgressInterval = time.Millisecond
+	})
+	var docs []map[string]string
+	for i := range 8 {
+		docs = append(docs, map[string]string{"url": "d" + strconv.Itoa(i) + ".md", "content": guide("topic" + strconv.Itoa(i))})
+	}
+	r := b.do(t, b.alice, "POST", "/v1/sources", jsonBody(t, map[string]any{"documents": docs}))
+	if r.status != 202 {
+		t.Fatal(r.status)
+	}
+	id := r.json(t)["id"].(string)
+
+	first, ended := b.readSSE(t, b.alice, id, 0, 3)
+	if ended || len(first) != 3 {
+		t.Fatalf("first read: %d events, ended %v", len(first), ended)
+	}
+	rest, ended := b.readSSE(t, b.alice, id, first[len(first)-1].id, 0)
+	if !ended {
+		t.Fatal("the stream did not end")
+	}
+	all := append(append([]sseEvent{}, first...), rest...)
+	if last := all[len(all)-1]; last.event != events.StageCompleted {
+		t.Fatalf("stream ended with %s, want completed", last.event)
+	}
+	stored, err := events.After(context.Background(), b.app.Pool, uuid.MustParse(id), 0, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(stored) {
+		t.Fatalf("received %d events, stored %d", len(all), len(stored))
+	}
+	for i, e := range stored {
+		if all[i].id != e.ID || all[i].event != e.Stage {
+			t.Fatalf("event %d: received %d %s, stored %d %s", i, all[i].id, all[i].event, e.ID, e.Stage)
+		}
+	}
+	// A finished source's stream replays and ends at once.
+	replay, ended := b.readSSE(t, b.alice, id, 0, 0)
+	if !ended || len(replay) != len(stored) {
+		t.Fatalf("replay of a finished source: %d events, ended %v", len(replay), ended)
+	}
+}

@@ -1,0 +1,127 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/kollektiv/kollektiv/internal/api"
+	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/search"
+	"github.com/kollektiv/kollektiv/internal/store"
+)
+
+// sseHeartbeat keeps idle event streams (and proxies) alive.
+const sseHeartbeat = 15 * time.Second
+
+// buildAPI builds the event hub and the HTTP API on the app's services.
+func (a *App) buildAPI() error {
+	a.Hub = events.NewHub(a.Pool, a.logger, events.HubOptions{})
+	searcher := search.New(a.Pool, a.Embedder)
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		api.DatabaseCollector{Pool: a.Pool},
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kollektiv_sse_subscribers", Help: "Clients following a source's events in this process.",
+		}, func() float64 { return float64(a.Hub.Subscribers()) }),
+	)
+	a.Registry = registry
+	cfg := a.config
+	server, err := api.New(api.Config{
+		Pool:   a.Pool,
+		River:  a.River,
+		Ingest: &ingest.Service{Pool: a.Pool, River: a.River, Logger: a.logger},
+		Search: func(ctx context.Context, userID, query string, k int, sourceID uuid.NullUUID) (any, error) {
+			hits, err := searcher.Search(ctx, search.Query{UserID: userID, Text: query, K: k, SourceID: sourceID})
+			if errors.Is(err, search.ErrInvalidQuery) {
+				return nil, fmt.Errorf("%w: %w", api.ErrInvalidQuery, err)
+			}
+			return hits, err
+		},
+		Events: func(w http.ResponseWriter, r *http.Request, sourceID uuid.UUID, generation int32, snapshot any) error {
+			return events.ServeSSE(w, r, events.SSEOptions{
+				Pool: a.Pool, Hub: a.Hub, SourceID: sourceID, Generation: generation, Snapshot: snapshot, Heartbeat: sseHeartbeat,
+			})
+		},
+		Ready: func(ctx context.Context) error {
+			status, err := store.NewMigrator(cfg.DatabaseURL, nil).Status(ctx)
+			if err != nil {
+				return err
+			}
+			if !status.Current() {
+				return fmt.Errorf("%w: %v", ErrSchemaNotCurrent, status.Problems())
+			}
+			return nil
+		},
+		Registry: registry,
+		Limits: api.Limits{
+			MaxBodyBytes: int64(cfg.APIMaxBodyBytes), MaxDocuments: cfg.APIMaxDocuments, MaxCrawlPages: cfg.APIMaxCrawlPages,
+			RateLimit: cfg.APIRateLimit, RateBurst: cfg.APIRateBurst, CrawlAllowPrivate: cfg.CrawlAllowPrivate,
+		},
+		Logger: a.logger,
+	})
+	if err != nil {
+		return err
+	}
+	a.API = server
+	a.httpServer = &http.Server{
+		Handler:           server,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.logger.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+// startAPI starts the hub and River UI, and serves HTTP on cfg.HTTPAddr.
+func (a *App) startAPI(ctx context.Context) error {
+	if err := a.Hub.Start(ctx); err != nil {
+		return fmt.Errorf("error starting event hub: %w", err)
+	}
+	if err := a.API.Start(ctx); err != nil {
+		return err
+	}
+	var lc net.ListenConfig
+	listener, err := lc.Listen(ctx, "tcp", a.config.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("error listening on %s: %w", a.config.HTTPAddr, err)
+	}
+	a.apiAddr = listener.Addr().String()
+	a.httpDone = make(chan struct{})
+	go func() {
+		defer close(a.httpDone)
+		if err := a.httpServer.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.logger.ErrorContext(ctx, "HTTP server failed", slog.String("error", err.Error()))
+		}
+	}()
+	a.logger.InfoContext(ctx, "API listening", slog.String("addr", a.apiAddr))
+	return nil
+}
+
+// APIAddr is the address the API listens on (useful with port 0).
+func (a *App) APIAddr() string { return a.apiAddr }
+
+func (a *App) stopAPI(ctx context.Context) error {
+	if a.httpServer == nil || a.httpDone == nil {
+		return nil
+	}
+	// Event streams never end on their own: stopping the hub ends them.
+	a.Hub.Stop()
+	err := a.httpServer.Shutdown(ctx)
+	<-a.httpDone
+	a.API.Stop()
+	if err != nil {
+		return fmt.Errorf("error stopping HTTP server: %w", err)
+	}
+	return nil
+}
