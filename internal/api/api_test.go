@@ -218,6 +218,19 @@ func TestSourcesLifecycle(t *testing.T) {
 		t.Fatalf("failed documents %v", failed)
 	}
 
+	metrics := string(b.do(t, "", "GET", "/metrics", nil).body)
+	for _, want := range []string{
+		`kollektiv_provider_calls_total{model="hashing-v1-384",provider="embedder"}`,
+		`kollektiv_provider_calls_total{model="extractive-v1/hashing-v1-384",provider="summarizer"} 1`,
+		`kollektiv_job_duration_seconds_count{kind="persist_chunks",outcome="job_completed"}`,
+		`kollektiv_documents{status="embedded"} 1`,
+		`kollektiv_documents{status="failed"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+
 	// Search finds the chunks, with their document.
 	s := b.do(t, b.alice, "GET", "/v1/search?q=tokio+engine+progress&k=3", nil)
 	if s.status != http.StatusOK {

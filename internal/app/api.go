@@ -27,7 +27,7 @@ const sseHeartbeat = 15 * time.Second
 func (a *App) buildAPI() error {
 	a.Hub = events.NewHub(a.Pool, a.logger, events.HubOptions{})
 	searcher := search.New(a.Pool, a.Embedder)
-	registry := prometheus.NewRegistry()
+	registry := a.Registry
 	registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -36,7 +36,6 @@ func (a *App) buildAPI() error {
 			Name: "kollektiv_sse_subscribers", Help: "Clients following a source's events in this process.",
 		}, func() float64 { return float64(a.Hub.Subscribers()) }),
 	)
-	a.Registry = registry
 	cfg := a.config
 	server, err := api.New(api.Config{
 		Pool:   a.Pool,

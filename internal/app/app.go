@@ -67,9 +67,11 @@ type App struct {
 	Hub      *events.Hub
 	Registry *prometheus.Registry
 
-	httpServer *http.Server
-	httpDone   chan struct{}
-	apiAddr    string
+	jobMetrics     *jobMetrics
+	stopJobMetrics func()
+	httpServer     *http.Server
+	httpDone       chan struct{}
+	apiAddr        string
 
 	config   *config.Config
 	opts     Options
@@ -107,7 +109,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 		return nil, fmt.Errorf("%w: %s", ErrSchemaNotCurrent, strings.Join(status.Problems(), "; "))
 	}
 
-	a := &App{config: cfg, opts: opts, logger: logger, workerID: uuid.New()}
+	a := &App{config: cfg, opts: opts, logger: logger, workerID: uuid.New(), Registry: prometheus.NewRegistry()}
 	if err := a.buildProviders(); err != nil {
 		return nil, err
 	}
@@ -130,7 +132,13 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 
 func (a *App) buildProviders() error {
 	cfg := a.config
-	var err error
+	metrics, err := newProviderMetrics(a.Registry)
+	if err != nil {
+		return err
+	}
+	if a.jobMetrics, err = newJobMetrics(a.Registry); err != nil {
+		return err
+	}
 	a.Embedder, err = embed.New(cfg.Embedder, embed.Config{
 		Hashing: embed.HashingConfig{Dimensions: cfg.EmbeddingDimensions},
 		OpenAI: embed.OpenAIConfig{
@@ -149,6 +157,8 @@ func (a *App) buildProviders() error {
 	if err != nil {
 		return fmt.Errorf("error building summarizer: %w", err)
 	}
+	a.Embedder = countingEmbedder{Embedder: a.Embedder, metrics: metrics}
+	a.Summarizer = countingSummarizer{Summarizer: a.Summarizer, metrics: metrics}
 	a.Chunker, err = content.NewChunker(content.ChunkerOptions{TargetTokens: cfg.ChunkTargetTokens, MaxTokens: cfg.ChunkMaxTokens})
 	if err != nil {
 		return fmt.Errorf("error building chunker: %w", err)
@@ -223,6 +233,9 @@ func (a *App) Start(ctx context.Context) error {
 	if err := a.heartbeat(ctx); err != nil {
 		return err
 	}
+	jobEvents, cancelJobEvents := a.River.Subscribe(river.EventKindJobCompleted, river.EventKindJobFailed, river.EventKindJobCancelled, river.EventKindJobSnoozed)
+	a.stopJobMetrics = cancelJobEvents
+	go a.jobMetrics.follow(jobEvents)
 	if err := a.River.Start(ctx); err != nil {
 		return fmt.Errorf("error starting River: %w", err)
 	}
@@ -282,6 +295,9 @@ func (a *App) Stop(ctx context.Context) error {
 		if a.opts.Worker {
 			if stopErr := a.River.Stop(ctx); stopErr != nil && !errors.Is(stopErr, context.Canceled) {
 				err = errors.Join(err, fmt.Errorf("error stopping River: %w", stopErr))
+			}
+			if a.stopJobMetrics != nil {
+				a.stopJobMetrics()
 			}
 			if a.stopHeartbeat != nil {
 				a.stopHeartbeat()
