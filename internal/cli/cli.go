@@ -51,6 +51,7 @@ func commands() []command {
 		workerCommand(),
 		apiCommand(),
 		ingestCommand(),
+		searchCommand(),
 		keysCommand(),
 		migrateCommand(),
 		checkCommand(),
