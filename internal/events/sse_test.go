@@ -312,3 +312,64 @@ func summary(evs []events.Event) []string {
 	}
 	return out
 }
+
+func TestSSEEndsWhenHubStops(t *testing.T) {
+	t.Parallel()
+	b := setupHub(t, events.HubOptions{})
+	src := createSource(t, b.pool)
+	server := newSSEServer(t, b, events.SSEOptions{SourceID: src, Snapshot: "s"})
+	stream, _ := server.connect(t, "")
+	if e, err := stream.nextEvent(t); err != nil || e.name != "snapshot" {
+		t.Fatalf("first event %+v, %v", e, err)
+	}
+	b.hub.Stop()
+	if err := server.served(t); !errors.Is(err, events.ErrHubStopped) {
+		t.Fatalf("ServeSSE after the hub stopped: %v, want ErrHubStopped", err)
+	}
+	if _, err := stream.nextEvent(t); !errors.Is(err, io.EOF) {
+		t.Fatalf("stream after the hub stopped: %v, want EOF", err)
+	}
+}
+
+// TestSSEDeliversAcrossHubReconnect writes events while the hub's LISTEN
+// connection is down: the wake-up after reconnecting makes the stream read
+// them from the database.
+func TestSSEDeliversAcrossHubReconnect(t *testing.T) {
+	t.Parallel()
+	b := setupHub(t, events.HubOptions{ReconnectDelay: 200 * time.Millisecond})
+	src := createSource(t, b.pool)
+	server := newSSEServer(t, b, events.SSEOptions{SourceID: src, Generation: 1})
+	stream, _ := server.connect(t, "")
+	created := writeEvent(t, b.pool, src, 1, events.StageCreated)
+	if e, err := stream.nextEvent(t); err != nil || e.stored(t).ID != created.ID {
+		t.Fatalf("first event %+v, %v", e, err)
+	}
+
+	ctx := context.Background()
+	_, err := b.pool.Exec(ctx, `
+		SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN %'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Within the reconnect delay: nobody listens, the notification is lost.
+	want := []events.Event{
+		writeEvent(t, b.pool, src, 1, events.StageProgress),
+		writeEvent(t, b.pool, src, 1, events.StageCompleted),
+	}
+	var got []events.Event
+	for {
+		e, err := stream.nextEvent(t)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.stored(t))
+	}
+	assertSameEvents(t, got, want)
+	if err := server.served(t); err != nil {
+		t.Fatal(err)
+	}
+}
