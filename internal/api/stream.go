@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 
@@ -16,6 +17,10 @@ type Searcher func(ctx context.Context, userID, query string, k int, sourceID uu
 
 // ErrInvalidQuery marks a search the client must change.
 var ErrInvalidQuery = errors.New("invalid search")
+
+// ErrInvalidRequest marks an error of an EventStreamer or Searcher that is
+// the client's fault.
+var ErrInvalidRequest = errors.New("invalid request")
 
 // EventStreamer streams a source's events over SSE: the snapshot first,
 // then stored events after Last-Event-ID, then live ones, until the
@@ -40,7 +45,18 @@ func (s *Server) sourceEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.Events(w, r, source.ID, source.Generation, view)
+	err = s.Events(w, r, source.ID, source.Generation, view)
+	if errors.Is(err, ErrInvalidRequest) {
+		return errorf(CodeInvalid, err.Error())
+	}
+	if err != nil && !started(w) {
+		return err
+	}
+	if err != nil {
+		// The stream has started: log, do not write an error body.
+		s.logger.WarnContext(r.Context(), "event stream failed", slog.String("source_id", source.ID.String()), slog.String("error", err.Error()))
+	}
+	return nil
 }
 
 func (s *Server) search(w http.ResponseWriter, r *http.Request) error {

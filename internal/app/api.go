@@ -49,9 +49,19 @@ func (a *App) buildAPI() error {
 			return hits, err
 		},
 		Events: func(w http.ResponseWriter, r *http.Request, sourceID uuid.UUID, generation int32, snapshot any) error {
-			return events.ServeSSE(w, r, events.SSEOptions{
+			err := events.ServeSSE(w, r, events.SSEOptions{
 				Pool: a.Pool, Hub: a.Hub, SourceID: sourceID, Generation: generation, Snapshot: snapshot, Heartbeat: sseHeartbeat,
 			})
+			switch {
+			case errors.Is(err, events.ErrInvalidLastEventID):
+				return fmt.Errorf("%w: %w", api.ErrInvalidRequest, err)
+			case errors.Is(err, events.ErrSubscriptionDropped), errors.Is(err, events.ErrHubStopped):
+				// The stream was cut (a slow reader, or shutdown): the
+				// client resumes with Last-Event-ID and misses nothing.
+				a.logger.InfoContext(r.Context(), "event stream cut", slog.String("source_id", sourceID.String()), slog.String("reason", err.Error()))
+				return nil
+			}
+			return err
 		},
 		Ready: func(ctx context.Context) error {
 			status, err := store.NewMigrator(cfg.DatabaseURL, nil).Status(ctx)
