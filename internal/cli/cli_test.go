@@ -195,3 +195,31 @@ func TestConfigCommandRedactsSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestKeysCommand(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"DATABASE_URL": dbtest.DatabaseURL(t), "KOLLEKTIV_LOG_LEVEL": "warn"}
+
+	created := run(t, env, "keys", "create", "--user", "alice", "--name", "laptop")
+	secret := strings.TrimSpace(created.stdout)
+	if created.code != 0 || !strings.HasPrefix(secret, "kol_") || !strings.Contains(created.stderr, "shown only this once") {
+		t.Fatalf("create: %d %q %q", created.code, created.stdout, created.stderr)
+	}
+	ls := run(t, env, "keys", "ls", "--user", "alice")
+	if ls.code != 0 || strings.Contains(ls.stdout, secret) || !strings.Contains(ls.stdout, secret[:12]) || !strings.Contains(ls.stdout, "active") {
+		t.Fatalf("ls must show the prefix, never the key: %s", ls.stdout)
+	}
+	id := strings.Fields(strings.Split(ls.stdout, "\n")[1])[0]
+	if r := run(t, env, "keys", "revoke", id); r.code != 0 {
+		t.Fatalf("revoke: %d %s", r.code, r.stderr)
+	}
+	if r := run(t, env, "keys", "ls"); !strings.Contains(r.stdout, "revoked") {
+		t.Fatalf("after revoke: %s", r.stdout)
+	}
+	if r := run(t, env, "keys", "revoke", id); r.code != 1 {
+		t.Fatalf("second revoke: exit %d, want 1", r.code)
+	}
+	if r := run(t, env, "keys", "create"); r.code != 2 {
+		t.Fatalf("create without --user: exit %d, want 2", r.code)
+	}
+}

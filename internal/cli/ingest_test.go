@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kollektiv/kollektiv/internal/app"
+	"github.com/kollektiv/kollektiv/internal/config"
+	"github.com/kollektiv/kollektiv/internal/dbtest"
+)
+
+// TestIngestWait runs `kollektiv ingest DIR --wait --json` against a
+// running worker: the final object describes the completed source, a second
+// run refreshes it, and a source whose every document fails exits 1.
+func TestIngestWait(t *testing.T) {
+	t.Parallel()
+	url := dbtest.DatabaseURL(t)
+	cfg := config.MustLoadDefaults()
+	cfg.DatabaseURL = url
+	cfg.FanInSafetyInterval = 200 * time.Millisecond
+	ctx := context.Background()
+	worker, err := app.New(ctx, cfg, nil, app.Options{Worker: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := worker.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = worker.Stop(context.Background()) })
+
+	dir := t.TempDir()
+	write := func(name, text string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("intro.md", "# Intro\n\nKollektiv turns documentation into a knowledge base.\n")
+	write("usage.md", "# Usage\n\n## Ingest\n\nRun the ingest command with a path.\n")
+	write("logo.png.md", "\x89PNG\r\n\x1a\n\x00\x00binary")
+	env := map[string]string{"DATABASE_URL": url, "KOLLEKTIV_LOG_LEVEL": "warn"}
+
+	r := run(t, env, "ingest", dir, "--wait", "--json")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	var out struct {
+		SourceID        string `json:"source_id"`
+		Stage           string `json:"stage"`
+		Documents       int    `json:"documents"`
+		Chunks          int    `json:"chunks"`
+		FailedDocuments int    `json:"failed_documents"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("not one JSON object: %q", r.stdout)
+	}
+	if out.Stage != "completed" || out.Documents != 3 || out.FailedDocuments != 1 || out.Chunks < 2 {
+		t.Fatalf("final object %+v", out)
+	}
+
+	// Plain output names the source and follows its stages.
+	r = run(t, env, "ingest", "--wait", dir)
+	if r.code != 0 || !strings.Contains(r.stdout, "source "+out.SourceID+" refreshed") || !strings.Contains(r.stdout, "completed") {
+		t.Fatalf("second ingest: %d %s", r.code, r.stdout)
+	}
+
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, "empty.md"), []byte("  \n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := run(t, env, "ingest", bad, "--wait", "--json"); r.code != 1 || !strings.Contains(r.stdout, `"stage":"failed"`) {
+		t.Fatalf("all documents bad: exit %d %s", r.code, r.stdout)
+	}
+	if r := run(t, env, "ingest", filepath.Join(dir, "missing")); r.code != 1 || r.stderr == "" {
+		t.Fatalf("missing path: exit %d %q", r.code, r.stderr)
+	}
+}
