@@ -473,11 +473,13 @@ func TestAuth(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	b := setup(t, func(c *config.Config) { c.APIRateLimit = 1; c.APIRateBurst = 3 })
+	// The burst of 3 goes through; the 4th, well within a second of the
+	// first, finds the bucket empty (one token refills per second).
 	codes := []int{}
-	for range 5 {
+	for range 4 {
 		codes = append(codes, b.do(t, b.alice, "GET", "/v1/sources", nil).status)
 	}
-	if fmt.Sprint(codes) != "[200 200 200 429 429]" {
+	if fmt.Sprint(codes) != "[200 200 200 429]" {
 		t.Fatalf("statuses %v, want the burst of 3 then 429", codes)
 	}
 	r := b.do(t, b.alice, "GET", "/v1/sources", nil)
