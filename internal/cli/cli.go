@@ -52,6 +52,7 @@ func commands() []command {
 		apiCommand(),
 		ingestCommand(),
 		searchCommand(),
+		sourcesCommand(),
 		keysCommand(),
 		migrateCommand(),
 		checkCommand(),

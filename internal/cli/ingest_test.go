@@ -68,6 +68,18 @@ func TestIngestWait(t *testing.T) {
 		t.Fatalf("second ingest: %d %s", r.code, r.stdout)
 	}
 
+	// sources ls, show, refresh, rm.
+	if r := run(t, env, "sources", "ls"); r.code != 0 || !strings.Contains(r.stdout, out.SourceID) || !strings.Contains(r.stdout, "completed") {
+		t.Fatalf("sources ls: %d %s", r.code, r.stdout)
+	}
+	show := run(t, env, "sources", "show", out.SourceID)
+	if show.code != 0 || !strings.Contains(show.stdout, "stage      completed") || !strings.Contains(show.stdout, "failed     logo.png.md") || !strings.Contains(show.stdout, "summary") {
+		t.Fatalf("sources show: %d %s", show.code, show.stdout)
+	}
+	if r := run(t, map[string]string{"DATABASE_URL": url, "KOLLEKTIV_USER": "mallory"}, "sources", "show", out.SourceID); r.code != 1 || !strings.Contains(r.stderr, "no source") {
+		t.Fatalf("another user's show: %d %s", r.code, r.stdout)
+	}
+
 	bad := t.TempDir()
 	if err := os.WriteFile(filepath.Join(bad, "empty.md"), []byte("  \n\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -77,5 +89,30 @@ func TestIngestWait(t *testing.T) {
 	}
 	if r := run(t, env, "ingest", filepath.Join(dir, "missing")); r.code != 1 || r.stderr == "" {
 		t.Fatalf("missing path: exit %d %q", r.code, r.stderr)
+	}
+}
+
+func TestSourcesRemove(t *testing.T) {
+	t.Parallel()
+	url := dbtest.DatabaseURL(t)
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.md"), []byte("# A\n\nSome text about alpacas.\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DATABASE_URL": url, "KOLLEKTIV_LOG_LEVEL": "warn"}
+	// No worker: the source stays scheduled, and rm cancels its jobs.
+	r := run(t, env, "ingest", dir)
+	id := strings.Fields(r.stdout)[1]
+	if r.code != 0 {
+		t.Fatalf("ingest: %d %s", r.code, r.stderr)
+	}
+	if r := run(t, env, "sources", "rm", id); r.code != 0 || !strings.Contains(r.stdout, "deleted "+id) {
+		t.Fatalf("rm: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := run(t, env, "sources", "show", id); r.code != 1 {
+		t.Fatalf("show after rm: %d", r.code)
+	}
+	if r := run(t, env, "sources", "rm", "nope"); r.code != 2 {
+		t.Fatalf("rm of a non-id: %d", r.code)
 	}
 }

@@ -1,0 +1,178 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kollektiv/kollektiv/internal/app"
+	"github.com/kollektiv/kollektiv/internal/config"
+	"github.com/kollektiv/kollektiv/internal/content"
+	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/store"
+)
+
+func sourcesCommand() command {
+	return command{
+		name:     "sources",
+		args:     "ls|show|rm|retry|refresh [ID]",
+		summary:  "list, show, delete, retry or refresh the sources of a user",
+		settings: []string{"database-url", "log-level", "log-format", "user"},
+		help: `
+Manages the sources of --user (default: KOLLEKTIV_USER, "local"):
+
+  ls           the sources, newest first: id, stage, documents, chunks, failed
+  show ID      one source: stage, counts, progress, summary, failed documents
+  rm ID        cancel its jobs and delete it with its documents, chunks and vectors
+  retry ID     process its failed documents again
+  refresh ID   re-read its path or URL; unchanged documents are skipped
+
+--json prints what the API would return.`,
+		example: `
+kollektiv sources ls
+kollektiv sources show 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10
+kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
+		flags: func(fs *flag.FlagSet, cfg *config.Config) func(context.Context, Env, []string) error {
+			asJSON := fs.Bool("json", false, "print JSON")
+			limit := fs.Int("limit", 50, "ls: most sources to list")
+			return func(ctx context.Context, env Env, args []string) error {
+				if len(args) == 0 {
+					return fmt.Errorf("%w: want ls, show, rm, retry or refresh", errUsage)
+				}
+				action := args[0]
+				var id uuid.UUID
+				if action != "ls" {
+					if len(args) != 2 {
+						return fmt.Errorf("%w: sources %s needs a source id", errUsage, action)
+					}
+					var err error
+					if id, err = uuid.Parse(args[1]); err != nil {
+						return fmt.Errorf("%w: %q is not a source id", errUsage, args[1])
+					}
+				}
+				a, err := app.New(ctx, cfg, cfg.Logger(env.Stderr), app.Options{})
+				if err != nil {
+					return err
+				}
+				defer func() { _ = a.Stop(context.WithoutCancel(ctx)) }()
+				svc := &ingest.Service{Pool: a.Pool, River: a.River}
+				switch action {
+				case "ls":
+					rows, err := a.Queries.ListSources(ctx, store.ListSourcesParams{UserID: cfg.User, MaxRows: int32(*limit)})
+					if err != nil {
+						return fmt.Errorf("error listing sources: %w", err)
+					}
+					if *asJSON {
+						return writeJSONTo(env, rows)
+					}
+					tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "ID\tSTAGE\tDOCUMENTS\tCHUNKS\tFAILED\tKIND\tURI")
+					for _, s := range rows {
+						fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", s.ID, s.Stage, s.DocumentCount, s.ChunkCount, s.FailedDocumentCount, s.Kind, s.URI)
+					}
+					return tw.Flush()
+				case "show":
+					return showSource(ctx, env, a, cfg.User, id, *asJSON)
+				case "rm":
+					if err := svc.Delete(ctx, cfg.User, id); err != nil {
+						return notFound(err, id)
+					}
+					fmt.Fprintf(env.Stdout, "deleted %s\n", id)
+					return nil
+				case "retry":
+					source, n, err := svc.Retry(ctx, cfg.User, id)
+					if err != nil {
+						return notFound(err, id)
+					}
+					fmt.Fprintf(env.Stdout, "source %s: %d failed documents sent back for processing (generation %d)\n", source.ID, n, source.Generation)
+					return nil
+				case "refresh":
+					source, err := a.Queries.GetSource(ctx, store.GetSourceParams{ID: id, UserID: cfg.User})
+					if err != nil {
+						return notFound(err, id)
+					}
+					params := ingest.AddParams{UserID: cfg.User, Kind: source.Kind, URI: source.URI}
+					switch {
+					case source.Kind == ingest.KindFiles && source.URI != "":
+						params.Documents, params.Problems, err = content.LoadPath(ctx, source.URI, content.LoadOptions{})
+					case source.Kind == ingest.KindURL:
+						var opts content.CrawlOptions
+						_ = json.Unmarshal(source.Options, &opts)
+						params.Options = opts
+						params.Documents, params.Problems, err = content.Crawl(ctx, source.URI, opts)
+					default:
+						return errors.New("this source was sent inline or uploaded: there is nothing to re-read")
+					}
+					if err != nil {
+						return err
+					}
+					added, err := svc.Add(ctx, params)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(env.Stdout, "source %s refreshed: %d documents (generation %d)\n", added.Source.ID, len(params.Documents), added.Source.Generation)
+					return nil
+				default:
+					return fmt.Errorf("%w: unknown sources action %q", errUsage, action)
+				}
+			}
+		},
+	}
+}
+
+func notFound(err error, id uuid.UUID) error {
+	if errors.Is(err, ingest.ErrNotFound) || errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("no source %s for this user", id)
+	}
+	return err
+}
+
+func showSource(ctx context.Context, env Env, a *app.App, user string, id uuid.UUID, asJSON bool) error {
+	source, err := a.Queries.GetSource(ctx, store.GetSourceParams{ID: id, UserID: user})
+	if err != nil {
+		return notFound(err, id)
+	}
+	summary, err := a.Queries.GetSummary(ctx, id)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("error reading summary: %w", err)
+	}
+	failed, err := a.Queries.ListFailedDocuments(ctx, id)
+	if err != nil {
+		return fmt.Errorf("error listing failed documents: %w", err)
+	}
+	if asJSON {
+		return writeJSONTo(env, map[string]any{"source": source, "summary": summary, "failed": failed})
+	}
+	w := env.Stdout
+	fmt.Fprintf(w, "source     %s (%s %s)\n", source.ID, source.Kind, source.URI)
+	fmt.Fprintf(w, "stage      %s (generation %d)\n", source.Stage, source.Generation)
+	fmt.Fprintf(w, "documents  %d (%d failed), chunks %d\n", source.DocumentCount, source.FailedDocumentCount, source.ChunkCount)
+	fmt.Fprintf(w, "progress   documents %d/%d, chunks embedded %d/%d\n", source.DocumentsProcessed, source.DocumentsScheduled, source.ChunksEmbedded, source.ChunksWritten)
+	if source.Error != nil {
+		fmt.Fprintf(w, "error      %s\n", *source.Error)
+	}
+	if summary.Summary != "" {
+		fmt.Fprintf(w, "keywords   %s\nsummary    %s\n", strings.Join(summary.Keywords, ", "), summary.Summary)
+	}
+	for _, f := range failed {
+		reason := ""
+		if f.Error != nil {
+			reason = *f.Error
+		}
+		fmt.Fprintf(w, "failed     %s: %s\n", f.URL, reason)
+	}
+	return nil
+}
+
+func writeJSONTo(env Env, v any) error {
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
