@@ -37,7 +37,9 @@ Files that cannot be loaded (binary, invalid UTF-8, too large, empty) are
 recorded as failed documents with their reason; the others go on.
 
 With --wait the command follows the source's events until it completes
-(exit 0) or fails (exit 1). With --json it prints one final JSON object:
+(exit 0) or fails (exit 1): on a terminal as progress bars (documents
+chunked, chunks embedded, the stage, elapsed time and an estimate), else as
+one line per event. With --json it prints one final JSON object:
 source_id, stage, documents, chunks, failed_documents.`,
 		example: `
 kollektiv ingest ./docs --wait
@@ -118,14 +120,23 @@ kollektiv ingest README.md --user alice`,
 	}
 }
 
-// followSource prints the source generation's events until a terminal one.
+// followSource follows the source generation's events until a terminal
+// one: as redrawn progress bars on a terminal, as one line per event
+// otherwise, or silently (quiet).
 func followSource(ctx context.Context, env Env, a *app.App, sourceID uuid.UUID, generation int32, quiet bool) error {
 	start := time.Now()
+	var view *progressView
+	if !quiet && isTerminal(env.Stdout) {
+		view = newProgressView(env.Stdout, time.Now)
+	}
 	return events.Follow(ctx, a.Pool, sourceID, 0, 500*time.Millisecond, func(e events.Event) (bool, error) {
 		if e.Generation != generation {
 			return false, nil
 		}
-		if !quiet {
+		switch {
+		case view != nil:
+			view.event(e)
+		case !quiet:
 			fmt.Fprintf(env.Stdout, "%6.1fs  %-20s %s\n", time.Since(start).Seconds(), e.Stage, describeEvent(e))
 		}
 		return events.Terminal(e.Stage), nil
