@@ -15,13 +15,9 @@ all: build
 build:
 	$(BUILD)
 
-## run: make pgvector available, build, create and migrate the database, show the state.
-run: pgvector build
-	$(KOLLEKTIV) migrate up
-	$(KOLLEKTIV) check --require-worker=false
-	$(KOLLEKTIV) config
-	@echo
-	@echo "Kollektiv is migrated and healthy. Next: $(KOLLEKTIV) help"
+## run: pgvector, build, migrate, start serve, ingest a sample, print a key, URLs, summary and a search.
+run:
+	@bash scripts/run.sh
 
 ## test: vet, lint, check generated code, then every test with the race detector.
 test: tools vet lint sqlc-diff

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# `make run`: set up and show Kollektiv on this machine.
+#
+# Makes pgvector available, builds bin/kollektiv, creates and migrates the
+# database, starts `kollektiv serve` (API and workers), ingests a sample of
+# real documentation with progress shown, then prints an API key, the API and
+# River UI URLs, the source's summary and an example search. serve keeps
+# running in the foreground until Ctrl-C, unless KOLLEKTIV_RUN_EXIT=1.
+#
+# Environment: DATABASE_URL (default: the local server), KOLLEKTIV_HTTP_ADDR
+# (default 127.0.0.1:8080), KOLLEKTIV_SAMPLE (a directory to ingest; default
+# the FastAPI docs of ../shared/corpus when present, else docs/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export KOLLEKTIV_HTTP_ADDR=${KOLLEKTIV_HTTP_ADDR:-127.0.0.1:8080}
+export KOLLEKTIV_USER=${KOLLEKTIV_USER:-demo}
+bin=bin/kollektiv
+mkdir -p .data
+
+say() { printf '\n== %s\n' "$*"; }
+
+if [[ $(id -u) -eq 0 ]]; then
+	bash scripts/install-pgvector.sh
+else
+	bash scripts/install-pgvector.sh || echo "install-pgvector needs root: run it with sudo if migrations fail"
+fi
+make -s build
+
+say "database"
+$bin migrate up
+
+say "starting kollektiv serve on $KOLLEKTIV_HTTP_ADDR (log: .data/serve.log)"
+$bin serve >.data/serve.log 2>&1 &
+serve=$!
+trap 'kill -TERM $serve 2>/dev/null; wait $serve 2>/dev/null || true' EXIT
+host=${KOLLEKTIV_HTTP_ADDR%:*}
+port=${KOLLEKTIV_HTTP_ADDR##*:}
+for _ in $(seq 50); do
+	# bash's /dev/tcp: no curl needed to see the API listen.
+	(exec 3<>"/dev/tcp/${host:-127.0.0.1}/$port") 2>/dev/null && break
+	kill -0 $serve 2>/dev/null || { cat .data/serve.log; exit 1; }
+	sleep 0.2
+done
+
+sample=${KOLLEKTIV_SAMPLE:-}
+if [[ -z "$sample" ]]; then
+	if [[ -d ../shared/corpus/fastapi ]]; then sample=../shared/corpus/fastapi; else sample=docs; fi
+fi
+say "ingesting $sample"
+$bin ingest --wait "$sample"
+source_id=$($bin sources ls --json | sed -n 's/.*"ID": "\([0-9a-f-]*\)".*/\1/p' | head -n1)
+
+say "the source"
+$bin sources show "$source_id"
+
+say "an API key for user $KOLLEKTIV_USER (admin: it also opens River UI)"
+key=$($bin keys create --user "$KOLLEKTIV_USER" --admin --name "make run" 2>/dev/null)
+echo "$key"
+
+say "example search: \"how do I declare a path parameter\""
+$bin search --k 3 "how do I declare a path parameter"
+
+cat <<MSG
+
+API      http://$KOLLEKTIV_HTTP_ADDR/v1/sources   (Authorization: Bearer $key)
+         curl -H "Authorization: Bearer $key" "http://$KOLLEKTIV_HTTP_ADDR/v1/search?q=dependencies"
+River UI http://$KOLLEKTIV_HTTP_ADDR/riverui/      (the same key)
+Health   http://$KOLLEKTIV_HTTP_ADDR/readyz, metrics at /metrics
+MSG
+
+if [[ "${KOLLEKTIV_RUN_EXIT:-0}" == 1 ]]; then
+	exit 0
+fi
+say "kollektiv serve is running; Ctrl-C stops it"
+wait $serve
