@@ -32,6 +32,9 @@ type command struct {
 	// settings are the names of the config settings the command takes as
 	// flags; nil means all of them.
 	settings []string
+	// usesDatabase commands may switch to the private PostgreSQL server
+	// (see resolveDatabase) before they run.
+	usesDatabase bool
 	// flags registers the command's own flags and returns its run function.
 	flags func(fs *flag.FlagSet, cfg *config.Config) func(ctx context.Context, env Env, args []string) error
 }
@@ -110,6 +113,12 @@ func Main(ctx context.Context, args []string, env Env) int {
 		return 2
 	}
 
+	if cmd.usesDatabase {
+		if err := resolveDatabase(ctx, env, cfg); err != nil {
+			fmt.Fprintf(env.Stderr, "kollektiv %s: %v\n", cmd.name, err)
+			return 1
+		}
+	}
 	err = run(ctx, env, positional)
 	var exit exitError
 	switch {

@@ -21,6 +21,11 @@ func run(t *testing.T, env map[string]string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	return runCtx(ctx, env, args...)
+}
+
+// runCtx is run with a context, for commands that run until cancelled.
+func runCtx(ctx context.Context, env map[string]string, args ...string) result {
 	var stdout, stderr bytes.Buffer
 	code := Main(ctx, args, Env{
 		Stdin:  strings.NewReader(""),

@@ -22,9 +22,10 @@ import (
 
 func ingestCommand() command {
 	return command{
-		name:    "ingest",
-		args:    "PATH|URL",
-		summary: "ingest a file, a directory or a web site; --wait follows it to the end",
+		name:         "ingest",
+		usesDatabase: true,
+		args:         "PATH|URL",
+		summary:      "ingest a file, a directory or a web site; --wait follows it to the end",
 		help: `
 Loads the documents of PATH (a file or a directory tree of .md, .markdown,
 .mdx, .txt, .html and .htm files) or URL (a page, or a same-site crawl with
@@ -45,7 +46,7 @@ source_id, stage, documents, chunks, failed_documents.`,
 kollektiv ingest ./docs --wait
 kollektiv ingest https://example.com/docs/ --max-pages 200 --wait --json
 kollektiv ingest README.md --user alice`,
-		settings: []string{"database-url", "log-level", "log-format", "user"},
+		settings: []string{"database-url", "local-postgres", "data-dir", "log-level", "log-format", "user"},
 		flags: func(fs *flag.FlagSet, cfg *config.Config) func(context.Context, Env, []string) error {
 			wait := fs.Bool("wait", false, "follow the source's events until it completes or fails")
 			asJSON := fs.Bool("json", false, "print one final JSON object instead of lines")

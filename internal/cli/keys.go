@@ -17,10 +17,11 @@ import (
 
 func keysCommand() command {
 	return command{
-		name:     "keys",
-		args:     "create|ls|revoke [ID]",
-		summary:  "create, list and revoke API keys",
-		settings: []string{"database-url", "log-level", "log-format"},
+		name:         "keys",
+		usesDatabase: true,
+		args:         "create|ls|revoke [ID]",
+		summary:      "create, list and revoke API keys",
+		settings:     []string{"database-url", "log-level", "log-format"},
 		help: `
 Every API request but the health checks carries a key:
 Authorization: Bearer kol_... . A key belongs to one user and sees only that

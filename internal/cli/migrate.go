@@ -12,10 +12,11 @@ import (
 
 func migrateCommand() command {
 	return command{
-		name:     "migrate",
-		args:     "up|down|status",
-		summary:  "create the database and apply, revert or show migrations",
-		settings: []string{"database-url", "log-level", "log-format"},
+		name:         "migrate",
+		usesDatabase: true,
+		args:         "up|down|status",
+		summary:      "create the database and apply, revert or show migrations",
+		settings:     []string{"database-url", "log-level", "log-format"},
 		help: `
 Applies River's migrations (through rivermigrate) and Kollektiv's own
 (db/migrations, through golang-migrate) to the database, creating the

@@ -16,10 +16,11 @@ import (
 
 func searchCommand() command {
 	return command{
-		name:     "search",
-		args:     "QUERY",
-		summary:  "hybrid search of a user's chunks (vector kNN and full text, fused)",
-		settings: []string{"database-url", "log-level", "log-format", "user", "embedder", "embedding-dimensions", "embedding-model", "openai-base-url", "openai-api-key"},
+		name:         "search",
+		usesDatabase: true,
+		args:         "QUERY",
+		summary:      "hybrid search of a user's chunks (vector kNN and full text, fused)",
+		settings:     []string{"database-url", "log-level", "log-format", "user", "embedder", "embedding-dimensions", "embedding-model", "openai-base-url", "openai-api-key"},
 		help: `
 Searches the chunks of --user with the configured embedder (it must be the
 one the chunks were embedded with) and full text, fused by reciprocal rank,

@@ -21,10 +21,11 @@ import (
 
 func sourcesCommand() command {
 	return command{
-		name:     "sources",
-		args:     "ls|show|rm|retry|refresh [ID]",
-		summary:  "list, show, delete, retry or refresh the sources of a user",
-		settings: []string{"database-url", "log-level", "log-format", "user"},
+		name:         "sources",
+		usesDatabase: true,
+		args:         "ls|show|rm|retry|refresh [ID]",
+		summary:      "list, show, delete, retry or refresh the sources of a user",
+		settings:     []string{"database-url", "log-level", "log-format", "user"},
 		help: `
 Manages the sources of --user (default: KOLLEKTIV_USER, "local"):
 

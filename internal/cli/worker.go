@@ -12,8 +12,9 @@ import (
 
 func workerCommand() command {
 	return command{
-		name:    "worker",
-		summary: "run the pipeline's job workers until SIGINT or SIGTERM",
+		name:         "worker",
+		usesDatabase: true,
+		summary:      "run the pipeline's job workers until SIGINT or SIGTERM",
 		help: `
 Runs River workers for the six pipeline jobs on three queues: default
 (orchestration and events), chunking (CPU bound, one worker per core by
@@ -40,8 +41,9 @@ KOLLEKTIV_EMBEDDING_WORKERS=8 kollektiv worker --chunking-workers 2`,
 
 func serveCommand() command {
 	return command{
-		name:    "serve",
-		summary: "run the HTTP API and the workers in one process",
+		name:         "serve",
+		usesDatabase: true,
+		summary:      "run the HTTP API and the workers in one process",
 		help: `
 Runs everything Kollektiv needs in one process: the HTTP API on --http-addr
 (as ` + "`kollektiv api`" + `) and the pipeline's workers (as ` + "`kollektiv worker`" + `).
@@ -63,8 +65,9 @@ KOLLEKTIV_HTTP_ADDR=127.0.0.1:9000 kollektiv serve`,
 
 func apiCommand() command {
 	return command{
-		name:    "api",
-		summary: "run the HTTP API alone (workers run elsewhere)",
+		name:         "api",
+		usesDatabase: true,
+		summary:      "run the HTTP API alone (workers run elsewhere)",
 		help: `
 Serves the HTTP API on --http-addr: sources (/v1/sources...), their events
 over Server-Sent Events, hybrid search (/v1/search), /healthz, /readyz,

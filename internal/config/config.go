@@ -38,6 +38,13 @@ type Config struct {
 
 	// User owns what the CLI ingests. Default "local".
 	User string
+	// LocalPostgres is when a private PostgreSQL server (in DataDir) is
+	// used: auto (DATABASE_URL unset and nothing answers on the default
+	// address), always (DATABASE_URL unset) or never. Default auto.
+	LocalPostgres string
+	// DataDir holds Kollektiv's own files (the private server). Default
+	// /var/lib/kollektiv for root, else ~/.local/share/kollektiv.
+	DataDir string
 
 	// Embedder is the embedding provider: hashing or openai. Default hashing.
 	Embedder string
@@ -200,6 +207,18 @@ func Settings() []Setting {
 			Usage: "user that owns what the CLI ingests",
 			set:   nonEmpty(func(c *Config) *string { return &c.User }),
 			get:   func(c *Config) string { return c.User },
+		},
+		{
+			Name: "local-postgres", Env: "KOLLEKTIV_LOCAL_POSTGRES", Default: "auto",
+			Usage: "start a private PostgreSQL in the data directory: auto (when DATABASE_URL is unset and nothing answers on 127.0.0.1:5432), always (when DATABASE_URL is unset) or never",
+			set:   oneOf(func(c *Config) *string { return &c.LocalPostgres }, "auto", "always", "never"),
+			get:   func(c *Config) string { return c.LocalPostgres },
+		},
+		{
+			Name: "data-dir", Env: "KOLLEKTIV_DATA_DIR", Default: "",
+			Usage: "directory of Kollektiv's own files (the private PostgreSQL); empty means /var/lib/kollektiv for root, else ~/.local/share/kollektiv",
+			set:   func(c *Config, v string) error { c.DataDir = v; return nil },
+			get:   func(c *Config) string { return c.DataDir },
 		},
 		{
 			Name: "embedder", Env: "KOLLEKTIV_EMBEDDER", Default: "hashing",
@@ -570,6 +589,17 @@ func (c *Config) BindFlags(fs *flag.FlagSet, names ...string) {
 			return nil
 		})
 	}
+}
+
+// FromDefault reports whether the named setting still has its default
+// value (neither environment nor flag set it).
+func (c *Config) FromDefault(name string) bool { return c.origin[name] == "default" }
+
+// SetDatabaseURL points the configuration at another database, noting where
+// the URL came from (shown by Dump).
+func (c *Config) SetDatabaseURL(url, origin string) {
+	c.DatabaseURL = url
+	c.origin["database-url"] = origin
 }
 
 // Dump writes the effective settings as a table, secrets redacted.
