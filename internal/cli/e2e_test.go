@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kollektiv/kollektiv/internal/dbtest"
+	"github.com/kollektiv/kollektiv/internal/testcorpus"
+)
+
+// TestBinaryAsReadmeSays builds bin/kollektiv and uses it the way README.md
+// does, from an empty database: migrate, serve, ingest with --wait, search,
+// sources show and rm, checking what each prints.
+func TestBinaryAsReadmeSays(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs it")
+	}
+	t.Parallel()
+	binary := filepath.Join(t.TempDir(), "kollektiv")
+	gomod, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	build := exec.Command("go", "build", "-o", binary, "./cmd/kollektiv")
+	build.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	env := append(os.Environ(),
+		"DATABASE_URL="+dbtest.EmptyDatabaseURL(t),
+		"KOLLEKTIV_HTTP_ADDR=127.0.0.1:0",
+		"KOLLEKTIV_USER=readme",
+		"KOLLEKTIV_LOG_LEVEL=warn",
+	)
+	kollektiv := func(args ...string) (string, string, int) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, binary, args...)
+		cmd.Env = env
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if err != nil {
+			code = cmd.ProcessState.ExitCode()
+		}
+		return stdout.String(), stderr.String(), code
+	}
+
+	if out, errOut, code := kollektiv("migrate", "up"); code != 0 || !strings.Contains(out, "current") {
+		t.Fatalf("migrate up: %d %s %s", code, out, errOut)
+	}
+	serve := exec.Command(binary, "serve")
+	serve.Env = env
+	var serveLog bytes.Buffer
+	serve.Stdout, serve.Stderr = &serveLog, &serveLog
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = serve.Process.Signal(os.Interrupt)
+		_ = serve.Wait()
+	})
+
+	docs := filepath.Join(testcorpus.Dir(t), "rust-book")
+	out, errOut, code := kollektiv("ingest", docs, "--wait")
+	if code != 0 {
+		t.Fatalf("ingest: %d\n%s\n%s\nserve:\n%s", code, out, errOut, serveLog.String())
+	}
+	id := regexp.MustCompile(`^source ([0-9a-f-]{36}) created: (\d+) documents`).FindStringSubmatch(out)
+	if id == nil || !strings.Contains(out, "completed") {
+		t.Fatalf("ingest output:\n%s", out)
+	}
+
+	out, _, code = kollektiv("search", "--k", "3", "ownership and borrowing")
+	if code != 0 || !strings.HasPrefix(out, "1. ") || !strings.Contains(strings.ToLower(out), "ownership") {
+		t.Fatalf("search: %d\n%s", code, out)
+	}
+	out, _, code = kollektiv("sources", "show", id[1])
+	if code != 0 || !strings.Contains(out, "stage      completed") || !strings.Contains(out, "documents  "+id[2]) || !strings.Contains(out, "summary") {
+		t.Fatalf("sources show: %d\n%s", code, out)
+	}
+	if out, _, code = kollektiv("check"); code != 0 || strings.TrimSpace(out) != "ok" {
+		t.Fatalf("check with serve running: %d %s", code, out)
+	}
+	if out, _, code = kollektiv("sources", "rm", id[1]); code != 0 || !strings.Contains(out, "deleted") {
+		t.Fatalf("sources rm: %d %s", code, out)
+	}
+	if out, _, code = kollektiv("search", "ownership"); code != 0 || !strings.HasPrefix(out, "no hits") {
+		t.Fatalf("search after rm: %d %s", code, out)
+	}
+	if _, errOut, code := kollektiv("sources", "show", id[1]); code != 1 || !strings.Contains(errOut, "no source") {
+		t.Fatalf("show after rm: %d %s", code, errOut)
+	}
+}
