@@ -207,7 +207,7 @@ func TestDockerfileBuildCommand(t *testing.T) {
 	builder := -1
 	var (
 		modulesCopied, modulesDownloaded, sourcesCopied bool
-		layerOrder                                       = true
+		layerOrder                                      = true
 	)
 	for i, s := range stages[:len(stages)-1] {
 		for _, in := range s.instructions {
