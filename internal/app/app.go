@@ -39,6 +39,9 @@ var ErrSchemaNotCurrent = errors.New("database schema is not current")
 // looks for a heartbeat within a minute by default.
 const heartbeatInterval = 15 * time.Second
 
+// staleWorkerAge is how long the row of a silent worker is kept.
+const staleWorkerAge = 24 * time.Hour
+
 // Options say which services a process runs.
 type Options struct {
 	// Worker runs the pipeline's job workers. Without it the River client
@@ -278,6 +281,8 @@ func (a *App) heartbeatLoop(ctx context.Context) {
 			if err := a.heartbeat(ctx); err != nil && ctx.Err() == nil {
 				a.logger.WarnContext(ctx, "heartbeat failed", slog.String("error", err.Error()))
 			}
+			// Rows of workers gone for a day only clutter the table.
+			_, _ = a.Queries.DeleteStaleWorkers(ctx, staleWorkerAge.Seconds())
 		}
 	}
 }
