@@ -660,3 +660,33 @@ func equal(a, b []string) bool {
 	}
 	return true
 }
+
+// TestReingestAfterEmbedderSwitch: unchanged documents whose vectors came
+// from another model are embedded again when their source is ingested
+// again, so vector search (which filters on the model) still sees them.
+func TestReingestAfterEmbedderSwitch(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{})
+	ctx := context.Background()
+	docs := []content.Document{doc(t, "a.md", guide("alpha", 2)), doc(t, "b.md", guide("beta", 2))}
+	first, err := b.ingest.Add(ctx, ingest.AddParams{UserID: "alice", Kind: ingest.KindFiles, URI: "/switch", Documents: docs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTerminal(t, b, first.Source.ID)
+	// As if an earlier deployment had used another embedder.
+	if _, err := b.pool.Exec(ctx, "UPDATE chunks SET embedding_model = 'old-model'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.ingest.Add(ctx, ingest.AddParams{UserID: "alice", Kind: ingest.KindFiles, URI: "/switch", Documents: docs}); err != nil {
+		t.Fatal(err)
+	}
+	source := waitTerminal(t, b, first.Source.ID)
+	if scheduled := eventPayload(t, b, source.ID, 2, events.StageProcessingScheduled)["documents"]; scheduled != float64(2) {
+		t.Fatalf("%v documents scheduled, want both (their vectors are of another model)", scheduled)
+	}
+	var stale int
+	if err := b.pool.QueryRow(ctx, "SELECT count(*) FROM chunks WHERE embedding_model IS DISTINCT FROM $1", b.embedder.Model()).Scan(&stale); err != nil || stale != 0 {
+		t.Fatalf("%d chunks still of another model (%v)", stale, err)
+	}
+}

@@ -55,27 +55,33 @@ func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[Proces
 		return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error { return completeTx(ctx, tx, job) })
 	}
 
-	docs, err := w.p.queries.ListDocumentSizes(ctx, source.ID)
-	if err != nil {
-		return fmt.Errorf("error listing documents: %w", err)
-	}
-	sizes := make([]int, len(docs))
-	for i, d := range docs {
-		sizes[i] = int(d.Size)
-	}
-	spans := content.BatchBySize(sizes, w.p.Settings.BatchDocuments, w.p.Settings.BatchBytes)
-	batches := make([]river.InsertManyParams, len(spans))
-	for i, span := range spans {
-		batch := ChunkDocumentsBatchArgs{SourceGeneration: args.SourceGeneration}
-		for _, d := range docs[span.Start:span.End] {
-			batch.DocumentIDs = append(batch.DocumentIDs, d.ID)
-		}
-		batches[i] = river.InsertManyParams{Args: batch}
-	}
-
 	rc := client(ctx)
 	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
+		// Unchanged documents embedded by another model (the embedder was
+		// switched) are embedded again, or vector search could not see them.
+		if _, err := q.ResetDocumentsOfOtherModel(ctx, store.ResetDocumentsOfOtherModelParams{
+			SourceID: source.ID, EmbeddingModel: w.p.Embedder.Model(),
+		}); err != nil {
+			return fmt.Errorf("error finding documents of another model: %w", err)
+		}
+		docs, err := q.ListDocumentSizes(ctx, source.ID)
+		if err != nil {
+			return fmt.Errorf("error listing documents: %w", err)
+		}
+		sizes := make([]int, len(docs))
+		for i, d := range docs {
+			sizes[i] = int(d.Size)
+		}
+		spans := content.BatchBySize(sizes, w.p.Settings.BatchDocuments, w.p.Settings.BatchBytes)
+		batches := make([]river.InsertManyParams, len(spans))
+		for i, span := range spans {
+			batch := ChunkDocumentsBatchArgs{SourceGeneration: args.SourceGeneration}
+			for _, d := range docs[span.Start:span.End] {
+				batch.DocumentIDs = append(batch.DocumentIDs, d.ID)
+			}
+			batches[i] = river.InsertManyParams{Args: batch}
+		}
 		if _, err := q.ScheduleSourceProcessing(ctx, store.ScheduleSourceProcessingParams{
 			ID: source.ID, Generation: args.Generation, DocumentsScheduled: int32(len(docs)),
 		}); err != nil {

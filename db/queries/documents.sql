@@ -80,3 +80,12 @@ SET status = 'failed', error = EXCLUDED.error, content = '', content_hash = EXCL
 -- could not even be loaded (no content) stay failed.
 UPDATE documents SET status = 'pending', error = NULL, updated_at = now()
 WHERE source_id = @source_id AND status = 'failed' AND content <> '';
+
+-- name: ResetDocumentsOfOtherModel :execrows
+-- Sends back to pending the documents whose chunks were embedded by another
+-- model than the current one, so switching embedders and ingesting again
+-- re-embeds unchanged documents too.
+UPDATE documents d SET status = 'pending', updated_at = now()
+WHERE d.source_id = @source_id AND d.status = 'embedded'
+  AND EXISTS (SELECT 1 FROM chunks c
+              WHERE c.document_id = d.id AND c.embedding_model IS DISTINCT FROM @embedding_model::text);

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -446,8 +447,13 @@ func TestAuth(t *testing.T) {
 	if r := b.do(t, b.alice, "GET", "/riverui/", nil); r.status != 403 || r.errorCode(t) != "forbidden" {
 		t.Fatalf("river ui as user: %d", r.status)
 	}
-	if r := b.do(t, "", "GET", "/riverui/", nil); r.status != 401 {
-		t.Fatalf("river ui without key: %d", r.status)
+	if r := b.do(t, "", "GET", "/riverui/", nil); r.status != 401 || !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Basic") {
+		t.Fatalf("river ui without key: %d %v", r.status, r.header)
+	}
+	// A browser sends the key as the Basic password.
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("ops:"+b.admin))
+	if r := b.do(t, "", "GET", "/riverui/", nil, "Authorization", basic); r.status != 200 {
+		t.Fatalf("river ui with basic auth: %d", r.status)
 	}
 	if r := b.do(t, b.admin, "GET", "/riverui/", nil); r.status != 200 || !strings.Contains(string(r.body), "<html") {
 		t.Fatalf("river ui as admin: %d", r.status)

@@ -25,6 +25,12 @@ func keyFrom(ctx context.Context) apikeys.Key {
 func (s *Server) authenticate(r *http.Request) (apikeys.Key, error) {
 	secret := bearer(r)
 	if secret == "" {
+		// A browser opening River UI sends the key as a Basic password.
+		if _, password, ok := r.BasicAuth(); ok {
+			secret = password
+		}
+	}
+	if secret == "" {
 		return apikeys.Key{}, errorf(CodeUnauthorized, "missing API key: send Authorization: Bearer <key> (create one with `kollektiv keys create`)")
 	}
 	key, err := apikeys.Authenticate(r.Context(), s.Pool, secret, s.Now())

@@ -211,6 +211,10 @@ func (s *Server) wrap(rt route) http.Handler {
 		if rt.access != public {
 			key, err := s.authenticate(r)
 			if err != nil {
+				if rt.access == admin {
+					// Lets a browser ask for the key (user name ignored).
+					rec.Header().Set("WWW-Authenticate", `Basic realm="kollektiv River UI", charset="UTF-8"`)
+				}
 				s.writeError(rec, r, err)
 				return
 			}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kollektiv/kollektiv/internal/api"
 	"github.com/kollektiv/kollektiv/internal/events"
@@ -29,9 +28,6 @@ func (a *App) buildAPI() error {
 	searcher := search.New(a.Pool, a.Embedder)
 	registry := a.Registry
 	registry.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		api.DatabaseCollector{Pool: a.Pool},
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "kollektiv_sse_subscribers", Help: "Clients following a source's events in this process.",
 		}, func() float64 { return float64(a.Hub.Subscribers()) }),
@@ -64,7 +60,7 @@ func (a *App) buildAPI() error {
 			return err
 		},
 		Ready: func(ctx context.Context) error {
-			status, err := store.NewMigrator(cfg.DatabaseURL, nil).Status(ctx)
+			status, err := store.MigrationStatusOf(ctx, a.Pool)
 			if err != nil {
 				return err
 			}

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -72,6 +73,8 @@ type App struct {
 
 	jobMetrics     *jobMetrics
 	stopJobMetrics func()
+	metricsServer  *http.Server
+	metricsAddr    string
 	httpServer     *http.Server
 	httpDone       chan struct{}
 	apiAddr        string
@@ -116,10 +119,15 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if err := a.buildProviders(); err != nil {
 		return nil, err
 	}
-	if a.Pool, err = store.Connect(ctx, cfg.DatabaseURL); err != nil {
+	if a.Pool, err = store.Connect(ctx, cfg.DatabaseURL, a.poolSize()); err != nil {
 		return nil, err
 	}
 	a.Queries = store.New(a.Pool)
+	a.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		api.DatabaseCollector{Pool: a.Pool},
+	)
 	if a.River, err = a.buildRiver(); err != nil {
 		a.Pool.Close()
 		return nil, err
@@ -207,6 +215,27 @@ func (a *App) buildRiver() (*river.Client[pgx.Tx], error) {
 	return client, nil
 }
 
+// poolSize sizes the pool for what the process runs: a connection for each
+// job that may run at once plus River's own (producers, leader,
+// notifier), and a share for API requests. pgx's default (4 on this kind of
+// machine) would make jobs queue for connections.
+func (a *App) poolSize() int32 {
+	if a.config.DBMaxConns > 0 {
+		return int32(a.config.DBMaxConns)
+	}
+	n := 4
+	if a.opts.Worker {
+		for _, q := range a.Queues() {
+			n += q.MaxWorkers
+		}
+		n += 4
+	}
+	if a.opts.API {
+		n += 16
+	}
+	return int32(n)
+}
+
 // Queues returns the queue settings the worker runs with.
 func (a *App) Queues() map[string]river.QueueConfig {
 	return map[string]river.QueueConfig{
@@ -220,6 +249,11 @@ func (a *App) Queues() map[string]river.QueueConfig {
 // event hub and the HTTP server; with Options.Worker, the vector index of
 // the embedder's dimension, River's workers and the worker heartbeat.
 func (a *App) Start(ctx context.Context) error {
+	if a.config.MetricsAddr != "" {
+		if err := a.startMetrics(ctx); err != nil {
+			return err
+		}
+	}
 	if a.opts.API {
 		if err := a.startAPI(ctx); err != nil {
 			return err
@@ -294,6 +328,9 @@ func (a *App) heartbeatLoop(ctx context.Context) {
 func (a *App) Stop(ctx context.Context) error {
 	var err error
 	a.stopOnce.Do(func() {
+		if a.metricsServer != nil {
+			_ = a.metricsServer.Shutdown(ctx)
+		}
 		if a.opts.API {
 			err = a.stopAPI(ctx)
 		}

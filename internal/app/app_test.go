@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -55,4 +57,31 @@ func TestNew(t *testing.T) {
 			t.Fatal("pool still open after Stop")
 		}
 	})
+}
+
+func TestWorkerMetrics(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := config.MustLoadDefaults()
+	cfg.DatabaseURL = dbtest.DatabaseURL(t)
+	cfg.MetricsAddr = "127.0.0.1:0"
+	a, err := New(ctx, cfg, nil, Options{Worker: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = a.Stop(context.Background()) }()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.MetricsAddr()+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "go_goroutines") {
+		t.Fatalf("worker metrics: %d\n%s", resp.StatusCode, body)
+	}
 }

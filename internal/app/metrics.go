@@ -3,8 +3,13 @@ package app
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/riverqueue/river"
 
 	"github.com/kollektiv/kollektiv/internal/embed"
@@ -91,3 +96,22 @@ func (m *jobMetrics) follow(events <-chan *river.Event) {
 		m.duration.WithLabelValues(e.Job.Kind, string(e.Kind)).Observe(e.JobStats.RunDuration.Seconds())
 	}
 }
+
+// startMetrics serves the registry at /metrics on cfg.MetricsAddr.
+func (a *App) startMetrics(ctx context.Context) error {
+	var lc net.ListenConfig
+	listener, err := lc.Listen(ctx, "tcp", a.config.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("error listening on %s: %w", a.config.MetricsAddr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.Registry, promhttp.HandlerOpts{}))
+	a.metricsServer = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	a.metricsAddr = listener.Addr().String()
+	go func() { _ = a.metricsServer.Serve(listener) }()
+	a.logger.InfoContext(ctx, "metrics listening", slog.String("addr", a.metricsAddr))
+	return nil
+}
+
+// MetricsAddr is the address of the metrics listener, if any.
+func (a *App) MetricsAddr() string { return a.metricsAddr }

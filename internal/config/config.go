@@ -68,6 +68,9 @@ type Config struct {
 	// AnthropicAPIKey authenticates to the Messages API. Secret.
 	AnthropicAPIKey string
 
+	// DBMaxConns caps the process's database pool; 0 sizes it from the
+	// queues' concurrency and the API. Default 0.
+	DBMaxConns int
 	// DefaultWorkers is the concurrency of the default (orchestration)
 	// queue. Default 10.
 	DefaultWorkers int
@@ -121,6 +124,9 @@ type Config struct {
 
 	// HTTPAddr is where the API listens. Default :8080.
 	HTTPAddr string
+	// MetricsAddr, when set, serves /metrics on its own listener: for
+	// `kollektiv worker`, which has no API. Default off.
+	MetricsAddr string
 	// APIMaxBodyBytes bounds a request body. Default 32 MiB.
 	APIMaxBodyBytes int
 	// APIMaxDocuments bounds the documents of one request. Default 1,000.
@@ -269,6 +275,12 @@ func Settings() []Setting {
 			get:   func(c *Config) string { return c.AnthropicAPIKey },
 		},
 		{
+			Name: "db-max-conns", Env: "KOLLEKTIV_DB_MAX_CONNS", Default: "0",
+			Usage: "most database connections of one process; 0 sizes the pool from the queues' concurrency (+4) and the API (+16)",
+			set:   intSetter(func(c *Config) *int { return &c.DBMaxConns }, 0),
+			get:   func(c *Config) string { return strconv.Itoa(c.DBMaxConns) },
+		},
+		{
 			Name: "default-workers", Env: "KOLLEKTIV_DEFAULT_WORKERS", Default: "10",
 			Usage: "concurrency of the default (orchestration and events) queue",
 			set:   intSetter(func(c *Config) *int { return &c.DefaultWorkers }, 1),
@@ -387,6 +399,12 @@ func Settings() []Setting {
 			Usage: "address the HTTP API listens on",
 			set:   nonEmpty(func(c *Config) *string { return &c.HTTPAddr }),
 			get:   func(c *Config) string { return c.HTTPAddr },
+		},
+		{
+			Name: "metrics-addr", Env: "KOLLEKTIV_METRICS_ADDR", Default: "",
+			Usage: "address of a /metrics listener of its own (for workers, which have no API); empty: none",
+			set:   func(c *Config, v string) error { c.MetricsAddr = v; return nil },
+			get:   func(c *Config) string { return c.MetricsAddr },
 		},
 		{
 			Name: "api-max-body-bytes", Env: "KOLLEKTIV_API_MAX_BODY_BYTES", Default: "33554432",

@@ -319,6 +319,29 @@ func (q *Queries) MarkDocumentsEmbedded(ctx context.Context, sourceID uuid.UUID)
 	return result.RowsAffected(), nil
 }
 
+const resetDocumentsOfOtherModel = `-- name: ResetDocumentsOfOtherModel :execrows
+UPDATE documents d SET status = 'pending', updated_at = now()
+WHERE d.source_id = $1 AND d.status = 'embedded'
+  AND EXISTS (SELECT 1 FROM chunks c
+              WHERE c.document_id = d.id AND c.embedding_model IS DISTINCT FROM $2::text)
+`
+
+type ResetDocumentsOfOtherModelParams struct {
+	SourceID       uuid.UUID
+	EmbeddingModel string
+}
+
+// Sends back to pending the documents whose chunks were embedded by another
+// model than the current one, so switching embedders and ingesting again
+// re-embeds unchanged documents too.
+func (q *Queries) ResetDocumentsOfOtherModel(ctx context.Context, arg ResetDocumentsOfOtherModelParams) (int64, error) {
+	result, err := q.db.Exec(ctx, resetDocumentsOfOtherModel, arg.SourceID, arg.EmbeddingModel)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const resetFailedDocuments = `-- name: ResetFailedDocuments :execrows
 UPDATE documents SET status = 'pending', error = NULL, updated_at = now()
 WHERE source_id = $1 AND status = 'failed' AND content <> ''

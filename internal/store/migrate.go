@@ -149,6 +149,13 @@ func (m *Migrator) Status(ctx context.Context) (MigrationStatus, error) {
 	return migrationStatus(ctx, pool)
 }
 
+// MigrationStatusOf reads the applied versions of both migration sets
+// through an open pool (for readiness checks, which must not open
+// connections of their own on every call).
+func MigrationStatusOf(ctx context.Context, pool *pgxpool.Pool) (MigrationStatus, error) {
+	return migrationStatus(ctx, pool)
+}
+
 func migrationStatus(ctx context.Context, pool *pgxpool.Pool) (MigrationStatus, error) {
 	var status MigrationStatus
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -22,10 +23,15 @@ const (
 // Connect opens a pool to databaseURL with pgvector's types registered on
 // every connection. The vector extension must exist already (it is created
 // by the first migration): run MigrateUp before Connect on a new database.
-func Connect(ctx context.Context, databaseURL string) (*pgxpool.Pool, error) {
+// maxConns sizes the pool; 0 keeps pgx's default (pool_max_conns in the
+// URL, else the larger of 4 and the number of CPUs).
+func Connect(ctx context.Context, databaseURL string, maxConns ...int32) (*pgxpool.Pool, error) {
 	config, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("error parsing database URL: %w", err)
+	}
+	if len(maxConns) > 0 && maxConns[0] > 0 && !strings.Contains(databaseURL, "pool_max_conns") {
+		config.MaxConns = maxConns[0]
 	}
 	config.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 		if err := pgxvec.RegisterTypes(ctx, conn); err != nil {
