@@ -43,6 +43,14 @@ func (s *Server) Stop(ctx context.Context) error {
 	return s.run(ctx, filepath.Join(s.bin, "pg_ctl"), "-D", s.pgdata(), "-m", "fast", "-w", "stop")
 }
 
+// Restart restarts the server (fast: sessions are ended), as a crash test
+// of the clients would.
+func (s *Server) Restart(ctx context.Context) error {
+	// -l: without a log file the server would write to, and hold open,
+	// pg_ctl's output.
+	return s.run(ctx, filepath.Join(s.bin, "pg_ctl"), "-D", s.pgdata(), "-l", filepath.Join(s.Dir, "postgresql.log"), "-m", "fast", "-w", "restart")
+}
+
 func (s *Server) pgdata() string { return filepath.Join(s.Dir, "pgdata") }
 
 // Ensure returns the private server in dir, initialising the cluster the
