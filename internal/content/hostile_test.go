@@ -103,6 +103,27 @@ func TestLoadPathBrokenFiles(t *testing.T) {
 // break the code.
 const fullSizeEnv = "KOLLEKTIV_HOSTILE_FULL"
 
+// TestLoadPathLateNUL: a NUL past the 8 KB sniffed for binary content is
+// replaced, as PostgreSQL text cannot hold it; before, such a file failed
+// the transaction storing its whole source. A NUL in a given title goes too.
+func TestLoadPathLateNUL(t *testing.T) {
+	t.Parallel()
+	root := writeTree(t, map[string]string{
+		"late-nul.md": "# Late NUL\n\n" + strings.Repeat("text ", 4_000) + "\x00 end",
+	})
+	docs, problems, err := LoadPath(context.Background(), root, LoadOptions{})
+	if err != nil || len(problems) != 0 || len(docs) != 1 {
+		t.Fatalf("%d docs, problems %v, err %v", len(docs), problems, err)
+	}
+	if c := docs[0].Content; strings.ContainsRune(c, 0) || !strings.HasSuffix(c, "\uFFFD end") {
+		t.Errorf("the NUL is not replaced: %q", c[max(0, len(c)-20):])
+	}
+	doc, err := PrepareDocument("a\x00b\xff", "t.md", "# H\n\ntext", PrepareOptions{})
+	if err != nil || doc.Title != "ab\uFFFD" {
+		t.Errorf("title %q, %v", doc.Title, err)
+	}
+}
+
 // hostileShape is a document of pathological structure, built in memory at
 // full size or at a reduced size.
 type hostileShape struct {
