@@ -366,7 +366,7 @@ func TestHostileKeys(t *testing.T) {
 		{"expired", "Bearer " + expired, 401},
 		{"revoked", "Bearer " + revoked, 401},
 	} {
-		req, err := http.NewRequestWithContext(ctx, "GET", b.baseURL+"/v1/sources", nil)
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.baseURL+"/v1/sources", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -214,7 +214,7 @@ func inlineDocuments(inputs []documentInput) ([]content.Document, []*content.Doc
 		}
 		if err := checkName(name); err != nil {
 			name = uniqueName(seen, displayName(name))
-			problems = append(problems, &content.DocumentError{URL: name, Reason: "url: " + err.Error(), Err: err})
+			problems = append(problems, &content.DocumentError{URL: name, Reason: "url cannot be stored", Err: err})
 			continue
 		}
 		name = uniqueName(seen, name)
