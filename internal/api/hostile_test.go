@@ -101,7 +101,9 @@ func TestHostileJSON(t *testing.T) {
 
 	// Bodies that are valid JSON but hostile text: NUL characters, invalid
 	// UTF-8 and huge names must not reach PostgreSQL as a 500. Each request
-	// carries a good document that must be stored.
+	// carries a good document that must be stored. All are sent first, then
+	// awaited together.
+	pending := map[string]string{} // source id -> case
 	for _, tc := range []struct {
 		name string
 		doc  map[string]string
@@ -121,15 +123,8 @@ func TestHostileJSON(t *testing.T) {
 			t.Errorf("%s: %d %.300s, want 202 with the bad document reported", tc.name, r.status, r.body)
 			continue
 		}
-		source := b.waitFinished(t, b.alice, r.json(t)["id"].(string))
-		if source["stage"] != "completed" || source["documents"] != float64(2) {
-			t.Errorf("%s: finished as %v", tc.name, source)
-		}
-		if source["chunks"].(float64) < 1 {
-			t.Errorf("%s: the good neighbour has no chunks: %v", tc.name, source)
-		}
+		pending[r.json(t)["id"].(string)] = tc.name
 	}
-
 	// Two inline documents with the same url are two documents: neither
 	// replaces the other.
 	r := b.do(t, b.alice, "POST", "/v1/sources", jsonBody(t, map[string]any{"documents": []map[string]string{
@@ -141,7 +136,14 @@ func TestHostileJSON(t *testing.T) {
 	if r.status != http.StatusAccepted {
 		t.Fatalf("duplicate urls: %d %s", r.status, r.body)
 	}
-	if source := b.waitFinished(t, b.alice, r.json(t)["id"].(string)); source["documents"] != float64(4) || source["failed_documents"] != float64(0) {
+	dupID := r.json(t)["id"].(string)
+	for id, name := range pending {
+		source := b.waitFinished(t, b.alice, id)
+		if source["stage"] != "completed" || source["documents"] != float64(2) || source["chunks"].(float64) < 1 {
+			t.Errorf("%s: finished as %v", name, source)
+		}
+	}
+	if source := b.waitFinished(t, b.alice, dupID); source["documents"] != float64(4) || source["failed_documents"] != float64(0) {
 		t.Errorf("4 documents, 2 pairs of the same url, finished as %v", source)
 	}
 }
