@@ -61,7 +61,7 @@ func randomName(n int, ext string) string {
 // or an accepted source, never a 500, always in the error shape.
 func TestHostileJSON(t *testing.T) {
 	t.Parallel()
-	b := setup(t, func(c *config.Config) { c.APIMaxBodyBytes = 256 << 10 })
+	b := setup(t, func(c *config.Config) { c.APIMaxBodyBytes = 256 << 10; c.APIRateLimit = 1000; c.APIRateBurst = 1000 })
 	for _, tc := range []struct {
 		name, body string
 		status     int
@@ -137,6 +137,16 @@ func TestHostileJSON(t *testing.T) {
 		t.Fatalf("duplicate urls: %d %s", r.status, r.body)
 	}
 	dupID := r.json(t)["id"].(string)
+	// An Idempotency-Key too long for its unique index is a 400, not a 500;
+	// SQL in one is only text.
+	r = b.do(t, b.alice, "POST", "/v1/sources", jsonBody(t, map[string]any{"documents": []map[string]string{{"content": "# K\n\ntext"}}}), "Idempotency-Key", randomName(10_000, ""))
+	checkError(t, "Idempotency-Key of 10,000 bytes", r, http.StatusBadRequest, "invalid")
+	for range 2 {
+		r = b.do(t, b.alice, "POST", "/v1/sources", jsonBody(t, map[string]any{"documents": []map[string]string{{"content": "# K\n\ntext"}}}), "Idempotency-Key", "'; DROP TABLE sources; --")
+		if r.status != http.StatusAccepted {
+			t.Errorf("SQL in Idempotency-Key: %d %s", r.status, r.body)
+		}
+	}
 	for id, name := range pending {
 		source := b.waitFinished(t, b.alice, id)
 		if source["stage"] != "completed" || source["documents"] != float64(2) || source["chunks"].(float64) < 1 {

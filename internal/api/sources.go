@@ -147,8 +147,11 @@ func (s *Server) createSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	key := keyFrom(r.Context())
-	params := ingest.AddParams{UserID: key.UserID, IdempotencyKey: r.Header.Get("Idempotency-Key")}
+	idem, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
+	params := ingest.AddParams{UserID: keyFrom(r.Context()).UserID, IdempotencyKey: idem}
 	if req.URL != "" {
 		if _, ok, err := s.replay(r, w, params); ok || err != nil {
 			return err
@@ -267,6 +270,19 @@ func uniqueName(seen map[string]bool, name string) string {
 	return name
 }
 
+// maxIdempotencyKeyBytes bounds an Idempotency-Key: it is in a unique
+// index, whose rows PostgreSQL limits to about 2.7 kB.
+const maxIdempotencyKeyBytes = 255
+
+// idempotencyKey returns the request's Idempotency-Key header, "" if none.
+func idempotencyKey(r *http.Request) (string, error) {
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > maxIdempotencyKeyBytes || !utf8.ValidString(key) {
+		return "", errorf(CodeInvalid, fmt.Sprintf("Idempotency-Key: want at most %d bytes of UTF-8 text", maxIdempotencyKeyBytes))
+	}
+	return key, nil
+}
+
 // replay answers a retried request whose Idempotency-Key was seen, before
 // any crawling.
 func (s *Server) replay(r *http.Request, w http.ResponseWriter, p ingest.AddParams) (store.Source, bool, error) {
@@ -349,7 +365,11 @@ func (s *Server) uploadSource(w http.ResponseWriter, r *http.Request) error {
 	if len(files) > s.Limits.MaxDocuments {
 		return errorf(CodeTooLarge, fmt.Sprintf("%d files in one request; the limit is %d", len(files), s.Limits.MaxDocuments))
 	}
-	params := ingest.AddParams{UserID: keyFrom(r.Context()).UserID, Kind: ingest.KindFiles, IdempotencyKey: r.Header.Get("Idempotency-Key")}
+	idem, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
+	params := ingest.AddParams{UserID: keyFrom(r.Context()).UserID, Kind: ingest.KindFiles, IdempotencyKey: idem}
 	if _, ok, err := s.replay(r, w, params); ok || err != nil {
 		return err
 	}
