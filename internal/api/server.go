@@ -265,10 +265,13 @@ func started(w http.ResponseWriter) bool {
 
 func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
+// bearer returns the token of an Authorization: Bearer header. The scheme
+// is case-insensitive (RFC 9110, section 11.1), so "bearer" works too.
 func bearer(r *http.Request) string {
-	h := r.Header.Get("Authorization")
-	if token, ok := strings.CutPrefix(h, "Bearer "); ok {
-		return strings.TrimSpace(token)
+	h := strings.TrimSpace(r.Header.Get("Authorization"))
+	i := strings.IndexAny(h, " \t")
+	if i < 0 || !strings.EqualFold(h[:i], "Bearer") {
+		return ""
 	}
-	return ""
+	return strings.TrimSpace(h[i+1:])
 }

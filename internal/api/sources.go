@@ -143,25 +143,22 @@ func jsonKind(k reflect.Kind) string {
 }
 
 func (s *Server) createSource(w http.ResponseWriter, r *http.Request) error {
-	var req createSourceRequest
-	if err := decodeJSON(r, &req); err != nil {
+	req, err := s.decodeCreateSource(r)
+	if err != nil {
 		return err
 	}
-	key := keyFrom(r.Context())
-	params := ingest.AddParams{UserID: key.UserID, IdempotencyKey: r.Header.Get("Idempotency-Key")}
-	switch {
-	case req.URL != "" && len(req.Documents) > 0:
-		return errorf(CodeInvalid, "send either url or documents, not both")
-	case req.URL != "":
+	idem, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
+	params := ingest.AddParams{UserID: keyFrom(r.Context()).UserID, IdempotencyKey: idem}
+	if req.URL != "" {
 		if _, ok, err := s.replay(r, w, params); ok || err != nil {
 			return err
 		}
 		opts, err := s.crawlOptions(req.Crawl)
 		if err != nil {
 			return err
-		}
-		if !strings.HasPrefix(req.URL, "http://") && !strings.HasPrefix(req.URL, "https://") {
-			return errorf(CodeInvalid, "url: want an http or https URL")
 		}
 		params.Kind, params.URI, params.Options = ingest.KindURL, req.URL, req.Crawl
 		params.Documents, params.Problems, err = content.Crawl(r.Context(), req.URL, opts)
@@ -171,27 +168,119 @@ func (s *Server) createSource(w http.ResponseWriter, r *http.Request) error {
 		if len(params.Documents) == 0 {
 			return errorf(CodeInvalid, fmt.Sprintf("url: no document could be fetched from %s (%d problems, first: %v)", req.URL, len(params.Problems), firstProblem(params.Problems)))
 		}
+		return s.add(w, r, params)
+	}
+	params.Kind = ingest.KindInline
+	params.Documents, params.Problems = inlineDocuments(req.Documents)
+	return s.add(w, r, params)
+}
+
+// decodeCreateSource reads and checks the body of POST /v1/sources: all
+// that needs neither the database nor the network. Its errors are *Error.
+func (s *Server) decodeCreateSource(r *http.Request) (createSourceRequest, error) {
+	var req createSourceRequest
+	if err := decodeJSON(r, &req); err != nil {
+		return req, err
+	}
+	switch {
+	case req.URL != "" && len(req.Documents) > 0:
+		return req, errorf(CodeInvalid, "send either url or documents, not both")
+	case req.URL != "":
+		if _, err := s.crawlOptions(req.Crawl); err != nil {
+			return req, err
+		}
+		if !strings.HasPrefix(req.URL, "http://") && !strings.HasPrefix(req.URL, "https://") {
+			return req, errorf(CodeInvalid, "url: want an http or https URL")
+		}
 	case len(req.Documents) > 0:
 		if len(req.Documents) > s.Limits.MaxDocuments {
-			return errorf(CodeTooLarge, fmt.Sprintf("%d documents in one request; the limit is %d", len(req.Documents), s.Limits.MaxDocuments))
-		}
-		params.Kind = ingest.KindInline
-		for i, d := range req.Documents {
-			name := d.URL
-			if name == "" {
-				name = fmt.Sprintf("document-%d", i+1)
-			}
-			doc, err := content.PrepareDocument(d.Title, name, d.Content, content.PrepareOptions{})
-			if err != nil {
-				params.Problems = append(params.Problems, &content.DocumentError{URL: name, Reason: err.Error(), Err: err})
-				continue
-			}
-			params.Documents = append(params.Documents, doc)
+			return req, errorf(CodeTooLarge, fmt.Sprintf("%d documents in one request; the limit is %d", len(req.Documents), s.Limits.MaxDocuments))
 		}
 	default:
-		return errorf(CodeInvalid, `want {"url": ...} or {"documents": [{"title", "url", "content"}]}`)
+		return req, errorf(CodeInvalid, `want {"url": ...} or {"documents": [{"title", "url", "content"}]}`)
 	}
-	return s.add(w, r, params)
+	return req, nil
+}
+
+// inlineDocuments prepares the documents of a request. Each input becomes
+// one document or one problem under a name of its own: a url that cannot
+// be stored (NUL, too long) is a problem, and a url given twice gets a
+// suffix, so no document replaces another.
+func inlineDocuments(inputs []documentInput) ([]content.Document, []*content.DocumentError) {
+	var docs []content.Document
+	var problems []*content.DocumentError
+	seen := map[string]bool{}
+	for i, d := range inputs {
+		name := d.URL
+		if name == "" {
+			name = fmt.Sprintf("document-%d", i+1)
+		}
+		if err := checkName(name); err != nil {
+			name = uniqueName(seen, displayName(name))
+			problems = append(problems, &content.DocumentError{URL: name, Reason: "url cannot be stored", Err: err})
+			continue
+		}
+		name = uniqueName(seen, name)
+		doc, err := content.PrepareDocument(d.Title, name, d.Content, content.PrepareOptions{})
+		if err != nil {
+			problems = append(problems, &content.DocumentError{URL: name, Reason: err.Error(), Err: err})
+			continue
+		}
+		docs = append(docs, doc)
+	}
+	return docs, problems
+}
+
+// maxNameBytes bounds a document's name (its url or file name): names are
+// in a unique index, whose rows PostgreSQL limits to about 2.7 kB.
+const maxNameBytes = 1024
+
+// checkName refuses a document name PostgreSQL cannot store or index.
+func checkName(name string) error {
+	switch {
+	case !utf8.ValidString(name) || strings.ContainsRune(name, 0):
+		return errors.New("not valid UTF-8 text")
+	case len(name) > maxNameBytes:
+		return fmt.Errorf("%d bytes, limit %d", len(name), maxNameBytes)
+	}
+	return nil
+}
+
+// displayName makes a name that failed checkName storable, to report the
+// problem under: valid UTF-8, no NUL, at most 100 bytes.
+func displayName(name string) string {
+	name = strings.ReplaceAll(strings.ToValidUTF8(name, "?"), "\x00", "?")
+	if len(name) <= 100 {
+		return name
+	}
+	cut := 100
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return name[:cut] + "..."
+}
+
+// uniqueName returns name, or name with a " (n)" suffix when seen has it,
+// and records it in seen.
+func uniqueName(seen map[string]bool, name string) string {
+	for base, n := name, 2; seen[name]; n++ {
+		name = fmt.Sprintf("%s (%d)", base, n)
+	}
+	seen[name] = true
+	return name
+}
+
+// maxIdempotencyKeyBytes bounds an Idempotency-Key: it is in a unique
+// index, whose rows PostgreSQL limits to about 2.7 kB.
+const maxIdempotencyKeyBytes = 255
+
+// idempotencyKey returns the request's Idempotency-Key header, "" if none.
+func idempotencyKey(r *http.Request) (string, error) {
+	key := r.Header.Get("Idempotency-Key")
+	if len(key) > maxIdempotencyKeyBytes || !utf8.ValidString(key) {
+		return "", errorf(CodeInvalid, fmt.Sprintf("Idempotency-Key: want at most %d bytes of UTF-8 text", maxIdempotencyKeyBytes))
+	}
+	return key, nil
 }
 
 // replay answers a retried request whose Idempotency-Key was seen, before
@@ -276,7 +365,11 @@ func (s *Server) uploadSource(w http.ResponseWriter, r *http.Request) error {
 	if len(files) > s.Limits.MaxDocuments {
 		return errorf(CodeTooLarge, fmt.Sprintf("%d files in one request; the limit is %d", len(files), s.Limits.MaxDocuments))
 	}
-	params := ingest.AddParams{UserID: keyFrom(r.Context()).UserID, Kind: ingest.KindFiles, IdempotencyKey: r.Header.Get("Idempotency-Key")}
+	idem, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
+	params := ingest.AddParams{UserID: keyFrom(r.Context()).UserID, Kind: ingest.KindFiles, IdempotencyKey: idem}
 	if _, ok, err := s.replay(r, w, params); ok || err != nil {
 		return err
 	}
@@ -284,13 +377,11 @@ func (s *Server) uploadSource(w http.ResponseWriter, r *http.Request) error {
 	for _, fh := range files {
 		name, err := safeName(fh.Filename)
 		if err != nil {
-			params.Problems = append(params.Problems, &content.DocumentError{URL: strings.ToValidUTF8(fh.Filename, "?"), Reason: err.Error(), Err: err})
+			name = uniqueName(seen, displayName(fh.Filename))
+			params.Problems = append(params.Problems, &content.DocumentError{URL: name, Reason: err.Error(), Err: err})
 			continue
 		}
-		for base, n := name, 2; seen[name]; n++ {
-			name = fmt.Sprintf("%s (%d)", base, n)
-		}
-		seen[name] = true
+		name = uniqueName(seen, name)
 		raw, err := readUpload(fh)
 		if err != nil {
 			return err
@@ -317,8 +408,8 @@ func readUpload(fh *multipart.FileHeader) ([]byte, error) {
 // safeName reduces an uploaded file name to its base name: a client cannot
 // name a path (../../etc/passwd becomes passwd).
 func safeName(name string) (string, error) {
-	if !utf8.ValidString(name) || strings.ContainsRune(name, 0) {
-		return "", errors.New("file name is not valid UTF-8 text")
+	if err := checkName(name); err != nil {
+		return "", fmt.Errorf("file name: %w", err)
 	}
 	base := path.Base(path.Clean("/" + strings.ReplaceAll(name, `\`, "/")))
 	if base == "/" || base == "." || base == "" {

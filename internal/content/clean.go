@@ -63,6 +63,8 @@ func PrepareDocument(title, url, content string, opts PrepareOptions) (Document,
 	if derr != nil {
 		return Document{}, derr
 	}
+	// The title is stored as text too: no NUL, no invalid UTF-8.
+	title = strings.ToValidUTF8(strings.ReplaceAll(title, "\x00", ""), "\uFFFD")
 	if t := strings.TrimSpace(title); t != "" {
 		doc.Title = t
 	}
@@ -133,6 +135,11 @@ func decodeText(name string, raw []byte, maxBytes int) (string, *DocumentError) 
 	}
 	if ct := http.DetectContentType(head); !strings.HasPrefix(ct, "text/") && !strings.Contains(ct, "xml") && !strings.Contains(ct, "json") {
 		return "", docError(name, "looks like "+ct, ErrBinary)
+	}
+	// PostgreSQL text cannot hold NUL: one past the head is replaced like
+	// an invalid byte, or the document could not be stored at all.
+	if bytes.IndexByte(raw, 0) >= 0 {
+		raw = bytes.ReplaceAll(raw, []byte{0}, []byte("\uFFFD"))
 	}
 	if utf8.Valid(raw) {
 		return string(raw), nil
