@@ -22,10 +22,11 @@ func keyFrom(ctx context.Context) apikeys.Key {
 	return key
 }
 
-func (s *Server) authenticate(r *http.Request) (apikeys.Key, error) {
+// authenticate finds the request's key. allowBasic also takes it as a Basic
+// password: only for River UI, which a browser opens.
+func (s *Server) authenticate(r *http.Request, allowBasic bool) (apikeys.Key, error) {
 	secret := bearer(r)
-	if secret == "" {
-		// A browser opening River UI sends the key as a Basic password.
+	if secret == "" && allowBasic {
 		if _, password, ok := r.BasicAuth(); ok {
 			secret = password
 		}

@@ -209,7 +209,7 @@ func (s *Server) wrap(rt route) http.Handler {
 
 		r.Body = http.MaxBytesReader(rec, r.Body, s.Limits.MaxBodyBytes)
 		if rt.access != public {
-			key, err := s.authenticate(r)
+			key, err := s.authenticate(r, rt.access == admin)
 			if err != nil {
 				if rt.access == admin {
 					// Lets a browser ask for the key (user name ignored).
