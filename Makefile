@@ -20,7 +20,7 @@ run:
 	@bash scripts/run.sh
 
 ## test: vet, lint, check generated code, then every test with the race detector.
-test: tools vet lint sqlc-diff
+test: pgvector tools vet lint sqlc-diff
 	$(GO) test $(TESTFLAGS) ./...
 
 vet:
