@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -135,7 +136,7 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 			}
 		}
 		var statusErr error
-		q.SetDocumentStatus(ctx, statuses).Exec(func(_ int, err error) { statusErr = cmpOr(statusErr, err) })
+		q.SetDocumentStatus(ctx, statuses).Exec(func(_ int, err error) { statusErr = cmp.Or(statusErr, err) })
 		if statusErr != nil {
 			return fmt.Errorf("error setting document status: %w", statusErr)
 		}

@@ -9,6 +9,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -70,17 +71,17 @@ type Settings struct {
 }
 
 func (s Settings) withDefaults() Settings {
-	s.JobTimeout = cmpOr(s.JobTimeout, time.Minute)
-	s.ChunkTimeout = cmpOr(s.ChunkTimeout, 5*time.Minute)
-	s.EmbedTimeout = cmpOr(s.EmbedTimeout, 5*time.Minute)
-	s.SummaryTimeout = cmpOr(s.SummaryTimeout, 5*time.Minute)
-	s.MaxAttempts = cmpOr(s.MaxAttempts, 10)
-	s.FanInSafetyInterval = cmpOr(s.FanInSafetyInterval, 30*time.Second)
-	s.ProgressInterval = cmpOr(s.ProgressInterval, 300*time.Millisecond)
-	s.BatchDocuments = cmpOr(s.BatchDocuments, content.DefaultDocumentBatchSize)
-	s.BatchBytes = cmpOr(s.BatchBytes, content.DefaultDocumentBatchBytes)
-	s.EmbedBatchChunks = cmpOr(s.EmbedBatchChunks, content.DefaultEmbedBatchSize)
-	s.EmbedBatchTokens = cmpOr(s.EmbedBatchTokens, content.DefaultEmbedBatchTokens)
+	s.JobTimeout = cmp.Or(s.JobTimeout, time.Minute)
+	s.ChunkTimeout = cmp.Or(s.ChunkTimeout, 5*time.Minute)
+	s.EmbedTimeout = cmp.Or(s.EmbedTimeout, 5*time.Minute)
+	s.SummaryTimeout = cmp.Or(s.SummaryTimeout, 5*time.Minute)
+	s.MaxAttempts = cmp.Or(s.MaxAttempts, 10)
+	s.FanInSafetyInterval = cmp.Or(s.FanInSafetyInterval, 30*time.Second)
+	s.ProgressInterval = cmp.Or(s.ProgressInterval, 300*time.Millisecond)
+	s.BatchDocuments = cmp.Or(s.BatchDocuments, content.DefaultDocumentBatchSize)
+	s.BatchBytes = cmp.Or(s.BatchBytes, content.DefaultDocumentBatchBytes)
+	s.EmbedBatchChunks = cmp.Or(s.EmbedBatchChunks, content.DefaultEmbedBatchSize)
+	s.EmbedBatchTokens = cmp.Or(s.EmbedBatchTokens, content.DefaultEmbedBatchTokens)
 	if s.HTTPClient == nil {
 		s.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
@@ -142,7 +143,7 @@ var _ river.ClientRetryPolicy = (*RetryPolicy)(nil)
 
 // NextRetry returns when the job's next attempt may run.
 func (p *RetryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
-	base, ceiling := cmpOr(p.Base, time.Second), cmpOr(p.Max, 5*time.Minute)
+	base, ceiling := cmp.Or(p.Base, time.Second), cmp.Or(p.Max, 5*time.Minute)
 	d := base
 	for i := 1; i < job.Attempt && d < ceiling; i++ {
 		d *= 2
@@ -186,12 +187,4 @@ func completeTx[T river.JobArgs](ctx context.Context, tx pgx.Tx, job *river.Job[
 
 func client(ctx context.Context) *river.Client[pgx.Tx] {
 	return river.ClientFromContext[pgx.Tx](ctx)
-}
-
-func cmpOr[T comparable](v, fallback T) T {
-	var zero T
-	if v == zero {
-		return fallback
-	}
-	return v
 }

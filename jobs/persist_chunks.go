@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -133,7 +134,7 @@ func (w *PersistChunksWorker) embedFailed(ctx context.Context, job *river.Job[Pe
 	}
 	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
 		var statusErr error
-		store.New(tx).SetDocumentStatus(ctx, statuses).Exec(func(_ int, err error) { statusErr = cmpOr(statusErr, err) })
+		store.New(tx).SetDocumentStatus(ctx, statuses).Exec(func(_ int, err error) { statusErr = cmp.Or(statusErr, err) })
 		if statusErr != nil {
 			return fmt.Errorf("error failing documents: %w", statusErr)
 		}

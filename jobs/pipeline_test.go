@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -72,20 +73,20 @@ func setup(t *testing.T, opts testOpts) *testBundle {
 		t.Fatal(err)
 	}
 	settings := opts.settings
-	settings.FanInSafetyInterval = cmpOr(settings.FanInSafetyInterval, 200*time.Millisecond)
-	settings.ProgressInterval = cmpOr(settings.ProgressInterval, time.Millisecond)
+	settings.FanInSafetyInterval = cmp.Or(settings.FanInSafetyInterval, 200*time.Millisecond)
+	settings.ProgressInterval = cmp.Or(settings.ProgressInterval, time.Millisecond)
 	deps := jobs.Deps{Pool: pool, Chunker: chunker, Embedder: embedder, Summarizer: summarizer, Settings: settings}
 	workers := river.NewWorkers()
 	if err := jobs.Register(workers, deps); err != nil {
 		t.Fatal(err)
 	}
-	n := cmpOr(opts.maxWorkers, 4)
+	n := cmp.Or(opts.maxWorkers, 4)
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues: map[string]river.QueueConfig{
 			jobs.QueueDefault: {MaxWorkers: n}, jobs.QueueChunking: {MaxWorkers: n}, jobs.QueueEmbedding: {MaxWorkers: n},
 		},
 		Workers:           workers,
-		MaxAttempts:       cmpOr(opts.maxAttempts, 3),
+		MaxAttempts:       cmp.Or(opts.maxAttempts, 3),
 		RetryPolicy:       &jobs.RetryPolicy{Base: 10 * time.Millisecond, Max: 50 * time.Millisecond},
 		FetchPollInterval: 20 * time.Millisecond,
 		FetchCooldown:     5 * time.Millisecond,
@@ -106,14 +107,6 @@ func setup(t *testing.T, opts testOpts) *testBundle {
 		}
 	})
 	return &testBundle{pool: pool, client: client, ingest: &ingest.Service{Pool: pool, River: client}, embedder: embedder, deps: deps}
-}
-
-func cmpOr[T comparable](v, fallback T) T {
-	var zero T
-	if v == zero {
-		return fallback
-	}
-	return v
 }
 
 // doc prepares an inline markdown document.

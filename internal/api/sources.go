@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -320,7 +321,7 @@ func (s *Server) crawlOptions(req *crawlRequest) (content.CrawlOptions, error) {
 	case req.MaxDepth < 0:
 		return opts, errorf(CodeInvalid, "crawl.max_depth: must not be negative")
 	}
-	opts.MaxPages = cmpOr(req.PageLimit, 50)
+	opts.MaxPages = cmp.Or(req.PageLimit, 50)
 	opts.MaxDepth = req.MaxDepth
 	opts.Include, opts.Exclude = req.IncludePaths, req.ExcludePaths
 	return opts, nil
@@ -615,11 +616,4 @@ func (s *Server) refreshSource(w http.ResponseWriter, r *http.Request) error {
 		return errorf(CodeConflict, "this source was sent inline or uploaded: there is nothing to re-read; send its documents again")
 	}
 	return s.add(w, r, params)
-}
-
-func cmpOr(v, fallback int) int {
-	if v == 0 {
-		return fallback
-	}
-	return v
 }

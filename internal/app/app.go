@@ -4,6 +4,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -240,7 +241,7 @@ func (a *App) poolSize() int32 {
 func (a *App) Queues() map[string]river.QueueConfig {
 	return map[string]river.QueueConfig{
 		jobs.QueueDefault:   {MaxWorkers: a.config.DefaultWorkers},
-		jobs.QueueChunking:  {MaxWorkers: cmpOr(a.config.ChunkingWorkers, runtime.NumCPU())},
+		jobs.QueueChunking:  {MaxWorkers: cmp.Or(a.config.ChunkingWorkers, runtime.NumCPU())},
 		jobs.QueueEmbedding: {MaxWorkers: a.config.EmbeddingWorkers},
 	}
 }
@@ -355,11 +356,4 @@ func (a *App) Stop(ctx context.Context) error {
 		}
 	})
 	return err
-}
-
-func cmpOr(v, fallback int) int {
-	if v == 0 {
-		return fallback
-	}
-	return v
 }

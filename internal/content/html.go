@@ -1,6 +1,7 @@
 package content
 
 import (
+	"cmp"
 	"fmt"
 	"strings"
 
@@ -65,17 +66,17 @@ func convertHTML(src, baseURL string) (htmlPage, error) {
 				page.links = append(page.links, href)
 			}
 		case atom.Main:
-			main = cmpOr(main, n)
+			main = cmp.Or(main, n)
 		case atom.Article:
-			article = cmpOr(article, n)
+			article = cmp.Or(article, n)
 		case atom.Body:
-			body = cmpOr(body, n)
+			body = cmp.Or(body, n)
 		}
 		if strings.EqualFold(attr(n, "role"), "main") {
-			roleMain = cmpOr(roleMain, n)
+			roleMain = cmp.Or(roleMain, n)
 		}
 	}
-	root := cmpOr(main, article, roleMain, body, doc)
+	root := cmp.Or(main, article, roleMain, body, doc)
 	atPageLevel := root == body || root == doc
 	var remove []*html.Node
 	for n := range root.Descendants() {
@@ -113,15 +114,6 @@ func convertHTML(src, baseURL string) (htmlPage, error) {
 	}
 	page.markdown = string(md)
 	return page, nil
-}
-
-func cmpOr(nodes ...*html.Node) *html.Node {
-	for _, n := range nodes {
-		if n != nil {
-			return n
-		}
-	}
-	return nil
 }
 
 func attr(n *html.Node, key string) string {

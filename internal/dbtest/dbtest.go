@@ -12,6 +12,7 @@
 package dbtest
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -119,7 +120,7 @@ func resolveServer(t testing.TB) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 
-		url := cmpOr(os.Getenv("TEST_DATABASE_URL"), DefaultServerURL)
+		url := cmp.Or(os.Getenv("TEST_DATABASE_URL"), DefaultServerURL)
 		if pingErr := ping(ctx, url); pingErr != nil {
 			containerURL, err := startContainer(ctx)
 			switch {
@@ -305,11 +306,4 @@ func randomSuffix() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
 	return strings.ToLower(hex.EncodeToString(b))
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
