@@ -1,13 +1,11 @@
 package jobs_test
 
 import (
-	"bytes"
 	"context"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -23,6 +21,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/store"
+	"github.com/kollektiv/kollektiv/internal/testbin"
 )
 
 // TestCrashWorkers ingests real documentation with three `kollektiv worker`
@@ -37,7 +36,7 @@ func TestCrashWorkers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	corpus := testcorpus.Dir(t)
-	binary := buildKollektiv(t)
+	binary := testbin.Build(t)
 	url := dbtest.DatabaseURL(t)
 	pool, err := store.Connect(ctx, url)
 	if err != nil {
@@ -180,25 +179,6 @@ func TestCrashWorkers(t *testing.T) {
 		t.Fatalf("%d jobs left unfinished", running)
 	}
 	t.Logf("%d documents, %d chunks, %d kills", source.DocumentCount, len(got), kills)
-}
-
-// buildKollektiv builds the binary once for the test.
-func buildKollektiv(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	binary := filepath.Join(t.TempDir(), "kollektiv")
-	cmd := exec.Command("go", "build", "-o", binary, "./cmd/kollektiv")
-	cmd.Dir = root
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("building kollektiv: %v\n%s", err, stderr.String())
-	}
-	return binary
 }
 
 func tail(b []byte, n int) string {

@@ -17,6 +17,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/localpg"
 	"github.com/kollektiv/kollektiv/internal/store"
+	"github.com/kollektiv/kollektiv/internal/testbin"
 	"github.com/kollektiv/kollektiv/internal/testcorpus"
 )
 
@@ -45,7 +46,7 @@ func TestPostgresRestartMidIngest(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = server.Stop(context.Background()); _ = os.RemoveAll(dir) })
 	url := server.URL("kollektiv")
-	binary := buildKollektiv(t)
+	binary := testbin.Build(t)
 	env := append(os.Environ(), "DATABASE_URL="+url, "KOLLEKTIV_LOG_LEVEL=warn",
 		"KOLLEKTIV_FAN_IN_SAFETY_INTERVAL=2s", "KOLLEKTIV_RETRY_BASE=200ms", "KOLLEKTIV_MAX_ATTEMPTS=25",
 		"KOLLEKTIV_BATCH_DOCUMENTS=4", "KOLLEKTIV_EMBED_BATCH_CHUNKS=16")

@@ -20,6 +20,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/store"
+	"github.com/kollektiv/kollektiv/internal/testbin"
 )
 
 // fakeEmbeddings speaks OpenAI's /v1/embeddings and holds every request
@@ -79,7 +80,7 @@ func TestSIGTERMHandsBackRunningJobs(t *testing.T) {
 	}
 	t.Parallel()
 	ctx := context.Background()
-	binary := buildKollektiv(t)
+	binary := testbin.Build(t)
 	url := dbtest.DatabaseURL(t)
 	pool, err := store.Connect(ctx, url)
 	if err != nil {

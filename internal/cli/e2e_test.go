@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kollektiv/kollektiv/internal/dbtest"
+	"github.com/kollektiv/kollektiv/internal/testbin"
 	"github.com/kollektiv/kollektiv/internal/testcorpus"
 )
 
@@ -23,16 +24,7 @@ func TestBinaryAsReadmeSays(t *testing.T) {
 		t.Skip("builds the binary and runs it")
 	}
 	t.Parallel()
-	binary := filepath.Join(t.TempDir(), "kollektiv")
-	gomod, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	build := exec.Command("go", "build", "-o", binary, "./cmd/kollektiv")
-	build.Dir = filepath.Dir(strings.TrimSpace(string(gomod)))
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	binary := testbin.Build(t)
 	env := append(os.Environ(),
 		"DATABASE_URL="+dbtest.EmptyDatabaseURL(t),
 		"KOLLEKTIV_HTTP_ADDR=127.0.0.1:0",
