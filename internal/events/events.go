@@ -101,21 +101,22 @@ func After(ctx context.Context, db store.DBTX, sourceID uuid.UUID, afterID int64
 
 // Follow calls fn with every event of the source after afterID, in order,
 // as they are stored, until fn returns done, an error, or ctx ends. It
-// listens for NOTIFY and also polls every pollInterval, so a missed
-// notification (a dropped connection) delays an event, never loses it.
+// follows notifications through a Hub of its own and also polls every
+// pollInterval, so a missed notification (a dropped connection) delays an
+// event, never loses it.
 func Follow(ctx context.Context, pool *pgxpool.Pool, sourceID uuid.UUID, afterID int64, pollInterval time.Duration, fn func(Event) (done bool, err error)) error {
 	if pollInterval <= 0 {
 		pollInterval = time.Second
 	}
-	wake := make(chan struct{}, 1)
-	listenCtx, stopListening := context.WithCancel(ctx)
-	defer stopListening()
-	listening := make(chan struct{})
-	go func() {
-		defer close(listening)
-		listen(listenCtx, pool, sourceID, wake)
-	}()
-	defer func() { stopListening(); <-listening }()
+	var wake <-chan Notification
+	var dropped <-chan struct{}
+	hub := NewHub(pool, nil, HubOptions{})
+	if err := hub.Start(ctx); err == nil {
+		defer hub.Stop()
+		sub := hub.Subscribe(sourceID)
+		defer sub.Close()
+		wake, dropped = sub.C(), sub.Done()
+	}
 
 	ticker := time.NewTicker(pollInterval)
 	defer ticker.Stop()
@@ -137,35 +138,11 @@ func Follow(ctx context.Context, pool *pgxpool.Pool, sourceID uuid.UUID, afterID
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-dropped:
+			// Dropped or stopped: polling alone carries on.
+			wake, dropped = nil, nil
 		case <-wake:
 		case <-ticker.C:
-		}
-	}
-}
-
-// listen signals wake for each notification about sourceID until ctx ends.
-// Errors end listening quietly: Follow's polling covers for it.
-func listen(ctx context.Context, pool *pgxpool.Pool, sourceID uuid.UUID, wake chan<- struct{}) {
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return
-	}
-	// The connection leaves the pool: it may still be LISTENing.
-	defer func() { _ = conn.Hijack().Close(context.WithoutCancel(ctx)) }()
-	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
-		return
-	}
-	for {
-		n, err := conn.Conn().WaitForNotification(ctx)
-		if err != nil {
-			return
-		}
-		var note Notification
-		if json.Unmarshal([]byte(n.Payload), &note) == nil && note.SourceID == sourceID {
-			select {
-			case wake <- struct{}{}:
-			default:
-			}
 		}
 	}
 }
