@@ -54,7 +54,7 @@ func (w *CheckChunkingCompleteWorker) Work(ctx context.Context, job *river.Job[C
 		return err
 	}
 	if !ok {
-		return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error { return completeTx(ctx, tx, job) })
+		return completeNow(ctx, w.p.Pool, job)
 	}
 	counts, err := store.CountBatchJobs(ctx, w.p.Pool, source.ID, args.Generation)
 	if err != nil {

@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -76,7 +75,7 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 		return err
 	}
 	if !ok {
-		return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error { return completeTx(ctx, tx, job) })
+		return completeNow(ctx, w.p.Pool, job)
 	}
 	docs, err := w.p.queries.GetDocumentsByIDs(ctx, args.DocumentIDs)
 	if err != nil {
@@ -135,10 +134,8 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 				statuses[i] = store.SetDocumentStatusParams{ID: r.id, Status: "failed", Error: &msg}
 			}
 		}
-		var statusErr error
-		q.SetDocumentStatus(ctx, statuses).Exec(func(_ int, err error) { statusErr = cmp.Or(statusErr, err) })
-		if statusErr != nil {
-			return fmt.Errorf("error setting document status: %w", statusErr)
+		if err := setDocumentStatuses(ctx, q, statuses); err != nil {
+			return err
 		}
 		if len(persist) > 0 {
 			if _, err := rc.InsertManyTx(ctx, tx, persist); err != nil {

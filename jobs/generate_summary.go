@@ -59,7 +59,7 @@ func (w *GenerateSummaryWorker) Work(ctx context.Context, job *river.Job[Generat
 		return err
 	}
 	if !ok {
-		return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error { return completeTx(ctx, tx, job) })
+		return completeNow(ctx, w.p.Pool, job)
 	}
 
 	summary, err := w.summarize(ctx, source)

@@ -185,6 +185,22 @@ func completeTx[T river.JobArgs](ctx context.Context, tx pgx.Tx, job *river.Job[
 	return nil
 }
 
+// completeNow completes a job that has nothing to do (its source was
+// deleted or moved on).
+func completeNow[T river.JobArgs](ctx context.Context, pool *pgxpool.Pool, job *river.Job[T]) error {
+	return inTx(ctx, pool, func(tx pgx.Tx) error { return completeTx(ctx, tx, job) })
+}
+
+// setDocumentStatuses writes documents' statuses in one batch.
+func setDocumentStatuses(ctx context.Context, q *store.Queries, statuses []store.SetDocumentStatusParams) error {
+	var batchErr error
+	q.SetDocumentStatus(ctx, statuses).Exec(func(_ int, err error) { batchErr = cmp.Or(batchErr, err) })
+	if batchErr != nil {
+		return fmt.Errorf("error setting document status: %w", batchErr)
+	}
+	return nil
+}
+
 func client(ctx context.Context) *river.Client[pgx.Tx] {
 	return river.ClientFromContext[pgx.Tx](ctx)
 }

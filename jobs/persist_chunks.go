@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -69,7 +68,7 @@ func (w *PersistChunksWorker) Work(ctx context.Context, job *river.Job[PersistCh
 		return err
 	}
 	if !ok {
-		return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error { return completeTx(ctx, tx, job) })
+		return completeNow(ctx, w.p.Pool, job)
 	}
 	chunks, err := w.p.queries.GetChunksByIDs(ctx, args.ChunkIDs)
 	if err != nil {
@@ -133,10 +132,8 @@ func (w *PersistChunksWorker) embedFailed(ctx context.Context, job *river.Job[Pe
 		}
 	}
 	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
-		var statusErr error
-		store.New(tx).SetDocumentStatus(ctx, statuses).Exec(func(_ int, err error) { statusErr = cmp.Or(statusErr, err) })
-		if statusErr != nil {
-			return fmt.Errorf("error failing documents: %w", statusErr)
+		if err := setDocumentStatuses(ctx, store.New(tx), statuses); err != nil {
+			return err
 		}
 		_, err := completeAndFanIn(ctx, w.p, client(ctx), tx, job, job.Args.SourceGeneration)
 		return err

@@ -52,7 +52,7 @@ func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[Proces
 		return err
 	}
 	if !ok {
-		return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error { return completeTx(ctx, tx, job) })
+		return completeNow(ctx, w.p.Pool, job)
 	}
 
 	rc := client(ctx)
