@@ -694,3 +694,40 @@ func TestReingestAfterEmbedderSwitch(t *testing.T) {
 		t.Fatalf("%d chunks still of another model (%v)", stale, err)
 	}
 }
+
+// TestStageEventsKeepTheirOrder delays the job of a source's created event
+// (as a retry after a lost connection would) behind the job of its next
+// stage: the stored events must still read created, then
+// processing_scheduled.
+func TestStageEventsKeepTheirOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{})
+	ctx := context.Background()
+	sourceID := uuid.New()
+	if _, err := store.New(b.pool).CreateSource(ctx, store.CreateSourceParams{ID: sourceID, UserID: "u", Kind: "inline", Options: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(stage string, at time.Time) {
+		args := jobs.PublishEventArgs{SourceID: sourceID, Generation: 1, Stage: stage, Key: "1:" + stage}
+		if _, err := b.client.Insert(ctx, args, &river.InsertOpts{ScheduledAt: at}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(events.StageCreated, time.Now().Add(time.Second))
+	publish(events.StageProcessingScheduled, time.Now())
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := stageEvents(t, b, sourceID, 1)
+		if len(got) == 2 {
+			if got[0] != events.StageCreated || got[1] != events.StageProcessingScheduled {
+				t.Fatalf("stage events %v, want created then processing_scheduled", got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stage events %v after 30s", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

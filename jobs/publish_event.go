@@ -88,9 +88,9 @@ func (w *PublishEventWorker) Timeout(*river.Job[PublishEventArgs]) time.Duration
 	return w.p.Settings.JobTimeout
 }
 
-// terminalEventWait is how long a terminal event waits for the events
-// scheduled before it.
-const terminalEventWait = 100 * time.Millisecond
+// earlierEventWait is how long a stage event waits for the events scheduled
+// before it.
+const earlierEventWait = 100 * time.Millisecond
 
 // Work publishes the event.
 func (w *PublishEventWorker) Work(ctx context.Context, job *river.Job[PublishEventArgs]) error {
@@ -101,15 +101,19 @@ func (w *PublishEventWorker) Work(ctx context.Context, job *river.Job[PublishEve
 	if args.WebhookURL != "" {
 		return w.deliver(ctx, args)
 	}
-	// A stream ends at completed or failed: those must come after every
-	// event scheduled before them, even one whose job was delayed.
-	if events.Terminal(args.Stage) {
+	// Stage events are stored in the order their state changes committed,
+	// even when the job of an earlier one was delayed (a retry after a lost
+	// connection, a worker killed while running it): a stream must not show
+	// processing_scheduled before created, and it ends at completed or
+	// failed, which must come after everything. Progress events, many and
+	// only informative, do not wait.
+	if args.Stage != events.StageProgress {
 		pending, err := store.EarlierEventsPending(ctx, w.p.Pool, args.SourceID, job.ID)
 		if err != nil {
 			return err
 		}
 		if pending {
-			return river.JobSnooze(terminalEventWait)
+			return river.JobSnooze(earlierEventWait)
 		}
 	}
 	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
