@@ -63,6 +63,9 @@ type Settings struct {
 	// EmbedBatchChunks and EmbedBatchTokens bound an embedding job.
 	// Defaults 100 and 50,000.
 	EmbedBatchChunks, EmbedBatchTokens int
+	// FairShareDocuments is how many queued documents of one user run at
+	// each priority level before the next (see fair_share.go). Default 200.
+	FairShareDocuments int
 	// WebhookURLs receive every event; WebhookSecret signs them.
 	WebhookURLs   []string
 	WebhookSecret string
@@ -82,6 +85,7 @@ func (s Settings) withDefaults() Settings {
 	s.BatchBytes = cmp.Or(s.BatchBytes, content.DefaultDocumentBatchBytes)
 	s.EmbedBatchChunks = cmp.Or(s.EmbedBatchChunks, content.DefaultEmbedBatchSize)
 	s.EmbedBatchTokens = cmp.Or(s.EmbedBatchTokens, content.DefaultEmbedBatchTokens)
+	s.FairShareDocuments = cmp.Or(s.FairShareDocuments, 200)
 	if s.HTTPClient == nil {
 		s.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}

@@ -69,6 +69,10 @@ func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[Proces
 		if err != nil {
 			return fmt.Errorf("error listing documents: %w", err)
 		}
+		queued, err := userQueuedDocuments(ctx, q, source.UserID)
+		if err != nil {
+			return err
+		}
 		sizes := make([]int, len(docs))
 		for i, d := range docs {
 			sizes[i] = int(d.Size)
@@ -80,7 +84,7 @@ func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[Proces
 			for _, d := range docs[span.Start:span.End] {
 				batch.DocumentIDs = append(batch.DocumentIDs, d.ID)
 			}
-			batches[i] = river.InsertManyParams{Args: batch}
+			batches[i] = river.InsertManyParams{Args: batch, InsertOpts: w.p.batchInsertOpts(queued + span.Start)}
 		}
 		if _, err := q.ScheduleSourceProcessing(ctx, store.ScheduleSourceProcessingParams{
 			ID: source.ID, Generation: args.Generation, DocumentsScheduled: int32(len(docs)),

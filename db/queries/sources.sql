@@ -93,3 +93,15 @@ SET documents_processed = documents_processed + @documents,
 WHERE id = @id AND generation = @generation
 RETURNING documents_scheduled, documents_processed, chunks_written, chunks_embedded,
           (progress_at = now())::boolean AS progress_due;
+
+-- name: LockUserQueue :exec
+-- Serialises the scheduling of one user's sources until the transaction
+-- ends, so that each sees the documents the previous one queued.
+SELECT pg_advisory_xact_lock(hashtextextended('kollektiv.user_queue:' || @user_id::text, 0));
+
+-- name: UserQueuedDocuments :one
+-- Documents of the user's sources in processing that are not chunked yet:
+-- the user's work already queued ahead of a new batch of theirs.
+SELECT coalesce(sum(greatest(documents_scheduled - documents_processed, 0)), 0)::integer AS queued
+FROM sources
+WHERE user_id = @user_id AND stage = 'processing_scheduled';

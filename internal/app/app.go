@@ -200,7 +200,7 @@ func (a *App) buildRiver() (*river.Client[pgx.Tx], error) {
 				FanInSafetyInterval: cfg.FanInSafetyInterval, ProgressInterval: cfg.ProgressInterval,
 				BatchDocuments: cfg.BatchDocuments, BatchBytes: cfg.BatchBytes,
 				EmbedBatchChunks: cfg.EmbedBatchChunks, EmbedBatchTokens: cfg.EmbedBatchTokens,
-				WebhookURLs: cfg.WebhookURLs, WebhookSecret: cfg.WebhookSecret,
+				FairShareDocuments: cfg.FairShareDocuments, WebhookURLs: cfg.WebhookURLs, WebhookSecret: cfg.WebhookSecret,
 			},
 		})
 		if err != nil {

@@ -349,6 +349,17 @@ func (q *Queries) ListSources(ctx context.Context, arg ListSourcesParams) ([]Sou
 	return items, nil
 }
 
+const lockUserQueue = `-- name: LockUserQueue :exec
+SELECT pg_advisory_xact_lock(hashtextextended('kollektiv.user_queue:' || $1::text, 0))
+`
+
+// Serialises the scheduling of one user's sources until the transaction
+// ends, so that each sees the documents the previous one queued.
+func (q *Queries) LockUserQueue(ctx context.Context, userID string) error {
+	_, err := q.db.Exec(ctx, lockUserQueue, userID)
+	return err
+}
+
 const refreshSourceCounts = `-- name: RefreshSourceCounts :one
 UPDATE sources s
 SET document_count = c.documents,
@@ -517,4 +528,19 @@ func (q *Queries) StartSourceGeneration(ctx context.Context, id uuid.UUID) (Sour
 		&i.ProgressAt,
 	)
 	return i, err
+}
+
+const userQueuedDocuments = `-- name: UserQueuedDocuments :one
+SELECT coalesce(sum(greatest(documents_scheduled - documents_processed, 0)), 0)::integer AS queued
+FROM sources
+WHERE user_id = $1 AND stage = 'processing_scheduled'
+`
+
+// Documents of the user's sources in processing that are not chunked yet:
+// the user's work already queued ahead of a new batch of theirs.
+func (q *Queries) UserQueuedDocuments(ctx context.Context, userID string) (int32, error) {
+	row := q.db.QueryRow(ctx, userQueuedDocuments, userID)
+	var queued int32
+	err := row.Scan(&queued)
+	return queued, err
 }
