@@ -44,7 +44,10 @@ import (
 // of insertion, so two users who both have long backlogs share the
 // priority 4 level first come, first served; the order is fixed when a job
 // is inserted, not re-balanced as queues drain; and the unit of share is a
-// document, not its size or its chunks.
+// document, not its size or its chunks. A per-user order within a level
+// cannot ride on scheduled_at: River inserts any job given a ScheduledAt,
+// even a past one, as scheduled, made available only by the leader's
+// scheduler seconds later.
 
 // userQueuedDocuments locks the user's queue until tx ends and returns how
 // many of their documents are queued for chunking.
