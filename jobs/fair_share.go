@@ -3,6 +3,8 @@ package jobs
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"time"
 
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
@@ -38,7 +40,11 @@ import (
 //
 // Two sources of one user being scheduled at once would each miss the
 // other's documents, so the scheduling of a user's sources takes a
-// transaction lock per user (store.LockUserQueue) before counting.
+// transaction lock per user (store.TryLockUserQueue) before counting. It
+// does not wait for it: a process_documents job that finds the lock taken
+// snoozes for a moment (no attempt used) instead of holding a worker slot
+// of the default queue while another of the user's sources, possibly a
+// large one, is being scheduled.
 //
 // What it does not do: jobs of the same priority are still taken in order
 // of insertion, so two users who both have long backlogs share the
@@ -49,11 +55,21 @@ import (
 // even a past one, as scheduled, made available only by the leader's
 // scheduler seconds later.
 
+// userQueueBusySnooze is how long a process_documents job waits, at
+// most, for another of its user's sources to be scheduled.
+const userQueueBusySnooze = 250 * time.Millisecond
+
 // userQueuedDocuments locks the user's queue until tx ends and returns how
-// many of their documents are queued for chunking.
+// many of their documents are queued for chunking. When another
+// transaction holds the lock it returns a river.JobSnooze error.
 func userQueuedDocuments(ctx context.Context, q *store.Queries, userID string) (int, error) {
-	if err := q.LockUserQueue(ctx, userID); err != nil {
+	locked, err := q.TryLockUserQueue(ctx, userID)
+	if err != nil {
 		return 0, fmt.Errorf("error locking user's queue: %w", err)
+	}
+	if !locked {
+		// Jitter, so that a user's many sources do not retry in step.
+		return 0, river.JobSnooze(userQueueBusySnooze/2 + rand.N(userQueueBusySnooze/2)) //nolint:gosec // jitter needs no cryptographic randomness
 	}
 	queued, err := q.UserQueuedDocuments(ctx, userID)
 	if err != nil {

@@ -58,6 +58,12 @@ func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[Proces
 	rc := client(ctx)
 	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
+		// First, so that a job that must wait for the user's queue snoozes
+		// before doing anything.
+		queued, err := userQueuedDocuments(ctx, q, source.UserID)
+		if err != nil {
+			return err
+		}
 		// Unchanged documents embedded by another model (the embedder was
 		// switched) are embedded again, or vector search could not see them.
 		if _, err := q.ResetDocumentsOfOtherModel(ctx, store.ResetDocumentsOfOtherModelParams{
@@ -68,10 +74,6 @@ func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[Proces
 		docs, err := q.ListDocumentSizes(ctx, source.ID)
 		if err != nil {
 			return fmt.Errorf("error listing documents: %w", err)
-		}
-		queued, err := userQueuedDocuments(ctx, q, source.UserID)
-		if err != nil {
-			return err
 		}
 		sizes := make([]int, len(docs))
 		for i, d := range docs {

@@ -94,10 +94,11 @@ WHERE id = @id AND generation = @generation
 RETURNING documents_scheduled, documents_processed, chunks_written, chunks_embedded,
           (progress_at = now())::boolean AS progress_due;
 
--- name: LockUserQueue :exec
+-- name: TryLockUserQueue :one
 -- Serialises the scheduling of one user's sources until the transaction
--- ends, so that each sees the documents the previous one queued.
-SELECT pg_advisory_xact_lock(hashtextextended('kollektiv.user_queue:' || @user_id::text, 0));
+-- ends, so that each sees the documents the previous one queued. It does
+-- not wait: false means another transaction holds the lock.
+SELECT pg_try_advisory_xact_lock(hashtextextended('kollektiv.user_queue:' || @user_id::text, 0)) AS locked;
 
 -- name: UserQueuedDocuments :one
 -- Documents of the user's sources in processing that are not chunked yet:

@@ -349,17 +349,6 @@ func (q *Queries) ListSources(ctx context.Context, arg ListSourcesParams) ([]Sou
 	return items, nil
 }
 
-const lockUserQueue = `-- name: LockUserQueue :exec
-SELECT pg_advisory_xact_lock(hashtextextended('kollektiv.user_queue:' || $1::text, 0))
-`
-
-// Serialises the scheduling of one user's sources until the transaction
-// ends, so that each sees the documents the previous one queued.
-func (q *Queries) LockUserQueue(ctx context.Context, userID string) error {
-	_, err := q.db.Exec(ctx, lockUserQueue, userID)
-	return err
-}
-
 const refreshSourceCounts = `-- name: RefreshSourceCounts :one
 UPDATE sources s
 SET document_count = c.documents,
@@ -528,6 +517,20 @@ func (q *Queries) StartSourceGeneration(ctx context.Context, id uuid.UUID) (Sour
 		&i.ProgressAt,
 	)
 	return i, err
+}
+
+const tryLockUserQueue = `-- name: TryLockUserQueue :one
+SELECT pg_try_advisory_xact_lock(hashtextextended('kollektiv.user_queue:' || $1::text, 0)) AS locked
+`
+
+// Serialises the scheduling of one user's sources until the transaction
+// ends, so that each sees the documents the previous one queued. It does
+// not wait: false means another transaction holds the lock.
+func (q *Queries) TryLockUserQueue(ctx context.Context, userID string) (bool, error) {
+	row := q.db.QueryRow(ctx, tryLockUserQueue, userID)
+	var locked bool
+	err := row.Scan(&locked)
+	return locked, err
 }
 
 const userQueuedDocuments = `-- name: UserQueuedDocuments :one
