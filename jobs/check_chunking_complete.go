@@ -38,9 +38,9 @@ type CheckChunkingCompleteWorker struct {
 	p *pipeline
 }
 
-// Timeout bounds one attempt.
+// Timeout bounds one attempt, which may build a bulk index.
 func (w *CheckChunkingCompleteWorker) Timeout(*river.Job[CheckChunkingCompleteArgs]) time.Duration {
-	return w.p.Settings.JobTimeout
+	return max(w.p.Settings.JobTimeout, w.p.Settings.IndexBuildTimeout)
 }
 
 // Work runs the check.
@@ -64,10 +64,33 @@ func (w *CheckChunkingCompleteWorker) Work(ctx context.Context, job *river.Job[C
 		return river.JobSnooze(w.p.Settings.FanInSafetyInterval)
 	}
 
-	rc := client(ctx)
 	logger := w.p.Logger.With(slog.String("source_id", source.ID.String()), slog.Int("generation", int(args.Generation)))
+	// A bulk-indexed source's vectors become searchable here: its index is
+	// built in one go over its rows, outside the transaction (a concurrent
+	// build cannot run in one), before the events that say it is ready.
+	dims := w.p.Embedder.Dimensions()
+	if source.BulkIndex {
+		start := time.Now()
+		built, err := store.EnsureSourceVectorIndex(ctx, w.p.Pool, source.ID, dims, w.p.Settings.IndexBuild)
+		if err != nil {
+			return fmt.Errorf("error building the source's vector index: %w", err)
+		}
+		if built {
+			logger.InfoContext(ctx, "vector index built", slog.String("index", store.SourceVectorIndexName(source.ID, dims)),
+				slog.Duration("elapsed", time.Since(start)))
+		}
+	}
+
+	rc := client(ctx)
 	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
+		if source.BulkIndex {
+			if err := q.RegisterSourceVectorIndex(ctx, store.RegisterSourceVectorIndexParams{
+				SourceID: source.ID, Dims: int32(dims), UserID: source.UserID, IndexName: store.SourceVectorIndexName(source.ID, dims),
+			}); err != nil {
+				return fmt.Errorf("error registering the source's vector index: %w", err)
+			}
+		}
 		if counts.Failed > 0 {
 			reason := fmt.Sprintf("%d job(s) failed after their last attempt: %s", counts.Failed, counts.FirstError)
 			if _, err := q.FailUnprocessedDocuments(ctx, store.FailUnprocessedDocumentsParams{SourceID: source.ID, Error: &reason}); err != nil {

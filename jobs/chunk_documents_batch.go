@@ -126,7 +126,7 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 		if _, err := q.DeleteChunksOfDocuments(ctx, ids); err != nil {
 			return fmt.Errorf("error deleting old chunks: %w", err)
 		}
-		if _, err := store.CopyChunks(ctx, tx, source.ID, source.UserID, rows); err != nil {
+		if _, err := store.CopyChunks(ctx, tx, source, rows); err != nil {
 			return err
 		}
 		statuses := make([]store.SetDocumentStatusParams, len(results))
@@ -148,7 +148,7 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 		if err := addProgress(ctx, w.p, rc, tx, args.SourceGeneration, job.ID, len(results), len(rows), 0); err != nil {
 			return err
 		}
-		_, err := completeAndFanIn(ctx, w.p, rc, tx, job, args.SourceGeneration)
+		_, err := completeAndFanIn(ctx, w.p, rc, tx, job, args.SourceGeneration, len(persist))
 		return err
 	})
 }

@@ -63,7 +63,11 @@ func TestCrashWorkers(t *testing.T) {
 		"DATABASE_URL="+url,
 		"KOLLEKTIV_LOG_LEVEL=warn",
 		"KOLLEKTIV_JOB_TIMEOUT=10s", "KOLLEKTIV_CHUNK_TIMEOUT=10s", "KOLLEKTIV_EMBED_TIMEOUT=10s", "KOLLEKTIV_SUMMARY_TIMEOUT=10s",
+		"KOLLEKTIV_INDEX_BUILD_TIMEOUT=10s",
 		"KOLLEKTIV_RESCUE_AFTER=11s",
+		// The FastAPI docs (1.5 MB) get a bulk-built index: a kill may
+		// interrupt its concurrent build.
+		"KOLLEKTIV_BULK_INDEX_MIN_BYTES=1000000",
 		"KOLLEKTIV_FAN_IN_SAFETY_INTERVAL=2s",
 		"KOLLEKTIV_RETRY_BASE=100ms",
 		"KOLLEKTIV_MAX_ATTEMPTS=25",
@@ -170,6 +174,15 @@ func TestCrashWorkers(t *testing.T) {
 		if want[id.String()] != c.Text || !c.Embedded {
 			t.Fatalf("chunk %s differs from a run without crashes (embedded %v)", id, c.Embedded)
 		}
+	}
+	// Its vectors are searchable through its own index, valid despite any
+	// build a kill interrupted.
+	var valid bool
+	if err := pool.QueryRow(ctx, `
+		SELECT i.indisvalid FROM source_vector_indexes v
+		JOIN pg_class c ON c.relname = v.index_name JOIN pg_index i ON i.indexrelid = c.oid
+		WHERE v.source_id = $1`, sourceID).Scan(&valid); err != nil || !valid {
+		t.Fatalf("the source's bulk-built index: valid %v, err %v", valid, err)
 	}
 	var running int
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM river_job WHERE state IN ('running', 'available', 'retryable', 'scheduled', 'pending')").Scan(&running); err != nil {

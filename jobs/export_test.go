@@ -15,7 +15,7 @@ func CompleteAndFanIn(ctx context.Context, deps Deps, rc *river.Client[pgx.Tx], 
 	}
 	p := &pipeline{Deps: deps}
 	p.Settings = p.Settings.withDefaults()
-	return completeAndFanIn(ctx, p, rc, tx, job, job.Args.SourceGeneration)
+	return completeAndFanIn(ctx, p, rc, tx, job, job.Args.SourceGeneration, 0)
 }
 
 // FairSharePriority exposes the priority of a batch job to its table test.

@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -13,27 +14,32 @@ import (
 )
 
 // completeAndFanIn completes a batch job in tx and, when it is the last of
-// its generation, wakes the waiting check_chunking_complete job.
+// its generation, wakes the waiting check_chunking_complete job. inserted is
+// the number of batch jobs the job inserted in tx.
 //
-// The per-source lock makes batch jobs finishing at the same moment take
-// turns: each completes itself, then counts under the lock. In READ
-// COMMITTED each statement sees what committed before it began, so the
-// second of two jobs finishing together counts after the first committed
-// and sees it completed. Unfinished jobs are counted rather than completed
-// ones, because River deletes completed jobs after their retention period.
-// It reports whether it woke the check.
-func completeAndFanIn[T river.JobArgs](ctx context.Context, p *pipeline, rc *river.Client[pgx.Tx], tx pgx.Tx, job *river.Job[T], gen SourceGeneration) (bool, error) {
-	if err := store.LockSourceFanIn(ctx, tx, gen.SourceID); err != nil {
-		return false, err
-	}
+// The generation's counter of unfinished batch jobs is set by
+// process_documents to its batches and adjusted by each batch job's
+// transaction, under the source row's lock: jobs committing at once take
+// turns, and exactly one of them brings it to zero. That costs the same for
+// the thousandth batch of a source as for the first, where counting the
+// jobs themselves would grow with the source. A job that ends without
+// running its code (discarded after its last attempt, cancelled) never
+// brings the counter to zero: the check's own count, on its safety
+// interval, notices it. It reports whether it woke the check.
+func completeAndFanIn[T river.JobArgs](ctx context.Context, p *pipeline, rc *river.Client[pgx.Tx], tx pgx.Tx, job *river.Job[T], gen SourceGeneration, inserted int) (bool, error) {
 	if err := completeTx(ctx, tx, job); err != nil {
 		return false, err
 	}
-	counts, err := store.CountBatchJobs(ctx, tx, gen.SourceID, gen.Generation)
-	if err != nil {
-		return false, err
+	unfinished, err := store.New(tx).AddBatchJobsUnfinished(ctx, store.AddBatchJobsUnfinishedParams{
+		ID: gen.SourceID, Generation: gen.Generation, Delta: int32(inserted - 1),
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil // the source was deleted or moved on
 	}
-	if counts.Unfinished > 0 {
+	if err != nil {
+		return false, fmt.Errorf("error counting unfinished batch jobs: %w", err)
+	}
+	if unfinished > 0 {
 		return false, nil
 	}
 	checkID, err := store.WaitingCheckJob(ctx, tx, gen.SourceID, gen.Generation)

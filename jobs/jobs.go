@@ -38,6 +38,10 @@ const (
 	QueueEmbedding = "embedding"
 )
 
+// DefaultBulkIndexMinBytes is the default of Settings.BulkIndexMinBytes:
+// about 2,000 chunks, whose index builds in bulk in a second or two.
+const DefaultBulkIndexMinBytes = 2 << 20
+
 // Settings tune the pipeline; zero values mean the defaults documented on
 // each field.
 type Settings struct {
@@ -66,6 +70,16 @@ type Settings struct {
 	// FairShareDocuments is how many queued documents of one user run at
 	// each priority level before the next (see fair_share.go). Default 200.
 	FairShareDocuments int
+	// BulkIndexMinBytes is the size of a source's first generation from
+	// which its vectors get an HNSW index of their own, built in bulk after
+	// its last batch, instead of going into the shared index batch by
+	// batch. Default 2 MiB; negative turns bulk indexes off.
+	BulkIndexMinBytes int
+	// IndexBuild tunes the session that builds a bulk index.
+	IndexBuild store.IndexBuild
+	// IndexBuildTimeout bounds the completion check, which builds a bulk
+	// index. Default 5m.
+	IndexBuildTimeout time.Duration
 	// WebhookURLs receive every event; WebhookSecret signs them.
 	WebhookURLs   []string
 	WebhookSecret string
@@ -81,6 +95,8 @@ func (s Settings) withDefaults() Settings {
 	s.MaxAttempts = cmp.Or(s.MaxAttempts, 10)
 	s.FanInSafetyInterval = cmp.Or(s.FanInSafetyInterval, 30*time.Second)
 	s.ProgressInterval = cmp.Or(s.ProgressInterval, 300*time.Millisecond)
+	s.BulkIndexMinBytes = cmp.Or(s.BulkIndexMinBytes, DefaultBulkIndexMinBytes)
+	s.IndexBuildTimeout = cmp.Or(s.IndexBuildTimeout, 5*time.Minute)
 	s.BatchDocuments = cmp.Or(s.BatchDocuments, content.DefaultDocumentBatchSize)
 	s.BatchBytes = cmp.Or(s.BatchBytes, content.DefaultDocumentBatchBytes)
 	s.EmbedBatchChunks = cmp.Or(s.EmbedBatchChunks, content.DefaultEmbedBatchSize)

@@ -103,7 +103,7 @@ func (w *PersistChunksWorker) Work(ctx context.Context, job *river.Job[PersistCh
 		if err := addProgress(ctx, w.p, rc, tx, args.SourceGeneration, job.ID, 0, 0, len(ids)); err != nil {
 			return err
 		}
-		_, err := completeAndFanIn(ctx, w.p, rc, tx, job, args.SourceGeneration)
+		_, err := completeAndFanIn(ctx, w.p, rc, tx, job, args.SourceGeneration, 0)
 		return err
 	})
 }
@@ -135,7 +135,7 @@ func (w *PersistChunksWorker) embedFailed(ctx context.Context, job *river.Job[Pe
 		if err := setDocumentStatuses(ctx, store.New(tx), statuses); err != nil {
 			return err
 		}
-		_, err := completeAndFanIn(ctx, w.p, client(ctx), tx, job, job.Args.SourceGeneration)
+		_, err := completeAndFanIn(ctx, w.p, client(ctx), tx, job, job.Args.SourceGeneration, 0)
 		return err
 	})
 }

@@ -542,6 +542,10 @@ func TestFanInLastTwoJobsAtOnce(t *testing.T) {
 		if _, err := store.New(pool).CreateSource(ctx, store.CreateSourceParams{ID: sourceID, UserID: "u", Kind: "inline", Options: []byte("{}")}); err != nil {
 			t.Fatal(err)
 		}
+		// As process_documents leaves it: two batch jobs to go.
+		if _, err := pool.Exec(ctx, "UPDATE sources SET stage = 'processing_scheduled', batch_jobs_unfinished = 2 WHERE id = $1", sourceID); err != nil {
+			t.Fatal(err)
+		}
 		gen := jobs.SourceGeneration{SourceID: sourceID, Generation: 1}
 		check, err := rc.Insert(ctx, jobs.CheckChunkingCompleteArgs{SourceGeneration: gen}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
 		if err != nil {
@@ -591,6 +595,13 @@ func TestFanInLastTwoJobsAtOnce(t *testing.T) {
 		}
 		if state != string(rivertype.JobStateAvailable) {
 			t.Fatalf("round %d: check job is %s, want available", round, state)
+		}
+		var unfinished int
+		if err := pool.QueryRow(ctx, "SELECT batch_jobs_unfinished FROM sources WHERE id = $1", sourceID).Scan(&unfinished); err != nil {
+			t.Fatal(err)
+		}
+		if unfinished != 0 {
+			t.Fatalf("round %d: %d batch jobs counted unfinished, want 0", round, unfinished)
 		}
 	}
 }

@@ -76,8 +76,10 @@ func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[Proces
 			return fmt.Errorf("error listing documents: %w", err)
 		}
 		sizes := make([]int, len(docs))
+		total := 0
 		for i, d := range docs {
 			sizes[i] = int(d.Size)
+			total += sizes[i]
 		}
 		spans := content.BatchBySize(sizes, w.p.Settings.BatchDocuments, w.p.Settings.BatchBytes)
 		batches := make([]river.InsertManyParams, len(spans))
@@ -88,9 +90,12 @@ func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[Proces
 			}
 			batches[i] = river.InsertManyParams{Args: batch, InsertOpts: w.p.batchInsertOpts(queued + span.Start)}
 		}
-		if _, err := q.ScheduleSourceProcessing(ctx, store.ScheduleSourceProcessingParams{
+		bulk := w.p.Settings.BulkIndexMinBytes > 0 && total >= w.p.Settings.BulkIndexMinBytes
+		scheduled, err := q.ScheduleSourceProcessing(ctx, store.ScheduleSourceProcessingParams{
 			ID: source.ID, Generation: args.Generation, DocumentsScheduled: int32(len(docs)),
-		}); err != nil {
+			BatchJobs: int32(len(batches)), BulkIndex: bulk,
+		})
+		if err != nil {
 			return fmt.Errorf("error scheduling source: %w", err)
 		}
 		if len(batches) > 0 {
@@ -115,7 +120,8 @@ func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[Proces
 			return err
 		}
 		w.p.Logger.InfoContext(ctx, "processing scheduled", slog.String("source_id", source.ID.String()),
-			slog.Int("documents", len(docs)), slog.Int("batches", len(batches)))
+			slog.Int("documents", len(docs)), slog.Int("bytes", total), slog.Int("batches", len(batches)),
+			slog.Bool("bulk_index", scheduled.BulkIndex))
 		return completeTx(ctx, tx, job)
 	})
 }

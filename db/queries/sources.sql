@@ -68,10 +68,15 @@ RETURNING s.*;
 DELETE FROM sources WHERE id = @id AND user_id = @user_id;
 
 -- name: ScheduleSourceProcessing :one
--- Marks the generation's processing as scheduled and resets its progress.
+-- Marks the generation's processing as scheduled, resets its progress and
+-- sets its fan-in counter to the batch jobs inserted with it. Whether the
+-- source's vectors get their own bulk-built index is decided by its first
+-- generation and kept after.
 UPDATE sources
 SET stage = 'processing_scheduled',
     documents_scheduled = @documents_scheduled,
+    batch_jobs_unfinished = @batch_jobs,
+    bulk_index = CASE WHEN generation = 1 THEN @bulk_index::boolean ELSE bulk_index END,
     documents_processed = 0, chunks_written = 0, chunks_embedded = 0,
     progress_at = NULL, updated_at = now()
 WHERE id = @id AND generation = @generation
@@ -93,6 +98,16 @@ SET documents_processed = documents_processed + @documents,
 WHERE id = @id AND generation = @generation
 RETURNING documents_scheduled, documents_processed, chunks_written, chunks_embedded,
           (progress_at = now())::boolean AS progress_due;
+
+-- name: AddBatchJobsUnfinished :one
+-- Adjusts the generation's fan-in counter by a committing batch job: minus
+-- itself, plus the batch jobs it inserted. The row lock makes jobs that
+-- commit at once take turns, so exactly one of them sees zero. No row when
+-- the source was deleted or moved on to another generation.
+UPDATE sources
+SET batch_jobs_unfinished = batch_jobs_unfinished + @delta
+WHERE id = @id AND generation = @generation
+RETURNING batch_jobs_unfinished;
 
 -- name: TryLockUserQueue :one
 -- Serialises the scheduling of one user's sources until the transaction

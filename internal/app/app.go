@@ -200,7 +200,11 @@ func (a *App) buildRiver() (*river.Client[pgx.Tx], error) {
 				FanInSafetyInterval: cfg.FanInSafetyInterval, ProgressInterval: cfg.ProgressInterval,
 				BatchDocuments: cfg.BatchDocuments, BatchBytes: cfg.BatchBytes,
 				EmbedBatchChunks: cfg.EmbedBatchChunks, EmbedBatchTokens: cfg.EmbedBatchTokens,
-				FairShareDocuments: cfg.FairShareDocuments, WebhookURLs: cfg.WebhookURLs, WebhookSecret: cfg.WebhookSecret,
+				FairShareDocuments: cfg.FairShareDocuments,
+				BulkIndexMinBytes:  cmp.Or(cfg.BulkIndexMinBytes, -1), // 0 turns it off
+				IndexBuild:         store.IndexBuild{Memory: cfg.IndexBuildMemory},
+				IndexBuildTimeout:  cfg.IndexBuildTimeout,
+				WebhookURLs:        cfg.WebhookURLs, WebhookSecret: cfg.WebhookSecret,
 			},
 		})
 		if err != nil {
@@ -237,10 +241,18 @@ func (a *App) poolSize() int32 {
 	return int32(n)
 }
 
+// defaultQueuePollInterval is how often the default queue looks for jobs
+// that became available without a notification.
+const defaultQueuePollInterval = 100 * time.Millisecond
+
 // Queues returns the queue settings the worker runs with.
 func (a *App) Queues() map[string]river.QueueConfig {
 	return map[string]river.QueueConfig{
-		jobs.QueueDefault:   {MaxWorkers: a.config.DefaultWorkers},
+		// The default queue carries the orchestration: a completion check
+		// woken by the last batch job (JobRetryTx sends no notification)
+		// and the events after it. Polling it every 100ms instead of River's
+		// 1s keeps a source's completion close to its last commit.
+		jobs.QueueDefault:   {MaxWorkers: a.config.DefaultWorkers, FetchPollInterval: defaultQueuePollInterval},
 		jobs.QueueChunking:  {MaxWorkers: cmp.Or(a.config.ChunkingWorkers, runtime.NumCPU())},
 		jobs.QueueEmbedding: {MaxWorkers: a.config.EmbeddingWorkers},
 	}
@@ -267,6 +279,13 @@ func (a *App) Start(ctx context.Context) error {
 		return err
 	} else if created {
 		a.logger.InfoContext(ctx, "created vector index", slog.String("index", store.VectorIndexName(a.Embedder.Dimensions())))
+	}
+	// A process may have died between deleting a source and dropping its
+	// bulk-built index.
+	if dropped, err := store.DropSourceVectorIndexes(ctx, a.Pool, 0); err != nil {
+		a.logger.WarnContext(ctx, "could not drop the vector indexes of deleted sources", slog.String("error", err.Error()))
+	} else if dropped > 0 {
+		a.logger.InfoContext(ctx, "dropped the vector indexes of deleted sources", slog.Int("indexes", dropped))
 	}
 	if err := a.heartbeat(ctx); err != nil {
 		return err

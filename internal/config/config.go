@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -126,6 +127,16 @@ type Config struct {
 	FairShareDocuments int
 	// ChunkTargetTokens and ChunkMaxTokens size chunks. Defaults 400, 512.
 	ChunkTargetTokens, ChunkMaxTokens int
+	// BulkIndexMinBytes is the size of a new source from which its vectors
+	// get an HNSW index of their own, built in bulk after its last batch;
+	// 0 turns that off. Default 2 MiB.
+	BulkIndexMinBytes int
+	// IndexBuildMemory is PostgreSQL's maintenance_work_mem for building a
+	// bulk index, such as 1GB. Default 1GB.
+	IndexBuildMemory string
+	// IndexBuildTimeout bounds the completion check that builds a bulk
+	// index. Default 5m.
+	IndexBuildTimeout time.Duration
 
 	// HTTPAddr is where the API listens. Default :8080.
 	HTTPAddr string
@@ -376,6 +387,30 @@ func Settings() []Setting {
 			get:   func(c *Config) string { return strconv.Itoa(c.BatchBytes) },
 		},
 		{
+			Name: "bulk-index-min-bytes", Env: "KOLLEKTIV_BULK_INDEX_MIN_BYTES", Default: "2097152",
+			Usage: "size of a new source from which its vectors get their own HNSW index, built in bulk after its last batch; 0 turns it off",
+			set:   intSetter(func(c *Config) *int { return &c.BulkIndexMinBytes }, 0),
+			get:   func(c *Config) string { return strconv.Itoa(c.BulkIndexMinBytes) },
+		},
+		{
+			Name: "index-build-memory", Env: "KOLLEKTIV_INDEX_BUILD_MEMORY", Default: "1GB",
+			Usage: "PostgreSQL maintenance_work_mem for building a bulk index (kB, MB or GB)",
+			set: func(c *Config, v string) error {
+				if !memoryPattern.MatchString(v) {
+					return fmt.Errorf("%q is not a PostgreSQL memory size (examples: 256MB, 1GB)", v)
+				}
+				c.IndexBuildMemory = v
+				return nil
+			},
+			get: func(c *Config) string { return c.IndexBuildMemory },
+		},
+		{
+			Name: "index-build-timeout", Env: "KOLLEKTIV_INDEX_BUILD_TIMEOUT", Default: "5m",
+			Usage: "how long building a source's bulk index may take",
+			set:   durationSetter(func(c *Config) *time.Duration { return &c.IndexBuildTimeout }),
+			get:   func(c *Config) string { return c.IndexBuildTimeout.String() },
+		},
+		{
 			Name: "embed-batch-chunks", Env: "KOLLEKTIV_EMBED_BATCH_CHUNKS", Default: "100",
 			Usage: "most chunks one embedding job takes",
 			set:   intSetter(func(c *Config) *int { return &c.EmbedBatchChunks }, 1),
@@ -487,6 +522,9 @@ func Settings() []Setting {
 	}
 }
 
+// memoryPattern matches the memory sizes index-build-memory accepts.
+var memoryPattern = regexp.MustCompile(`^[1-9][0-9]*(kB|MB|GB)$`)
+
 func durationSetter(field func(*Config) *time.Duration) func(*Config, string) error {
 	return func(c *Config, v string) error {
 		d, err := time.ParseDuration(v)
@@ -552,7 +590,7 @@ func (c *Config) RescueStuckJobsAfter() time.Duration {
 	if c.RescueAfter > 0 {
 		return c.RescueAfter
 	}
-	return max(c.JobTimeout, c.ChunkTimeout, c.EmbedTimeout, c.SummaryTimeout) + time.Minute
+	return max(c.JobTimeout, c.ChunkTimeout, c.EmbedTimeout, c.SummaryTimeout, c.IndexBuildTimeout) + time.Minute
 }
 
 // Validate checks the settings against each other.
@@ -560,7 +598,7 @@ func (c *Config) Validate() error {
 	if c.ChunkTargetTokens > c.ChunkMaxTokens {
 		return fmt.Errorf("chunk-target-tokens %d exceeds chunk-max-tokens %d", c.ChunkTargetTokens, c.ChunkMaxTokens)
 	}
-	if c.RescueAfter > 0 && c.RescueAfter <= max(c.JobTimeout, c.ChunkTimeout, c.EmbedTimeout, c.SummaryTimeout) {
+	if c.RescueAfter > 0 && c.RescueAfter <= max(c.JobTimeout, c.ChunkTimeout, c.EmbedTimeout, c.SummaryTimeout, c.IndexBuildTimeout) {
 		return fmt.Errorf("rescue-after %s must exceed the longest job timeout, or jobs still running would be handed back", c.RescueAfter)
 	}
 	return nil

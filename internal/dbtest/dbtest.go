@@ -100,7 +100,16 @@ func newDatabase(t testing.TB, migrated bool) string {
 	if migrated {
 		stmt += " TEMPLATE " + pgx.Identifier{server.template}.Sanitize()
 	}
-	if err := adminExec(ctx, server.url, stmt); err != nil {
+	err := adminExec(ctx, server.url, stmt)
+	var pgErr *pgconn.PgError
+	if migrated && errors.As(err, &pgErr) && pgErr.Code == "3D000" {
+		// The template went away: another checkout with other migrations
+		// dropped it as stale. Build it again.
+		if _, err = ensureTemplate(ctx, server.url); err == nil {
+			err = adminExec(ctx, server.url, stmt)
+		}
+	}
+	if err != nil {
 		t.Fatalf("dbtest: error creating database %s: %v", name, err)
 	}
 	t.Cleanup(func() {
@@ -195,14 +204,15 @@ func ensureTemplate(ctx context.Context, url string) (string, error) {
 	return name, nil
 }
 
-// dropStaleDatabases removes templates of older migrations and test
-// databases left by killed test runs more than an hour ago.
+// dropStaleDatabases removes templates of other migrations and test
+// databases left by killed test runs, made more than an hour ago: a
+// template of other migrations may still serve another checkout's tests
+// (which build it again if it goes away).
 func dropStaleDatabases(ctx context.Context, conn *pgx.Conn, current string) {
 	rows, err := conn.Query(ctx, `
 		SELECT datname FROM pg_database
-		WHERE (datname LIKE 'kollektiv\_tpl\_%' AND datname <> $1)
-		   OR (datname LIKE 'kollektiv\_test\_%'
-		       AND (pg_stat_file('base/' || oid || '/PG_VERSION')).modification < now() - interval '1 hour')`, current)
+		WHERE ((datname LIKE 'kollektiv\_tpl\_%' AND datname <> $1) OR datname LIKE 'kollektiv\_test\_%')
+		  AND (pg_stat_file('base/' || oid || '/PG_VERSION')).modification < now() - interval '1 hour'`, current)
 	if err != nil {
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -235,8 +236,12 @@ func (s *Service) Retry(ctx context.Context, userID string, sourceID uuid.UUID) 
 // Delete cancels a source's waiting jobs and removes it with its documents,
 // chunks, vectors, summary and events, in one transaction. Jobs already
 // running find the source gone and do nothing.
+//
+// A bulk-built vector index of the source is dropped after the commit, when
+// that can be done within a few seconds (another index build holds the
+// table's lock meanwhile); otherwise the next worker to start drops it.
 func (s *Service) Delete(ctx context.Context, userID string, sourceID uuid.UUID) error {
-	return pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		if _, err := lockOwnedSource(ctx, tx, userID, sourceID); err != nil {
 			return err
 		}
@@ -248,6 +253,14 @@ func (s *Service) Delete(ctx context.Context, userID string, sourceID uuid.UUID)
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if _, err := store.DropSourceVectorIndexes(ctx, s.Pool, 3*time.Second); err != nil && s.Logger != nil {
+		s.Logger.WarnContext(ctx, "vector index of a deleted source left for the next worker start",
+			slog.String("source_id", sourceID.String()), slog.String("error", err.Error()))
+	}
+	return nil
 }
 
 func lockOwnedSource(ctx context.Context, tx pgx.Tx, userID string, sourceID uuid.UUID) (store.Source, error) {

@@ -37,6 +37,7 @@ type Chunk struct {
 	EmbeddingModel *string
 	Tsv            string
 	CreatedAt      time.Time
+	BulkIndex      bool
 }
 
 type Document struct {
@@ -75,6 +76,8 @@ type Source struct {
 	ChunksWritten       int32
 	ChunksEmbedded      int32
 	ProgressAt          *time.Time
+	BulkIndex           bool
+	BatchJobsUnfinished int32
 }
 
 type SourceEvent struct {
@@ -94,6 +97,14 @@ type SourceSummary struct {
 	Model     string
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+type SourceVectorIndex struct {
+	SourceID  uuid.UUID
+	Dims      int32
+	UserID    string
+	IndexName string
+	CreatedAt time.Time
 }
 
 type Worker struct {

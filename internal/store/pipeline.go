@@ -71,17 +71,6 @@ func CountBatchJobs(ctx context.Context, db DBTX, sourceID uuid.UUID, generation
 	return c, nil
 }
 
-// LockSourceFanIn takes the per-source transaction lock under which the
-// last batch jobs count what is left: two jobs finishing at once take turns,
-// and the second one sees the first as completed.
-func LockSourceFanIn(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID) error {
-	_, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock(hashtextextended('kollektiv.fan_in:' || $1::text, 0))", sourceID.String())
-	if err != nil {
-		return fmt.Errorf("error taking fan-in lock: %w", err)
-	}
-	return nil
-}
-
 // WaitingCheckJob returns the id of the generation's check_chunking_complete
 // job while it is waiting (scheduled, pending or retryable), or 0.
 func WaitingCheckJob(ctx context.Context, db DBTX, sourceID uuid.UUID, generation int32) (int64, error) {
@@ -142,17 +131,18 @@ type ChunkRow struct {
 	TokenCount int32
 }
 
-// CopyChunks writes chunk rows of one source with COPY.
-func CopyChunks(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID, userID string, rows []ChunkRow) (int64, error) {
+// CopyChunks writes chunk rows of one source with COPY, marked for the
+// source's bulk-built vector index when it has one.
+func CopyChunks(ctx context.Context, tx pgx.Tx, source Source, rows []ChunkRow) (int64, error) {
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{"chunks"},
-		[]string{"id", "document_id", "source_id", "user_id", "ordinal", "headers", "text", "token_count"},
+		[]string{"id", "document_id", "source_id", "user_id", "ordinal", "headers", "text", "token_count", "bulk_index"},
 		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 			r := rows[i]
 			headers := r.Headers
 			if headers == nil {
 				headers = []string{} // a chunk above the first heading
 			}
-			return []any{r.ID, r.DocumentID, sourceID, userID, r.Ordinal, headers, r.Text, r.TokenCount}, nil
+			return []any{r.ID, r.DocumentID, source.ID, source.UserID, r.Ordinal, headers, r.Text, r.TokenCount, source.BulkIndex}, nil
 		}))
 	if err != nil {
 		return 0, fmt.Errorf("error copying chunks: %w", err)

@@ -94,7 +94,7 @@ func TestSchemaIndexes(t *testing.T) {
 	t.Run("KNNUsesHNSWIndex", func(t *testing.T) {
 		query := make([]float32, 384)
 		query[3] = 1
-		sql, err := NearestChunksSQL(384)
+		sql, err := NearestChunksSQL(384, true, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +185,7 @@ func TestVectorIndexForOtherDimensions(t *testing.T) {
 
 	query := make([]float32, 8)
 	query[2] = 1
-	sql, err := NearestChunksSQL(8)
+	sql, err := NearestChunksSQL(8, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func TestVectorIndexForOtherDimensions(t *testing.T) {
 	if _, err := EnsureVectorIndex(ctx, pool, 5000); err == nil {
 		t.Fatal("EnsureVectorIndex(5000) should fail: HNSW supports at most 4000 dimensions")
 	}
-	if sql, _ := NearestChunksSQL(3072); !strings.Contains(sql, "halfvec(3072)") {
+	if sql, _ := NearestChunksSQL(3072, true, nil); !strings.Contains(sql, "halfvec(3072)") {
 		t.Fatalf("3072 dimensions should be searched as halfvec:\n%s", sql)
 	}
 }

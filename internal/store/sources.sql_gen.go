@@ -12,6 +12,30 @@ import (
 	"github.com/google/uuid"
 )
 
+const addBatchJobsUnfinished = `-- name: AddBatchJobsUnfinished :one
+UPDATE sources
+SET batch_jobs_unfinished = batch_jobs_unfinished + $1
+WHERE id = $2 AND generation = $3
+RETURNING batch_jobs_unfinished
+`
+
+type AddBatchJobsUnfinishedParams struct {
+	Delta      int32
+	ID         uuid.UUID
+	Generation int32
+}
+
+// Adjusts the generation's fan-in counter by a committing batch job: minus
+// itself, plus the batch jobs it inserted. The row lock makes jobs that
+// commit at once take turns, so exactly one of them sees zero. No row when
+// the source was deleted or moved on to another generation.
+func (q *Queries) AddBatchJobsUnfinished(ctx context.Context, arg AddBatchJobsUnfinishedParams) (int32, error) {
+	row := q.db.QueryRow(ctx, addBatchJobsUnfinished, arg.Delta, arg.ID, arg.Generation)
+	var batch_jobs_unfinished int32
+	err := row.Scan(&batch_jobs_unfinished)
+	return batch_jobs_unfinished, err
+}
+
 const addSourceProgress = `-- name: AddSourceProgress :one
 UPDATE sources
 SET documents_processed = documents_processed + $1,
@@ -70,7 +94,7 @@ func (q *Queries) AddSourceProgress(ctx context.Context, arg AddSourceProgressPa
 const createSource = `-- name: CreateSource :one
 INSERT INTO sources (id, user_id, kind, uri, options, idempotency_key)
 VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished
 `
 
 type CreateSourceParams struct {
@@ -113,6 +137,8 @@ func (q *Queries) CreateSource(ctx context.Context, arg CreateSourceParams) (Sou
 		&i.ChunksWritten,
 		&i.ChunksEmbedded,
 		&i.ProgressAt,
+		&i.BulkIndex,
+		&i.BatchJobsUnfinished,
 	)
 	return i, err
 }
@@ -135,7 +161,7 @@ func (q *Queries) DeleteSource(ctx context.Context, arg DeleteSourceParams) (int
 }
 
 const findSourceByURI = `-- name: FindSourceByURI :one
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at FROM sources
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished FROM sources
 WHERE user_id = $1 AND kind = $2 AND uri = $3
 ORDER BY created_at DESC, id DESC
 LIMIT 1
@@ -173,12 +199,14 @@ func (q *Queries) FindSourceByURI(ctx context.Context, arg FindSourceByURIParams
 		&i.ChunksWritten,
 		&i.ChunksEmbedded,
 		&i.ProgressAt,
+		&i.BulkIndex,
+		&i.BatchJobsUnfinished,
 	)
 	return i, err
 }
 
 const getSource = `-- name: GetSource :one
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at FROM sources WHERE id = $1 AND user_id = $2
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished FROM sources WHERE id = $1 AND user_id = $2
 `
 
 type GetSourceParams struct {
@@ -211,12 +239,14 @@ func (q *Queries) GetSource(ctx context.Context, arg GetSourceParams) (Source, e
 		&i.ChunksWritten,
 		&i.ChunksEmbedded,
 		&i.ProgressAt,
+		&i.BulkIndex,
+		&i.BatchJobsUnfinished,
 	)
 	return i, err
 }
 
 const getSourceByID = `-- name: GetSourceByID :one
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at FROM sources WHERE id = $1
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished FROM sources WHERE id = $1
 `
 
 // Unscoped, for jobs that already hold a source id from a trusted payload.
@@ -244,12 +274,14 @@ func (q *Queries) GetSourceByID(ctx context.Context, id uuid.UUID) (Source, erro
 		&i.ChunksWritten,
 		&i.ChunksEmbedded,
 		&i.ProgressAt,
+		&i.BulkIndex,
+		&i.BatchJobsUnfinished,
 	)
 	return i, err
 }
 
 const getSourceByIdempotencyKey = `-- name: GetSourceByIdempotencyKey :one
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at FROM sources WHERE user_id = $1 AND idempotency_key = $2
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished FROM sources WHERE user_id = $1 AND idempotency_key = $2
 `
 
 type GetSourceByIdempotencyKeyParams struct {
@@ -281,12 +313,14 @@ func (q *Queries) GetSourceByIdempotencyKey(ctx context.Context, arg GetSourceBy
 		&i.ChunksWritten,
 		&i.ChunksEmbedded,
 		&i.ProgressAt,
+		&i.BulkIndex,
+		&i.BatchJobsUnfinished,
 	)
 	return i, err
 }
 
 const listSources = `-- name: ListSources :many
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at FROM sources
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished FROM sources
 WHERE user_id = $1
   AND ($2::timestamptz IS NULL
        OR (created_at, id) < ($2::timestamptz, $3::uuid))
@@ -338,6 +372,8 @@ func (q *Queries) ListSources(ctx context.Context, arg ListSourcesParams) ([]Sou
 			&i.ChunksWritten,
 			&i.ChunksEmbedded,
 			&i.ProgressAt,
+			&i.BulkIndex,
+			&i.BatchJobsUnfinished,
 		); err != nil {
 			return nil, err
 		}
@@ -361,7 +397,7 @@ FROM (
     FROM documents d WHERE d.source_id = $1
 ) c
 WHERE s.id = $1
-RETURNING s.id, s.user_id, s.kind, s.uri, s.options, s.stage, s.generation, s.document_count, s.chunk_count, s.failed_document_count, s.error, s.idempotency_key, s.created_at, s.updated_at, s.completed_at, s.documents_scheduled, s.documents_processed, s.chunks_written, s.chunks_embedded, s.progress_at
+RETURNING s.id, s.user_id, s.kind, s.uri, s.options, s.stage, s.generation, s.document_count, s.chunk_count, s.failed_document_count, s.error, s.idempotency_key, s.created_at, s.updated_at, s.completed_at, s.documents_scheduled, s.documents_processed, s.chunks_written, s.chunks_embedded, s.progress_at, s.bulk_index, s.batch_jobs_unfinished
 `
 
 // Recounts documents and chunks from their rows, so the counts cannot drift.
@@ -389,6 +425,8 @@ func (q *Queries) RefreshSourceCounts(ctx context.Context, id uuid.UUID) (Source
 		&i.ChunksWritten,
 		&i.ChunksEmbedded,
 		&i.ProgressAt,
+		&i.BulkIndex,
+		&i.BatchJobsUnfinished,
 	)
 	return i, err
 }
@@ -397,21 +435,34 @@ const scheduleSourceProcessing = `-- name: ScheduleSourceProcessing :one
 UPDATE sources
 SET stage = 'processing_scheduled',
     documents_scheduled = $1,
+    batch_jobs_unfinished = $2,
+    bulk_index = CASE WHEN generation = 1 THEN $3::boolean ELSE bulk_index END,
     documents_processed = 0, chunks_written = 0, chunks_embedded = 0,
     progress_at = NULL, updated_at = now()
-WHERE id = $2 AND generation = $3
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at
+WHERE id = $4 AND generation = $5
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished
 `
 
 type ScheduleSourceProcessingParams struct {
 	DocumentsScheduled int32
+	BatchJobs          int32
+	BulkIndex          bool
 	ID                 uuid.UUID
 	Generation         int32
 }
 
-// Marks the generation's processing as scheduled and resets its progress.
+// Marks the generation's processing as scheduled, resets its progress and
+// sets its fan-in counter to the batch jobs inserted with it. Whether the
+// source's vectors get their own bulk-built index is decided by its first
+// generation and kept after.
 func (q *Queries) ScheduleSourceProcessing(ctx context.Context, arg ScheduleSourceProcessingParams) (Source, error) {
-	row := q.db.QueryRow(ctx, scheduleSourceProcessing, arg.DocumentsScheduled, arg.ID, arg.Generation)
+	row := q.db.QueryRow(ctx, scheduleSourceProcessing,
+		arg.DocumentsScheduled,
+		arg.BatchJobs,
+		arg.BulkIndex,
+		arg.ID,
+		arg.Generation,
+	)
 	var i Source
 	err := row.Scan(
 		&i.ID,
@@ -434,6 +485,8 @@ func (q *Queries) ScheduleSourceProcessing(ctx context.Context, arg ScheduleSour
 		&i.ChunksWritten,
 		&i.ChunksEmbedded,
 		&i.ProgressAt,
+		&i.BulkIndex,
+		&i.BatchJobsUnfinished,
 	)
 	return i, err
 }
@@ -445,7 +498,7 @@ SET stage = $1,
     updated_at = now(),
     completed_at = CASE WHEN $1 IN ('completed', 'failed') THEN now() ELSE NULL END
 WHERE id = $3
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished
 `
 
 type SetSourceStageParams struct {
@@ -478,6 +531,8 @@ func (q *Queries) SetSourceStage(ctx context.Context, arg SetSourceStageParams) 
 		&i.ChunksWritten,
 		&i.ChunksEmbedded,
 		&i.ProgressAt,
+		&i.BulkIndex,
+		&i.BatchJobsUnfinished,
 	)
 	return i, err
 }
@@ -487,7 +542,7 @@ UPDATE sources
 SET generation = generation + 1, stage = 'created', error = NULL,
     completed_at = NULL, updated_at = now()
 WHERE id = $1
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished
 `
 
 // Starts another run of the pipeline over a source (retry or refresh).
@@ -515,6 +570,8 @@ func (q *Queries) StartSourceGeneration(ctx context.Context, id uuid.UUID) (Sour
 		&i.ChunksWritten,
 		&i.ChunksEmbedded,
 		&i.ProgressAt,
+		&i.BulkIndex,
+		&i.BatchJobsUnfinished,
 	)
 	return i, err
 }

@@ -2,8 +2,12 @@ package store
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
+	"strings"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -44,23 +48,80 @@ func vectorCast(dims int) (sqlType, opclass string, err error) {
 	}
 }
 
-// EnsureVectorIndex creates the HNSW index for embeddings of dims dimensions
-// when it is missing (or left invalid by an interrupted build), without
-// blocking writes. It reports whether it built one. Safe to call from several
-// processes at once; run it at start-up for the configured embedder.
+// EnsureVectorIndex creates the shared HNSW index for embeddings of dims
+// dimensions when it is missing (or left invalid by an interrupted build),
+// without blocking writes. It reports whether it built one. Safe to call
+// from several processes at once; run it at start-up for the configured
+// embedder. The shared index leaves out the rows of bulk-indexed sources.
 func EnsureVectorIndex(ctx context.Context, pool *pgxpool.Pool, dims int) (bool, error) {
 	sqlType, opclass, err := vectorCast(dims)
 	if err != nil {
 		return false, err
 	}
 	name := VectorIndexName(dims)
+	return ensureIndex(ctx, pool, name, IndexBuild{}, fmt.Sprintf(
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON chunks USING hnsw ((embedding::%s) %s) WHERE %s",
+		pgx.Identifier{name}.Sanitize(), sqlType, opclass, sharedIndexPredicate(dims)))
+}
 
+// SourceVectorIndexName is the name of the bulk-built HNSW index of one
+// source's embeddings of dims dimensions.
+func SourceVectorIndexName(sourceID uuid.UUID, dims int) string {
+	return fmt.Sprintf("chunks_src_%s_%d_idx", hex.EncodeToString(sourceID[:]), dims)
+}
+
+// sourceIndexPattern matches the names SourceVectorIndexName gives.
+var sourceIndexPattern = regexp.MustCompile(`^chunks_src_([0-9a-f]{32})_[0-9]+_idx$`)
+
+// sharedIndexPredicate is the WHERE clause of the shared index of dims
+// dimensions; a query repeats it to use the index.
+func sharedIndexPredicate(dims int) string {
+	return fmt.Sprintf("vector_dims(embedding) = %d AND NOT bulk_index", dims)
+}
+
+// sourceIndexPredicate is the WHERE clause of a source's bulk-built index.
+func sourceIndexPredicate(sourceID uuid.UUID, dims int) string {
+	return fmt.Sprintf("source_id = '%s'::uuid AND bulk_index AND vector_dims(embedding) = %d", sourceID, dims)
+}
+
+// IndexBuild tunes the session that builds an index.
+type IndexBuild struct {
+	// Memory is maintenance_work_mem for the build, such as "1GB"; empty
+	// keeps the server's. An HNSW graph that outgrows it is built far
+	// more slowly.
+	Memory string
+}
+
+// EnsureSourceVectorIndex builds the HNSW index over one bulk-indexed
+// source's embeddings of dims dimensions, in bulk, with the server's
+// parallel maintenance workers, without blocking writes to chunks. It does
+// nothing when the index exists and is valid; an index left invalid by an
+// interrupted build is dropped and built again. It reports whether it built
+// one.
+func EnsureSourceVectorIndex(ctx context.Context, pool *pgxpool.Pool, sourceID uuid.UUID, dims int, build IndexBuild) (bool, error) {
+	sqlType, opclass, err := vectorCast(dims)
+	if err != nil {
+		return false, err
+	}
+	name := SourceVectorIndexName(sourceID, dims)
+	return ensureIndex(ctx, pool, name, build, fmt.Sprintf(
+		"CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON chunks USING hnsw ((embedding::%s) %s) WHERE %s",
+		pgx.Identifier{name}.Sanitize(), sqlType, opclass, sourceIndexPredicate(sourceID, dims)))
+}
+
+// ensureIndex runs create (a CREATE INDEX CONCURRENTLY IF NOT EXISTS of
+// the index name) unless a valid index of that name exists, dropping an
+// invalid one first. Builds take turns between processes under an advisory
+// lock, which is polled rather than waited for: a session blocked in
+// pg_advisory_lock holds a snapshot, and the concurrent build it waits for
+// would wait for that snapshot in turn.
+func ensureIndex(ctx context.Context, pool *pgxpool.Pool, name string, build IndexBuild, create string) (bool, error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return false, fmt.Errorf("error acquiring connection: %w", err)
 	}
 	defer conn.Release()
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", vectorIndexLockKey); err != nil {
+	if err := pollAdvisoryLock(ctx, conn, vectorIndexLockKey); err != nil {
 		return false, fmt.Errorf("error taking vector index lock: %w", err)
 	}
 	defer func() {
@@ -71,7 +132,7 @@ func EnsureVectorIndex(ctx context.Context, pool *pgxpool.Pool, dims int) (bool,
 	err = conn.QueryRow(ctx, `
 		SELECT i.indisvalid FROM pg_index i
 		JOIN pg_class c ON c.oid = i.indexrelid
-		WHERE c.relname = $1 AND c.relnamespace = 'public'::regnamespace`, name).Scan(&valid)
+		WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace`, name).Scan(&valid)
 	switch {
 	case err == nil && *valid:
 		return false, nil
@@ -83,12 +144,91 @@ func EnsureVectorIndex(ctx context.Context, pool *pgxpool.Pool, dims int) (bool,
 		return false, fmt.Errorf("error looking for index %s: %w", name, err)
 	}
 
-	stmt := fmt.Sprintf("CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON chunks USING hnsw ((embedding::%s) %s) WHERE vector_dims(embedding) = %d",
-		pgx.Identifier{name}.Sanitize(), sqlType, opclass, dims)
-	if _, err := conn.Exec(ctx, stmt); err != nil {
+	if build.Memory != "" {
+		if _, err := conn.Exec(ctx, "SELECT set_config('maintenance_work_mem', $1, false)", build.Memory); err != nil {
+			return false, fmt.Errorf("error setting maintenance_work_mem to %q: %w", build.Memory, err)
+		}
+		defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "RESET maintenance_work_mem") }()
+	}
+	if _, err := conn.Exec(ctx, create); err != nil {
 		return false, fmt.Errorf("error creating index %s: %w", name, err)
 	}
 	return true, nil
+}
+
+// pollAdvisoryLock takes a session advisory lock, trying again every 100ms
+// until it is free or ctx ends.
+func pollAdvisoryLock(ctx context.Context, conn *pgxpool.Conn, key int64) error {
+	for {
+		var ok bool
+		if err := conn.QueryRow(ctx, "SELECT pg_try_advisory_lock($1)", key).Scan(&ok); err != nil {
+			return err
+		}
+		if ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// DropSourceVectorIndexes drops the bulk-built indexes whose source no
+// longer exists, without blocking reads or writes of chunks. Run it after
+// deleting sources and at start-up (a process may have died between a
+// deletion and its drop). A positive lockTimeout gives up on an index
+// when another build keeps the table's lock longer than that. It returns
+// how many it dropped.
+func DropSourceVectorIndexes(ctx context.Context, pool *pgxpool.Pool, lockTimeout time.Duration) (int, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("error acquiring connection: %w", err)
+	}
+	defer conn.Release()
+	rows, err := conn.Query(ctx, `
+		SELECT c.relname FROM pg_index i
+		JOIN pg_class c ON c.oid = i.indexrelid
+		WHERE i.indrelid = 'chunks'::regclass AND c.relname LIKE 'chunks\_src\_%'`)
+	if err != nil {
+		return 0, fmt.Errorf("error listing source indexes: %w", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, fmt.Errorf("error listing source indexes: %w", err)
+	}
+	var orphans []string
+	for _, name := range names {
+		m := sourceIndexPattern.FindStringSubmatch(name)
+		if m == nil {
+			continue
+		}
+		id, err := uuid.Parse(m[1])
+		if err != nil {
+			continue
+		}
+		var exists bool
+		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM sources WHERE id = $1)", id).Scan(&exists); err != nil {
+			return 0, fmt.Errorf("error looking for source %s: %w", id, err)
+		}
+		if !exists {
+			orphans = append(orphans, name)
+		}
+	}
+	if len(orphans) == 0 {
+		return 0, nil
+	}
+	if _, err := conn.Exec(ctx, "SELECT set_config('lock_timeout', $1, false)", fmt.Sprintf("%dms", lockTimeout.Milliseconds())); err != nil {
+		return 0, fmt.Errorf("error setting lock_timeout: %w", err)
+	}
+	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "RESET lock_timeout") }()
+	for i, name := range orphans {
+		if _, err := conn.Exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
+			return i, fmt.Errorf("error dropping index %s: %w", name, err)
+		}
+	}
+	return len(orphans), nil
 }
 
 // NearestChunksParams selects the chunks closest to a query vector.
@@ -111,18 +251,30 @@ type NearestChunk struct {
 	Distance float64
 }
 
-// NearestChunks runs a kNN search over the HNSW index of the query's
-// dimension, scoped to one user, nearest first (ties by id). The SQL is
-// written here rather than in db/queries because the cast must name the
-// dimension as a literal.
+// NearestChunks runs a kNN search scoped to one user, nearest first (ties
+// by id): over the shared HNSW index of the query's dimension, and over the
+// bulk-built index of each of the user's bulk-indexed sources that is
+// ready, each scan returning its Limit nearest, merged. The SQL is written
+// here rather than in db/queries because the casts and the predicates of
+// the partial indexes must be literals for the planner to use them.
 //
 // Run inside a transaction with SET LOCAL hnsw.iterative_scan =
-// relaxed_order when a filter may be selective: the index then keeps
+// relaxed_order when a filter may be selective: an index then keeps
 // scanning until Limit rows pass the filter instead of returning what its
 // first ef_search candidates left. Relaxed order may return rows slightly
 // out of order; the outer ORDER BY restores it.
 func NearestChunks(ctx context.Context, db DBTX, arg NearestChunksParams) ([]NearestChunk, error) {
-	sql, err := nearestChunksSQL(len(arg.Query.Slice()))
+	dims := len(arg.Query.Slice())
+	bulk, err := New(db).ListSourceVectorIndexes(ctx, ListSourceVectorIndexesParams{
+		UserID: arg.UserID, Dims: int32(dims), SourceID: arg.SourceID,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error listing bulk-built indexes: %w", err)
+	}
+	// A source is either in the shared index or in its own: when the one
+	// source searched has its own, the shared index has nothing of it.
+	shared := !arg.SourceID.Valid || len(bulk) == 0
+	sql, err := nearestChunksSQL(dims, shared, bulk)
 	if err != nil {
 		return nil, err
 	}
@@ -137,24 +289,35 @@ func NearestChunks(ctx context.Context, db DBTX, arg NearestChunksParams) ([]Nea
 	return hits, nil
 }
 
-// nearestChunksSQL materialises the index scan so that its LIMIT applies to
-// the index order, then sorts the few rows it kept by exact distance.
-func nearestChunksSQL(dims int) (string, error) {
+// nearestChunksSQL scans the shared index (when shared) and the index of
+// each source in bulk, each scan materialised so that its LIMIT applies to
+// its index order, then sorts the few rows they kept by exact distance.
+func nearestChunksSQL(dims int, shared bool, bulk []uuid.UUID) (string, error) {
 	sqlType, _, err := vectorCast(dims)
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf(`
-		WITH nearest AS MATERIALIZED (
+	scan := func(predicate string) string {
+		return fmt.Sprintf(`(
 			SELECT id, document_id, source_id, (embedding::%[1]s <=> $1::vector::%[1]s)::float8 AS distance
 			FROM chunks
-			WHERE vector_dims(embedding) = %[2]d
+			WHERE %[2]s
 			  AND user_id = $2
 			  AND embedding_model = $3
 			  AND ($4::uuid IS NULL OR source_id = $4::uuid)
 			ORDER BY embedding::%[1]s <=> $1::vector::%[1]s
-			LIMIT $5
-		)
+			LIMIT $5)`, sqlType, predicate)
+	}
+	var scans []string
+	if shared {
+		scans = append(scans, scan(sharedIndexPredicate(dims)))
+	}
+	for _, id := range bulk {
+		scans = append(scans, scan(sourceIndexPredicate(id, dims)))
+	}
+	return fmt.Sprintf(`
+		WITH nearest AS MATERIALIZED (%s)
 		SELECT id, document_id, source_id, distance FROM nearest
-		ORDER BY distance, id`, sqlType, dims), nil
+		ORDER BY distance, id
+		LIMIT $5`, strings.Join(scans, "\n\t\tUNION ALL ")), nil
 }

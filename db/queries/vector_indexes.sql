@@ -1,0 +1,13 @@
+-- name: RegisterSourceVectorIndex :exec
+-- Records that a source's bulk-built index is ready for search.
+INSERT INTO source_vector_indexes (source_id, dims, user_id, index_name)
+VALUES (@source_id, @dims, @user_id, @index_name)
+ON CONFLICT (source_id, dims) DO NOTHING;
+
+-- name: ListSourceVectorIndexes :many
+-- The user's sources whose vectors of dims dimensions are in an index of
+-- their own, restricted to one source when source_id is given.
+SELECT source_id FROM source_vector_indexes
+WHERE user_id = @user_id AND dims = @dims
+  AND (sqlc.narg(source_id)::uuid IS NULL OR source_id = sqlc.narg(source_id)::uuid)
+ORDER BY source_id;

@@ -1,0 +1,118 @@
+package jobs_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/kollektiv/kollektiv/internal/content"
+	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/search"
+	"github.com/kollektiv/kollektiv/internal/store"
+	"github.com/kollektiv/kollektiv/jobs"
+)
+
+// TestPipelineBulkIndex ingests a large and a small source of one user
+// side by side. The large one's vectors must stay out of the shared index
+// and be searchable through an index of its own, built by the time of its
+// completed event; the small one's go into the shared index as before. A
+// search without a source filter finds both by vector; deleting the large
+// source drops its index.
+func TestPipelineBulkIndex(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{settings: jobs.Settings{BulkIndexMinBytes: 20_000}})
+	ctx := context.Background()
+
+	var large []content.Document
+	for i := range 12 {
+		large = append(large, doc(t, "https://docs.example/large/"+string(rune('a'+i)), guide("storage"+string(rune('a'+i)), 6)))
+	}
+	small := []content.Document{doc(t, "https://docs.example/small", guide("network", 2))}
+	add := func(docs []content.Document) uuid.UUID {
+		added, err := b.ingest.Add(ctx, ingest.AddParams{UserID: "alice", Kind: ingest.KindInline, Documents: docs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return added.Source.ID
+	}
+	largeID, smallID := add(large), add(small)
+	for _, id := range []uuid.UUID{largeID, smallID} {
+		if source := waitTerminal(t, b, id); source.Stage != events.StageCompleted {
+			t.Fatalf("source %s ended %s: %v", id, source.Stage, source.Error)
+		}
+	}
+
+	q := store.New(b.pool)
+	for id, wantBulk := range map[uuid.UUID]bool{largeID: true, smallID: false} {
+		source, err := q.GetSourceByID(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if source.BulkIndex != wantBulk {
+			t.Errorf("source %s: bulk_index %v, want %v", id, source.BulkIndex, wantBulk)
+		}
+		var rows, flagged, embedded int
+		if err := b.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE bulk_index), count(embedding)
+			FROM chunks WHERE source_id = $1`, id).Scan(&rows, &flagged, &embedded); err != nil {
+			t.Fatal(err)
+		}
+		if want := len(expectedChunks(t, b, id, map[uuid.UUID][]content.Document{largeID: large, smallID: small}[id])); rows != want || embedded != want {
+			t.Errorf("source %s: %d chunks, %d embedded, want %d", id, rows, embedded, want)
+		}
+		if wantBulk && flagged != rows || !wantBulk && flagged != 0 {
+			t.Errorf("source %s: %d of %d chunks marked bulk_index, want bulk %v", id, flagged, rows, wantBulk)
+		}
+	}
+
+	// The large source's index exists, is valid, holds its rows, and is
+	// registered for search; the small source has none.
+	dims := b.embedder.Dimensions()
+	indexName := store.SourceVectorIndexName(largeID, dims)
+	var valid bool
+	if err := b.pool.QueryRow(ctx, `SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = $1`, indexName).Scan(&valid); err != nil || !valid {
+		t.Fatalf("index %s: valid %v, err %v", indexName, valid, err)
+	}
+	var registered []uuid.UUID
+	registered, err := q.ListSourceVectorIndexes(ctx, store.ListSourceVectorIndexesParams{UserID: "alice", Dims: int32(dims)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(registered) != 1 || registered[0] != largeID {
+		t.Fatalf("registered bulk indexes %v, want only %s", registered, largeID)
+	}
+
+	// The vector half of a search reaches both sources, each through its
+	// index.
+	vectorHits := func(query string, source uuid.NullUUID) map[uuid.UUID]int {
+		hits, err := search.New(b.pool, b.embedder).Search(ctx, search.Query{UserID: "alice", Text: query, K: 50, SourceID: source})
+		if err != nil {
+			t.Fatal(err)
+		}
+		bySource := map[uuid.UUID]int{}
+		for _, h := range hits {
+			if h.VectorRank > 0 {
+				bySource[h.SourceID]++
+			}
+		}
+		return bySource
+	}
+	if got := vectorHits("storage subsystem retries network", uuid.NullUUID{}); got[largeID] == 0 || got[smallID] == 0 {
+		t.Fatalf("vector hits by source %v: want hits from both the large and the small source", got)
+	}
+	if got := vectorHits("storage subsystem retries", uuid.NullUUID{UUID: largeID, Valid: true}); got[largeID] == 0 || len(got) != 1 {
+		t.Fatalf("vector hits by source %v within the large source", got)
+	}
+	// Deleting the source drops its index.
+	if err := b.ingest.Delete(ctx, "alice", largeID); err != nil {
+		t.Fatal(err)
+	}
+	var exists bool
+	if err := b.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relname = $1)", indexName).Scan(&exists); err != nil {
+		t.Fatal(err)
+	}
+	if exists {
+		t.Fatalf("index %s survived its source's deletion", indexName)
+	}
+}
