@@ -8,7 +8,7 @@ KOLLEKTIV := $(BIN)/kollektiv
 BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -o $(KOLLEKTIV) ./cmd/kollektiv
 TESTFLAGS ?= -race -timeout 30m
 
-.PHONY: all build run test vet lint sqlc-diff generate tools pgvector clean
+.PHONY: all build run test load vet lint sqlc-diff generate tools pgvector clean
 
 all: build
 
@@ -22,6 +22,10 @@ run:
 ## test: vet, lint, check generated code, then every test with the race detector.
 test: pgvector tools vet lint sqlc-diff
 	$(GO) test $(TESTFLAGS) ./...
+
+## load: issue 8's load test (50 sources of 5 users, one 20x larger, API readers): prints times, asserts correctness and fairness.
+load: pgvector
+	KOLLEKTIV_LOAD=1 $(GO) test -count=1 -v -timeout 30m -run '^TestLoad$$' ./internal/app/
 
 vet:
 	$(GO) vet ./...

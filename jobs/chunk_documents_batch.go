@@ -108,7 +108,10 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 		for _, r := range rows[span.Start:span.End] {
 			ids = append(ids, r.ID)
 		}
-		persist = append(persist, river.InsertManyParams{Args: PersistChunksArgs{SourceGeneration: args.SourceGeneration, ChunkIDs: ids}})
+		persist = append(persist, river.InsertManyParams{
+			Args:       PersistChunksArgs{SourceGeneration: args.SourceGeneration, ChunkIDs: ids},
+			InsertOpts: inheritedInsertOpts(job.JobRow),
+		})
 	}
 
 	rc := client(ctx)

@@ -17,3 +17,6 @@ func CompleteAndFanIn(ctx context.Context, deps Deps, rc *river.Client[pgx.Tx], 
 	p.Settings = p.Settings.withDefaults()
 	return completeAndFanIn(ctx, p, rc, tx, job, job.Args.SourceGeneration, 0)
 }
+
+// FairSharePriority exposes the priority of a batch job to its table test.
+var FairSharePriority = fairSharePriority

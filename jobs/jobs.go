@@ -67,6 +67,9 @@ type Settings struct {
 	// EmbedBatchChunks and EmbedBatchTokens bound an embedding job.
 	// Defaults 100 and 50,000.
 	EmbedBatchChunks, EmbedBatchTokens int
+	// FairShareDocuments is how many queued documents of one user run at
+	// each priority level before the next (see fair_share.go). Default 200.
+	FairShareDocuments int
 	// BulkIndexMinBytes is the size of a source's first generation from
 	// which its vectors get an HNSW index of their own, built in bulk after
 	// its last batch, instead of going into the shared index batch by
@@ -98,6 +101,7 @@ func (s Settings) withDefaults() Settings {
 	s.BatchBytes = cmp.Or(s.BatchBytes, content.DefaultDocumentBatchBytes)
 	s.EmbedBatchChunks = cmp.Or(s.EmbedBatchChunks, content.DefaultEmbedBatchSize)
 	s.EmbedBatchTokens = cmp.Or(s.EmbedBatchTokens, content.DefaultEmbedBatchTokens)
+	s.FairShareDocuments = cmp.Or(s.FairShareDocuments, 200)
 	if s.HTTPClient == nil {
 		s.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}

@@ -58,6 +58,12 @@ func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[Proces
 	rc := client(ctx)
 	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
+		// First, so that a job that must wait for the user's queue snoozes
+		// before doing anything.
+		queued, err := userQueuedDocuments(ctx, q, source.UserID)
+		if err != nil {
+			return err
+		}
 		// Unchanged documents embedded by another model (the embedder was
 		// switched) are embedded again, or vector search could not see them.
 		if _, err := q.ResetDocumentsOfOtherModel(ctx, store.ResetDocumentsOfOtherModelParams{
@@ -82,7 +88,7 @@ func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[Proces
 			for _, d := range docs[span.Start:span.End] {
 				batch.DocumentIDs = append(batch.DocumentIDs, d.ID)
 			}
-			batches[i] = river.InsertManyParams{Args: batch}
+			batches[i] = river.InsertManyParams{Args: batch, InsertOpts: w.p.batchInsertOpts(queued + span.Start)}
 		}
 		bulk := w.p.Settings.BulkIndexMinBytes > 0 && total >= w.p.Settings.BulkIndexMinBytes
 		scheduled, err := q.ScheduleSourceProcessing(ctx, store.ScheduleSourceProcessingParams{

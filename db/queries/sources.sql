@@ -108,3 +108,16 @@ UPDATE sources
 SET batch_jobs_unfinished = batch_jobs_unfinished + @delta
 WHERE id = @id AND generation = @generation
 RETURNING batch_jobs_unfinished;
+
+-- name: TryLockUserQueue :one
+-- Serialises the scheduling of one user's sources until the transaction
+-- ends, so that each sees the documents the previous one queued. It does
+-- not wait: false means another transaction holds the lock.
+SELECT pg_try_advisory_xact_lock(hashtextextended('kollektiv.user_queue:' || @user_id::text, 0)) AS locked;
+
+-- name: UserQueuedDocuments :one
+-- Documents of the user's sources in processing that are not chunked yet:
+-- the user's work already queued ahead of a new batch of theirs.
+SELECT coalesce(sum(greatest(documents_scheduled - documents_processed, 0)), 0)::integer AS queued
+FROM sources
+WHERE user_id = @user_id AND stage = 'processing_scheduled';

@@ -200,10 +200,11 @@ func (a *App) buildRiver() (*river.Client[pgx.Tx], error) {
 				FanInSafetyInterval: cfg.FanInSafetyInterval, ProgressInterval: cfg.ProgressInterval,
 				BatchDocuments: cfg.BatchDocuments, BatchBytes: cfg.BatchBytes,
 				EmbedBatchChunks: cfg.EmbedBatchChunks, EmbedBatchTokens: cfg.EmbedBatchTokens,
-				BulkIndexMinBytes: cmp.Or(cfg.BulkIndexMinBytes, -1), // 0 turns it off
-				IndexBuild:        store.IndexBuild{Memory: cfg.IndexBuildMemory},
-				IndexBuildTimeout: cfg.IndexBuildTimeout,
-				WebhookURLs:       cfg.WebhookURLs, WebhookSecret: cfg.WebhookSecret,
+				FairShareDocuments: cfg.FairShareDocuments,
+				BulkIndexMinBytes:  cmp.Or(cfg.BulkIndexMinBytes, -1), // 0 turns it off
+				IndexBuild:         store.IndexBuild{Memory: cfg.IndexBuildMemory},
+				IndexBuildTimeout:  cfg.IndexBuildTimeout,
+				WebhookURLs:        cfg.WebhookURLs, WebhookSecret: cfg.WebhookSecret,
 			},
 		})
 		if err != nil {

@@ -120,6 +120,11 @@ type Config struct {
 	// EmbedBatchTokens bounds the tokens one embedding job takes.
 	// Default 50,000.
 	EmbedBatchTokens int
+	// FairShareDocuments is how many queued documents of one user go in at
+	// each of River's four priorities: a user's first ones at 1, the tail
+	// of a long backlog at 4, so other users' new sources overtake it.
+	// Default 200.
+	FairShareDocuments int
 	// ChunkTargetTokens and ChunkMaxTokens size chunks. Defaults 400, 512.
 	ChunkTargetTokens, ChunkMaxTokens int
 	// BulkIndexMinBytes is the size of a new source from which its vectors
@@ -416,6 +421,12 @@ func Settings() []Setting {
 			Usage: "most tokens one embedding job takes",
 			set:   intSetter(func(c *Config) *int { return &c.EmbedBatchTokens }, 1),
 			get:   func(c *Config) string { return strconv.Itoa(c.EmbedBatchTokens) },
+		},
+		{
+			Name: "fair-share-documents", Env: "KOLLEKTIV_FAIR_SHARE_DOCUMENTS", Default: "200",
+			Usage: "queued documents of one user per priority level: a user's long backlog goes behind other users' new sources",
+			set:   intSetter(func(c *Config) *int { return &c.FairShareDocuments }, 1),
+			get:   func(c *Config) string { return strconv.Itoa(c.FairShareDocuments) },
 		},
 		{
 			Name: "chunk-target-tokens", Env: "KOLLEKTIV_CHUNK_TARGET_TOKENS", Default: "400",

@@ -575,3 +575,32 @@ func (q *Queries) StartSourceGeneration(ctx context.Context, id uuid.UUID) (Sour
 	)
 	return i, err
 }
+
+const tryLockUserQueue = `-- name: TryLockUserQueue :one
+SELECT pg_try_advisory_xact_lock(hashtextextended('kollektiv.user_queue:' || $1::text, 0)) AS locked
+`
+
+// Serialises the scheduling of one user's sources until the transaction
+// ends, so that each sees the documents the previous one queued. It does
+// not wait: false means another transaction holds the lock.
+func (q *Queries) TryLockUserQueue(ctx context.Context, userID string) (bool, error) {
+	row := q.db.QueryRow(ctx, tryLockUserQueue, userID)
+	var locked bool
+	err := row.Scan(&locked)
+	return locked, err
+}
+
+const userQueuedDocuments = `-- name: UserQueuedDocuments :one
+SELECT coalesce(sum(greatest(documents_scheduled - documents_processed, 0)), 0)::integer AS queued
+FROM sources
+WHERE user_id = $1 AND stage = 'processing_scheduled'
+`
+
+// Documents of the user's sources in processing that are not chunked yet:
+// the user's work already queued ahead of a new batch of theirs.
+func (q *Queries) UserQueuedDocuments(ctx context.Context, userID string) (int32, error) {
+	row := q.db.QueryRow(ctx, userQueuedDocuments, userID)
+	var queued int32
+	err := row.Scan(&queued)
+	return queued, err
+}

@@ -1,0 +1,59 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/kollektiv/kollektiv/internal/dbtest"
+	. "github.com/kollektiv/kollektiv/internal/store"
+)
+
+// TestUserQueuedDocuments checks what the fair share counts as a user's
+// queued work: the documents not yet chunked of their sources in
+// processing, and nothing of other users or of sources past processing.
+func TestUserQueuedDocuments(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool := dbtest.Pool(t)
+	q := New(pool)
+	source := func(user string, scheduled, processed int32, stage string) {
+		t.Helper()
+		s, err := q.CreateSource(ctx, CreateSourceParams{ID: uuid.New(), UserID: user, Kind: "inline", Options: []byte("{}")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.ScheduleSourceProcessing(ctx, ScheduleSourceProcessingParams{ID: s.ID, Generation: s.Generation, DocumentsScheduled: scheduled}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.AddSourceProgress(ctx, AddSourceProgressParams{ID: s.ID, Generation: s.Generation, Documents: processed, ThrottleSeconds: 1}); err != nil {
+			t.Fatal(err)
+		}
+		if stage != "processing_scheduled" {
+			if _, err := q.SetSourceStage(ctx, SetSourceStageParams{ID: s.ID, Stage: stage}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	source("alice", 500, 120, "processing_scheduled")
+	source("alice", 40, 0, "processing_scheduled")
+	source("alice", 900, 100, "chunks_generated") // chunked: embedding and summary left
+	source("alice", 700, 0, "failed")
+	source("bob", 60, 10, "processing_scheduled")
+	if _, err := q.CreateSource(ctx, CreateSourceParams{ID: uuid.New(), UserID: "alice", Kind: "inline", Options: []byte("{}")}); err != nil {
+		t.Fatal(err) // created, not scheduled yet: nothing counted
+	}
+
+	for user, want := range map[string]int32{"alice": 380 + 40, "bob": 50, "carol": 0} {
+		got, err := q.UserQueuedDocuments(ctx, user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s: %d queued documents, want %d", user, got, want)
+		}
+	}
+}
