@@ -178,10 +178,12 @@ func (a *App) buildProviders() error {
 	return nil
 }
 
-func (a *App) buildRiver() (*river.Client[pgx.Tx], error) {
-	cfg := a.config
-	riverConfig := &river.Config{
-		Logger: a.logger,
+// RiverConfig returns the River settings every Kollektiv process runs
+// with, without workers or queues: `kollektiv bench` starts its own workers
+// on the same settings.
+func RiverConfig(cfg *config.Config, logger *slog.Logger) *river.Config {
+	return &river.Config{
+		Logger: logger,
 		// The default for kinds without their own; River checks it against
 		// RescueStuckJobsAfter.
 		JobTimeout:           cfg.JobTimeout,
@@ -190,6 +192,11 @@ func (a *App) buildRiver() (*river.Client[pgx.Tx], error) {
 		RetryPolicy:          &jobs.RetryPolicy{Base: cfg.RetryBase},
 		SoftStopTimeout:      cfg.SoftStopTimeout,
 	}
+}
+
+func (a *App) buildRiver() (*river.Client[pgx.Tx], error) {
+	cfg := a.config
+	riverConfig := RiverConfig(cfg, a.logger)
 	if a.opts.Worker {
 		workers := river.NewWorkers()
 		err := jobs.Register(workers, jobs.Deps{
@@ -238,11 +245,14 @@ func (a *App) poolSize() int32 {
 }
 
 // Queues returns the queue settings the worker runs with.
-func (a *App) Queues() map[string]river.QueueConfig {
+func (a *App) Queues() map[string]river.QueueConfig { return Queues(a.config) }
+
+// Queues returns the queues a worker of cfg runs, with their concurrency.
+func Queues(cfg *config.Config) map[string]river.QueueConfig {
 	return map[string]river.QueueConfig{
-		jobs.QueueDefault:   {MaxWorkers: a.config.DefaultWorkers},
-		jobs.QueueChunking:  {MaxWorkers: cmp.Or(a.config.ChunkingWorkers, runtime.NumCPU())},
-		jobs.QueueEmbedding: {MaxWorkers: a.config.EmbeddingWorkers},
+		jobs.QueueDefault:   {MaxWorkers: cfg.DefaultWorkers},
+		jobs.QueueChunking:  {MaxWorkers: cmp.Or(cfg.ChunkingWorkers, runtime.NumCPU())},
+		jobs.QueueEmbedding: {MaxWorkers: cfg.EmbeddingWorkers},
 	}
 }
 

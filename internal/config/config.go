@@ -620,6 +620,18 @@ func (c *Config) SetDatabaseURL(url, origin string) {
 	c.origin["database-url"] = origin
 }
 
+// Environ returns every setting as an environment variable, NAME=value,
+// so a child process (the worker that `kollektiv bench` starts) runs with
+// this configuration.
+func (c *Config) Environ() []string {
+	settings := Settings()
+	env := make([]string, 0, len(settings))
+	for _, s := range settings {
+		env = append(env, s.Env+"="+s.get(c))
+	}
+	return env
+}
+
 // Dump writes the effective settings as a table, secrets redacted.
 func (c *Config) Dump(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
