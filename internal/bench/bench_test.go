@@ -3,18 +3,37 @@ package bench_test
 import (
 	"context"
 	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
 
 	"github.com/kollektiv/kollektiv/internal/bench"
+	"github.com/kollektiv/kollektiv/internal/cli"
 	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/dbtest"
+	"github.com/kollektiv/kollektiv/internal/testcorpus"
 )
 
+// workerEnv makes the test binary run the command line instead of the
+// tests: the ingest benchmark starts it as its `kollektiv worker`, which
+// spares the tests a build of the binary.
+const workerEnv = "KOLLEKTIV_BENCH_TEST_RUN_CLI"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(workerEnv) == "1" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := cli.Main(ctx, os.Args[1:], cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv})
+		stop()
+		os.Exit(code)
+	}
+	// Every child of the tests is a worker.
+	_ = os.Setenv(workerEnv, "1")
 	goleak.VerifyTestMain(m)
 }
 
@@ -62,4 +81,39 @@ func logTable(t *testing.T, r interface{ WriteTable(io.Writer) error }) {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", out.String())
+}
+
+// TestIngest ingests 20 documents of the Rust book with a worker process
+// and measures the floor of the same documents, then checks that both saw
+// the same chunks, that every chunk had its vector at completed, and that
+// the report has every stage and a worker's memory.
+func TestIngest(t *testing.T) {
+	t.Parallel()
+	report, err := bench.Ingest(testContext(t), bench.IngestOptions{
+		Config: benchConfig(t), Corpus: filepath.Join(testcorpus.Dir(t), "rust-book"), Documents: 20,
+		WorkerBinary: os.Args[0],
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Documents != 20 || report.Chunks == 0 || report.Floor.Chunks != report.Chunks || report.Bytes == 0 {
+		t.Errorf("counts: documents %d, chunks %d, floor chunks %d, bytes %d", report.Documents, report.Chunks, report.Floor.Chunks, report.Bytes)
+	}
+	if report.UnembeddedAtCompleted != 0 {
+		t.Errorf("%d chunks had no vector at completed", report.UnembeddedAtCompleted)
+	}
+	var stages []string
+	for _, s := range report.Stages {
+		stages = append(stages, s.To)
+		if s.Seconds < 0 {
+			t.Errorf("stage %s → %s took %v s", s.From, s.To, s.Seconds)
+		}
+	}
+	if got := strings.Join(stages, ","); got != "created,processing_scheduled,chunks_generated,summary_generated,completed" {
+		t.Errorf("stages: %s", got)
+	}
+	if report.WorkerPeakRSSMB <= 0 || report.Ratio <= 0 || report.ChunksPerSecond <= 0 || report.Floor.IndexSeconds <= 0 {
+		t.Errorf("report: %+v", report)
+	}
+	logTable(t, report)
 }
