@@ -117,3 +117,20 @@ func TestIngest(t *testing.T) {
 	}
 	logTable(t, report)
 }
+
+// TestLatency sends three one-document sources through the API and checks
+// that every run was measured to completed.
+func TestLatency(t *testing.T) {
+	t.Parallel()
+	report, err := bench.Latency(testContext(t), bench.LatencyOptions{Config: benchConfig(t), Runs: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Runs != 3 || report.CommitSamples < 1 || report.CommitSamples > 3 {
+		t.Errorf("samples: %+v", report)
+	}
+	if report.PostToCompletedP50 <= 0 || report.PostToCompletedP95 < report.PostToCompletedP50 || report.CommitToEventP50 <= 0 {
+		t.Errorf("latencies: %+v", report)
+	}
+	logTable(t, report)
+}
