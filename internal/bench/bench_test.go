@@ -134,3 +134,22 @@ func TestLatency(t *testing.T) {
 	}
 	logTable(t, report)
 }
+
+// TestSearch seeds 500 chunks and times 50 searches, checking the counts
+// and that searches find something.
+func TestSearch(t *testing.T) {
+	t.Parallel()
+	report, err := bench.Search(testContext(t), bench.SearchOptions{
+		Config: benchConfig(t), Corpus: filepath.Join(testcorpus.Dir(t), "rust-book"), Chunks: 500, Queries: 50,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Chunks != 500 || report.Queries != 50 || report.Documents == 0 {
+		t.Errorf("counts: %+v", report)
+	}
+	if report.HitsPerQuery <= 0 || report.HitsPerQuery > 10 || report.P50 <= 0 || report.P95 < report.P50 || report.P99 < report.P95 {
+		t.Errorf("searches: %+v", report)
+	}
+	logTable(t, report)
+}

@@ -250,7 +250,9 @@ type followUpArgs struct{ jobs.SourceGeneration }
 
 func (followUpArgs) Kind() string { return store.KindPersistChunks }
 
-func (followUpArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: jobs.QueueEmbedding} }
+func (followUpArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: jobs.QueueEmbedding}
+}
 
 type checkArgs struct{ jobs.SourceGeneration }
 
