@@ -34,6 +34,9 @@ type QueueOptions struct {
 	// Runs is how many times both are measured; the report gives medians.
 	// Default 1.
 	Runs int
+	// FetchCooldown and FetchPollInterval, when set, replace River's
+	// defaults (100ms and 1s, which the app keeps), to show what they cost.
+	FetchCooldown, FetchPollInterval time.Duration
 	// Keep leaves the bench database in place.
 	Keep bool
 	// Logger defaults to discarding.
@@ -46,6 +49,9 @@ type QueueReport struct {
 	Batches int `json:"batches"`
 	// Queues are the queues' MaxWorkers.
 	Queues map[string]int `json:"queues"`
+	// FetchCooldown and FetchPollInterval are River's, in seconds.
+	FetchCooldown     float64 `json:"fetch_cooldown_seconds"`
+	FetchPollInterval float64 `json:"fetch_poll_interval_seconds"`
 	// RawJobs no-op jobs, spread over the queues like the pipeline's, all
 	// inserted at once; RawSeconds from the insert to the last completion.
 	RawJobs           int     `json:"raw_jobs"`
@@ -60,8 +66,9 @@ type QueueReport struct {
 
 // WriteTable writes the report as a table.
 func (r *QueueReport) WriteTable(w io.Writer) error {
-	t := &table{title: fmt.Sprintf("queue: %d batches, median of %d runs (default %d, chunking %d, embedding %d workers)",
-		r.Batches, r.Runs, r.Queues[jobs.QueueDefault], r.Queues[jobs.QueueChunking], r.Queues[jobs.QueueEmbedding])}
+	t := &table{title: fmt.Sprintf("queue: %d batches, median of %d runs (default %d, chunking %d, embedding %d workers; fetch cooldown %v, poll %v)",
+		r.Batches, r.Runs, r.Queues[jobs.QueueDefault], r.Queues[jobs.QueueChunking], r.Queues[jobs.QueueEmbedding],
+		time.Duration(r.FetchCooldown*float64(time.Second)), time.Duration(r.FetchPollInterval*float64(time.Second)))}
 	t.add("workload", "jobs", "seconds", "jobs/s")
 	t.add("raw no-op", fmt.Sprint(r.RawJobs), fmt.Sprintf("%.3f", r.RawSeconds), fmt.Sprintf("%.0f", r.RawJobsPerSecond))
 	t.add("pipeline-shaped", fmt.Sprint(r.PipelineJobs), fmt.Sprintf("%.3f", r.PipelineSeconds), fmt.Sprintf("%.0f", r.PipelinePerSecond))
@@ -120,6 +127,9 @@ func queueIn(ctx context.Context, db *database, opts QueueOptions, logger *slog.
 	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[finalArgs]) error { return nil }))
 	riverConfig := app.RiverConfig(opts.Config, logger)
 	riverConfig.Workers, riverConfig.Queues = workers, queues
+	riverConfig.FetchCooldown = cmp.Or(opts.FetchCooldown, river.FetchCooldownDefault)
+	riverConfig.FetchPollInterval = cmp.Or(opts.FetchPollInterval, river.FetchPollIntervalDefault)
+	report.FetchCooldown, report.FetchPollInterval = seconds(riverConfig.FetchCooldown), seconds(riverConfig.FetchPollInterval)
 	// Completed jobs stay: the raw run's count needs no cleaner racing it.
 	rc, err := river.NewClient(riverpgxv5.New(pool), riverConfig)
 	if err != nil {

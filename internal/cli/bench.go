@@ -61,6 +61,8 @@ kollektiv bench search --corpus ../shared/corpus --chunks 100000`,
 			keep := fs.Bool("keep", false, "keep the bench databases instead of dropping them")
 			runs := fs.Int("runs", 0, "queue, ingest: runs to take the median of (default 1); latency: sources sent (default 50)")
 			batches := fs.Int("batches", 500, "queue: batch jobs of the fan-out (the pipeline shape runs 2N+3 jobs)")
+			fetchCooldown := fs.Duration("fetch-cooldown", 0, "queue: River's FetchCooldown instead of its default (100ms, as the worker runs)")
+			fetchPoll := fs.Duration("fetch-poll-interval", 0, "queue: River's FetchPollInterval instead of its default (1s, as the worker runs)")
 			corpus := fs.String("corpus", "", "ingest, search: directory of documents")
 			repeat := fs.Int("repeat", 1, "ingest: how many times the corpus is ingested over, as distinct documents")
 			documents := fs.Int("documents", 0, "ingest: keep only the first N documents of the corpus; 0 keeps all")
@@ -77,7 +79,9 @@ kollektiv bench search --corpus ../shared/corpus --chunks 100000`,
 				)
 				switch args[0] {
 				case "queue":
-					report, err = bench.Queue(ctx, bench.QueueOptions{Config: cfg, Batches: *batches, Runs: *runs, Keep: *keep, Logger: logger})
+					report, err = bench.Queue(ctx, bench.QueueOptions{
+						Config: cfg, Batches: *batches, Runs: *runs, FetchCooldown: *fetchCooldown, FetchPollInterval: *fetchPoll, Keep: *keep, Logger: logger,
+					})
 				case "ingest":
 					if *corpus == "" {
 						return fmt.Errorf("%w: ingest needs --corpus DIR", errUsage)
