@@ -126,11 +126,17 @@ func TestLatency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if report.Runs != 3 || report.CommitSamples < 1 || report.CommitSamples > 3 {
+	// A run whose chunks_generated was stored before its stream opened
+	// has no commit sample; the pipeline takes several jobs, the stream
+	// one request, so that is rare.
+	if report.Runs != 3 || report.CommitSamples > 3 {
 		t.Errorf("samples: %+v", report)
 	}
-	if report.PostToCompletedP50 <= 0 || report.PostToCompletedP95 < report.PostToCompletedP50 || report.CommitToEventP50 <= 0 {
-		t.Errorf("latencies: %+v", report)
+	if report.PostToCompletedP50 <= 0 || report.PostToCompletedP95 < report.PostToCompletedP50 {
+		t.Errorf("POST to completed: %+v", report)
+	}
+	if report.CommitSamples > 0 && (report.CommitToEventP50 <= 0 || report.CommitToEventP95 < report.CommitToEventP50) {
+		t.Errorf("commit to event: %+v", report)
 	}
 	logTable(t, report)
 }

@@ -396,7 +396,7 @@ func (w *workerProcess) awaitReady(ctx context.Context, pool *pgxpool.Pool) erro
 func (w *workerProcess) exited() error {
 	select {
 	case <-w.done:
-		return fmt.Errorf("the worker exited (%v): %s", w.waitErr, w.logTail())
+		return fmt.Errorf("the worker exited (%w): %s", cmp.Or(w.waitErr, errors.New("exit status 0")), w.logTail())
 	default:
 		return nil
 	}

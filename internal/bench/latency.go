@@ -214,7 +214,10 @@ func (c *latencyClient) run(ctx context.Context, n int) (*latencySample, error) 
 			return nil, fmt.Errorf("source %s failed: %s", created.ID, data)
 		}
 	}
-	return nil, fmt.Errorf("event stream ended before completed: %v", scanner.Err())
+	if err := scanner.Err(); err != nil {
+		return nil, fmt.Errorf("error reading the event stream: %w", err)
+	}
+	return nil, errors.New("event stream ended before completed")
 }
 
 // do sends req with the key and decodes a JSON answer of status want.

@@ -226,7 +226,7 @@ func await(ctx context.Context, events <-chan *river.Event, fn func(*river.Event
 			return fmt.Errorf("queue run did not finish within %v", queueTimeout)
 		case e, ok := <-events:
 			if !ok {
-				return errors.New("River closed the event subscription")
+				return errors.New("the River client closed the event subscription")
 			}
 			done, err := fn(e)
 			if err != nil || done {

@@ -95,7 +95,9 @@ func Search(ctx context.Context, opts SearchOptions) (_ *SearchReport, err error
 	start := time.Now()
 	collection, err := seed.Chunks(ctx, pool, embedder, seed.Options{
 		Corpus: opts.Corpus, Chunks: opts.Chunks, Queries: opts.Queries,
-		Logf: func(format string, args ...any) { logger.InfoContext(ctx, fmt.Sprintf(format, args...)) },
+		Logf: func(format string, args ...any) {
+			logger.InfoContext(ctx, "seeding", slog.String("step", fmt.Sprintf(format, args...)))
+		},
 	})
 	if err != nil {
 		return nil, err
