@@ -57,7 +57,11 @@ func testContext(t *testing.T) context.Context {
 // workload) and checks the counts and that both workloads made progress.
 func TestQueue(t *testing.T) {
 	t.Parallel()
-	report, err := bench.Queue(testContext(t), bench.QueueOptions{Config: benchConfig(t), Batches: 100})
+	// Short fetch intervals: at River's defaults the 2-worker chunking
+	// queue alone takes 5 s over 100 jobs.
+	report, err := bench.Queue(testContext(t), bench.QueueOptions{
+		Config: benchConfig(t), Batches: 100, FetchCooldown: 5 * time.Millisecond, FetchPollInterval: 100 * time.Millisecond,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +71,7 @@ func TestQueue(t *testing.T) {
 	if report.RawJobsPerSecond <= 0 || report.PipelinePerSecond <= 0 || report.Ratio <= 0 {
 		t.Errorf("throughput: %+v", report)
 	}
-	if report.Queues["chunking"] < 1 || report.Queues["default"] != 10 {
+	if report.Queues["chunking"] < 1 || report.Queues["default"] != 10 || report.FetchCooldown != 0.005 {
 		t.Errorf("queues: %v", report.Queues)
 	}
 	logTable(t, report)
