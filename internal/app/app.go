@@ -178,10 +178,12 @@ func (a *App) buildProviders() error {
 	return nil
 }
 
-func (a *App) buildRiver() (*river.Client[pgx.Tx], error) {
-	cfg := a.config
-	riverConfig := &river.Config{
-		Logger: a.logger,
+// RiverConfig returns the River settings every Kollektiv process runs
+// with, without workers or queues: `kollektiv bench` starts its own workers
+// on the same settings.
+func RiverConfig(cfg *config.Config, logger *slog.Logger) *river.Config {
+	return &river.Config{
+		Logger: logger,
 		// The default for kinds without their own; River checks it against
 		// RescueStuckJobsAfter.
 		JobTimeout:           cfg.JobTimeout,
@@ -190,6 +192,11 @@ func (a *App) buildRiver() (*river.Client[pgx.Tx], error) {
 		RetryPolicy:          &jobs.RetryPolicy{Base: cfg.RetryBase},
 		SoftStopTimeout:      cfg.SoftStopTimeout,
 	}
+}
+
+func (a *App) buildRiver() (*river.Client[pgx.Tx], error) {
+	cfg := a.config
+	riverConfig := RiverConfig(cfg, a.logger)
 	if a.opts.Worker {
 		workers := river.NewWorkers()
 		err := jobs.Register(workers, jobs.Deps{
@@ -246,15 +253,20 @@ func (a *App) poolSize() int32 {
 const defaultQueuePollInterval = 100 * time.Millisecond
 
 // Queues returns the queue settings the worker runs with.
-func (a *App) Queues() map[string]river.QueueConfig {
+func (a *App) Queues() map[string]river.QueueConfig { return Queues(a.config) }
+
+// Queues returns the queues a worker of cfg runs, with their concurrency.
+func Queues(cfg *config.Config) map[string]river.QueueConfig {
 	return map[string]river.QueueConfig{
 		// The default queue carries the orchestration: a completion check
 		// woken by the last batch job (JobRetryTx sends no notification)
 		// and the events after it. Polling it every 100ms instead of River's
 		// 1s keeps a source's completion close to its last commit.
-		jobs.QueueDefault:   {MaxWorkers: a.config.DefaultWorkers, FetchPollInterval: defaultQueuePollInterval},
-		jobs.QueueChunking:  {MaxWorkers: cmp.Or(a.config.ChunkingWorkers, runtime.NumCPU())},
-		jobs.QueueEmbedding: {MaxWorkers: a.config.EmbeddingWorkers},
+		jobs.QueueDefault: {
+			MaxWorkers: cfg.DefaultWorkers, FetchCooldown: cfg.FetchCooldown, FetchPollInterval: defaultQueuePollInterval,
+		},
+		jobs.QueueChunking:  {MaxWorkers: cmp.Or(cfg.ChunkingWorkers, runtime.NumCPU()), FetchCooldown: cfg.FetchCooldown},
+		jobs.QueueEmbedding: {MaxWorkers: cfg.EmbeddingWorkers, FetchCooldown: cfg.FetchCooldown},
 	}
 }
 

@@ -59,6 +59,7 @@ func commands() []command {
 		keysCommand(),
 		migrateCommand(),
 		checkCommand(),
+		benchCommand(),
 		configCommand(),
 		versionCommand(),
 	}

@@ -65,7 +65,7 @@ func TestEveryCommandHasHelp(t *testing.T) {
 
 func TestUsageErrors(t *testing.T) {
 	t.Parallel()
-	for _, args := range [][]string{{"nonsense"}, {"check", "--bogus"}, {"migrate"}, {"migrate", "sideways"}} {
+	for _, args := range [][]string{{"nonsense"}, {"check", "--bogus"}, {"migrate"}, {"migrate", "sideways"}, {"bench"}, {"bench", "sideways"}, {"bench", "ingest"}, {"bench", "search"}} {
 		r := run(t, nil, args...)
 		if r.code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, r.code)

@@ -80,6 +80,10 @@ type Config struct {
 	ChunkingWorkers int
 	// EmbeddingWorkers is the concurrency of the embedding queue. Default 4.
 	EmbeddingWorkers int
+	// FetchCooldown is the least time between two fetches of jobs by one
+	// queue of one process. River's default, 100ms, caps a queue at its
+	// worker count per 100ms however short its jobs. Default 10ms.
+	FetchCooldown time.Duration
 
 	// JobTimeout bounds one attempt of the orchestration jobs. Default 1m.
 	JobTimeout time.Duration
@@ -313,6 +317,12 @@ func Settings() []Setting {
 			Usage: "concurrency of the embedding queue",
 			set:   intSetter(func(c *Config) *int { return &c.EmbeddingWorkers }, 1),
 			get:   func(c *Config) string { return strconv.Itoa(c.EmbeddingWorkers) },
+		},
+		{
+			Name: "fetch-cooldown", Env: "KOLLEKTIV_FETCH_COOLDOWN", Default: "10ms",
+			Usage: "least time between two job fetches of one queue of one process; raise it when many worker processes share the database",
+			set:   durationSetter(func(c *Config) *time.Duration { return &c.FetchCooldown }),
+			get:   func(c *Config) string { return c.FetchCooldown.String() },
 		},
 		{
 			Name: "job-timeout", Env: "KOLLEKTIV_JOB_TIMEOUT", Default: "1m",
@@ -667,6 +677,18 @@ func (c *Config) FromDefault(name string) bool { return c.origin[name] == "defau
 func (c *Config) SetDatabaseURL(url, origin string) {
 	c.DatabaseURL = url
 	c.origin["database-url"] = origin
+}
+
+// Environ returns every setting as an environment variable, NAME=value,
+// so a child process (the worker that `kollektiv bench` starts) runs with
+// this configuration.
+func (c *Config) Environ() []string {
+	settings := Settings()
+	env := make([]string, 0, len(settings))
+	for _, s := range settings {
+		env = append(env, s.Env+"="+s.get(c))
+	}
+	return env
 }
 
 // Dump writes the effective settings as a table, secrets redacted.

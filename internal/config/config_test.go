@@ -115,3 +115,32 @@ func TestReadmeListsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvironRoundTrips loads a configuration from what Environ returns
+// for a configuration set by flags, and gets every setting back.
+func TestEnvironRoundTrips(t *testing.T) {
+	t.Parallel()
+	c := MustLoadDefaults()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	c.BindFlags(fs)
+	if err := fs.Parse([]string{"--chunking-workers", "3", "--log-level", "warn", "--webhook-urls", "https://a.example/h,https://b.example/h", "--retry-base", "250ms"}); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{}
+	for _, kv := range c.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	if len(env) != len(Settings()) {
+		t.Fatalf("Environ has %d variables for %d settings", len(env), len(Settings()))
+	}
+	back, err := Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range Settings() {
+		if got, want := s.get(back), s.get(c); got != want {
+			t.Errorf("%s: %q after the round trip, want %q", s.Name, got, want)
+		}
+	}
+}
