@@ -53,6 +53,9 @@ func completeAndFanIn[T river.JobArgs](ctx context.Context, p *pipeline, rc *riv
 	if _, err := rc.JobRetryTx(ctx, tx, checkID); err != nil {
 		return false, fmt.Errorf("error waking completion check: %w", err)
 	}
+	if err := store.NotifyJobsAvailable(ctx, tx, QueueDefault); err != nil {
+		return false, err
+	}
 	p.Logger.DebugContext(ctx, "last batch job: completion check woken", slog.String("source_id", gen.SourceID.String()), slog.Int64("check_job_id", checkID))
 	return true, nil
 }

@@ -165,3 +165,18 @@ func SetEmbeddings(ctx context.Context, db DBTX, model string, ids []uuid.UUID, 
 	}
 	return tag.RowsAffected(), nil
 }
+
+// NotifyJobsAvailable sends, when tx commits, the notification River sends
+// when it inserts jobs into queue, so that a client waiting on the queue
+// fetches at once instead of at its next poll. JobRetryTx, which wakes the
+// completion check, sends none. The channel and payload are River's own
+// (River 0.51: <schema>.river_insert, {"queue": ...});
+// TestNotifyJobsAvailableMatchesRiver keeps them equal, and a changed River
+// would only leave the wake-up to the queue's poll.
+func NotifyJobsAvailable(ctx context.Context, tx pgx.Tx, queue string) error {
+	payload := fmt.Sprintf("{\"queue\": %q}", queue)
+	if _, err := tx.Exec(ctx, "SELECT pg_notify(current_schema() || '.river_insert', $1)", payload); err != nil {
+		return fmt.Errorf("error notifying queue %s: %w", queue, err)
+	}
+	return nil
+}
