@@ -88,9 +88,9 @@ func (w *PublishEventWorker) Timeout(*river.Job[PublishEventArgs]) time.Duration
 	return w.p.Settings.JobTimeout
 }
 
-// terminalEventWait is how long a terminal event waits for the events
-// scheduled before it.
-const terminalEventWait = 100 * time.Millisecond
+// stageEventWait is how long a stage event waits for the events scheduled
+// before it.
+const stageEventWait = 100 * time.Millisecond
 
 // Work publishes the event.
 func (w *PublishEventWorker) Work(ctx context.Context, job *river.Job[PublishEventArgs]) error {
@@ -101,15 +101,17 @@ func (w *PublishEventWorker) Work(ctx context.Context, job *river.Job[PublishEve
 	if args.WebhookURL != "" {
 		return w.deliver(ctx, args)
 	}
-	// A stream ends at completed or failed: those must come after every
-	// event scheduled before them, even one whose job was delayed.
-	if events.Terminal(args.Stage) {
+	// Stage events are stored in pipeline order, after every event
+	// scheduled before them, even one whose job was delayed (its worker
+	// crashed and the job waits for the rescuer): a stream ends at
+	// completed or failed, and a client shows the latest stage it saw.
+	if args.Stage != events.StageProgress {
 		pending, err := store.EarlierEventsPending(ctx, w.p.Pool, args.SourceID, job.ID)
 		if err != nil {
 			return err
 		}
 		if pending {
-			return river.JobSnooze(terminalEventWait)
+			return river.JobSnooze(stageEventWait)
 		}
 	}
 	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
