@@ -79,7 +79,13 @@ type processes struct {
 	file   *os.File
 
 	mu    sync.Mutex
-	procs []*exec.Cmd
+	procs []*process
+}
+
+// process is one running command; done is closed when it has exited.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
 }
 
 func startProcesses(t *testing.T, binary string, env []string, n int, args ...string) *processes {
@@ -96,31 +102,50 @@ func startProcesses(t *testing.T, binary string, env []string, n int, args ...st
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		for _, c := range p.procs {
-			_ = c.Process.Kill()
-			_ = c.Wait()
+			_ = c.cmd.Process.Kill()
+			<-c.done
 		}
 		_ = p.file.Close()
 	})
 	return p
 }
 
-func (p *processes) start() *exec.Cmd {
+func (p *processes) start() *process {
 	cmd := exec.Command(p.binary, p.args...)
 	cmd.Env = p.env
 	cmd.Stdout, cmd.Stderr = p.file, p.file
 	if err := cmd.Start(); err != nil {
 		p.t.Fatal(err)
 	}
-	return cmd
+	proc := &process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(proc.done)
+	}()
+	return proc
 }
 
 // restart sends sig to process i, waits for it to exit and starts it again.
 func (p *processes) restart(i int, sig syscall.Signal) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	_ = p.procs[i].Process.Signal(sig)
-	_ = p.procs[i].Wait()
+	_ = p.procs[i].cmd.Process.Signal(sig)
+	<-p.procs[i].done
 	p.procs[i] = p.start()
+}
+
+// assertRunning fails the test when a process exited on its own.
+func (p *processes) assertRunning() {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.procs {
+		select {
+		case <-c.done:
+			p.t.Fatalf("%s exited on its own (%v); logs:\n%s", p.args[0], c.cmd.ProcessState, p.logTail())
+		default:
+		}
+	}
 }
 
 func (p *processes) logTail() string {
@@ -293,6 +318,7 @@ func TestCrashWorkers(t *testing.T) {
 		total += assertCompletedExactly(t, b, s)
 	}
 	assertNoJobUnfinished(t, b)
+	workers.assertRunning()
 	t.Logf("%d sources, %d chunks, %d kills, seed %d; finished %s after the last kill", len(sources), total, kills, seed, finishedAt.Sub(lastKill).Round(time.Millisecond))
 }
 
