@@ -141,10 +141,11 @@ type sseEvent struct {
 // sseClientResult is what one client saw: every event with an id, in
 // order of arrival, and how many times it connected.
 type sseClientResult struct {
-	events   []sseEvent
-	streams  int // responses with status 200
-	attempts int // connection attempts, failed ones included
-	err      error
+	events    []sseEvent
+	streams   int // responses with status 200
+	attempts  int // connection attempts, failed ones included
+	status5xx int // responses with a 5xx status
+	err       error
 }
 
 // follow reads the source's event stream until its terminal event,
@@ -196,6 +197,7 @@ func (f *sseFaultBundle) stream(ctx context.Context, res *sseClientResult, lastI
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode >= 500:
+		res.status5xx++
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return false, fmt.Errorf("status %d", resp.StatusCode)
 	case resp.StatusCode != http.StatusOK:
@@ -259,7 +261,7 @@ func (f *sseFaultBundle) assertClientsSawStoredEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	streams, attempts := 0, 0
+	streams, attempts, status5xx := 0, 0, 0
 	for i := range sseClients {
 		var res sseClientResult
 		select {
@@ -280,11 +282,12 @@ func (f *sseFaultBundle) assertClientsSawStoredEvents(t *testing.T) {
 		}
 		streams += res.streams
 		attempts += res.attempts
+		status5xx += res.status5xx
 	}
 	assertNoJobUnfinished(t, f.testBundle)
 	f.workers.assertRunning()
 	f.api.assertRunning()
-	t.Logf("%d events; %d clients reconnected %d times (%d attempts)", len(stored), sseClients, streams-sseClients, attempts)
+	t.Logf("%d events; %d clients reconnected %d times (%d attempts, %d answered 5xx)", len(stored), sseClients, streams-sseClients, attempts, status5xx)
 }
 
 // TestTerminateBackendsDuringIngestAndStreams kills every database
