@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -145,6 +146,22 @@ func (p *processes) assertRunning() {
 			p.t.Fatalf("%s exited on its own (%v); logs:\n%s", p.args[0], c.cmd.ProcessState, p.logTail())
 		default:
 		}
+	}
+}
+
+// waitLogged waits until the log holds n lines containing text.
+func (p *processes) waitLogged(text string, n int) {
+	p.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, _ := os.ReadFile(p.log)
+		if strings.Count(string(out), text) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: %d lines with %q not logged within a minute; logs:\n%s", p.args[0], n, text, p.logTail())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

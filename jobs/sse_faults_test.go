@@ -108,7 +108,10 @@ func setupSSEFaults(t *testing.T) *sseFaultBundle {
 			t.Fatalf("clients not connected within a minute; API logs:\n%s", f.api.logTail())
 		}
 	}
-	f.workers = startProcesses(t, binary, workerEnv(url), 2, "worker")
+	// Faults start once the workers run: one that loses its connection
+	// while starting exits, for its supervisor to start it again.
+	f.workers = startProcesses(t, binary, append(workerEnv(url), "KOLLEKTIV_LOG_LEVEL=info"), 2, "worker")
+	f.workers.waitLogged(`msg="worker started"`, 2)
 	return f
 }
 
