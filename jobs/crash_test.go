@@ -6,13 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/kollektiv/kollektiv/internal/testcorpus"
-
+	"github.com/google/uuid"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -22,52 +23,45 @@ import (
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/testbin"
+	"github.com/kollektiv/kollektiv/internal/testcorpus"
 )
 
-// TestCrashWorkers ingests real documentation with three `kollektiv worker`
-// processes while SIGKILLing them at random moments and starting them
-// again. At the end the source must be completed with exactly the chunks a
-// run without crashes writes, every chunk embedded, each stage event once,
-// and no job left behind.
-func TestCrashWorkers(t *testing.T) {
-	if testing.Short() {
-		t.Skip("crash test: starts worker processes for a minute or two")
-	}
-	t.Parallel()
-	ctx := context.Background()
-	corpus := testcorpus.Dir(t)
-	binary := testbin.Build(t)
-	url := dbtest.DatabaseURL(t)
-	pool, err := store.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
+// Settings of TestCrashWorkers, from the environment.
+const (
+	// crashSeedEnv seeds the kill schedule (delays and victims). Default:
+	// a new seed each run, logged, so a failing schedule can be replayed.
+	crashSeedEnv = "KOLLEKTIV_CRASH_SEED"
+	// crashKillsEnv is how many SIGKILLs one run makes. Default 20.
+	crashKillsEnv = "KOLLEKTIV_CRASH_KILLS"
+)
 
-	docs, problems, err := content.LoadPath(ctx, filepath.Join(corpus, "fastapi"), content.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
+// crashEnv returns the integer in the environment variable name, or def.
+func crashEnv(t *testing.T, name string, def uint64) uint64 {
+	t.Helper()
+	v := os.Getenv(name)
+	if v == "" {
+		return def
 	}
-	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	n, err := strconv.ParseUint(v, 10, 64)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s=%q: want a non-negative whole number", name, v)
 	}
-	svc := ingest.Service{Pool: pool, River: rc}
-	added, err := svc.Add(ctx, ingest.AddParams{UserID: "alice", Kind: ingest.KindFiles, URI: "fastapi", Documents: docs, Problems: problems})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sourceID := added.Source.ID
+	return n
+}
 
-	env := append(os.Environ(),
+// workerEnv is the environment of worker processes in the fault tests:
+// short timeouts so that the rescuer gives killed workers' jobs back soon,
+// small batches so that a source is many jobs.
+func workerEnv(url string) []string {
+	return append(os.Environ(),
 		"DATABASE_URL="+url,
 		"KOLLEKTIV_LOG_LEVEL=warn",
 		"KOLLEKTIV_JOB_TIMEOUT=10s", "KOLLEKTIV_CHUNK_TIMEOUT=10s", "KOLLEKTIV_EMBED_TIMEOUT=10s", "KOLLEKTIV_SUMMARY_TIMEOUT=10s",
 		"KOLLEKTIV_INDEX_BUILD_TIMEOUT=10s",
 		"KOLLEKTIV_RESCUE_AFTER=11s",
-		// The FastAPI docs (1.5 MB) get a bulk-built index: a kill may
-		// interrupt its concurrent build.
-		"KOLLEKTIV_BULK_INDEX_MIN_BYTES=1000000",
+		// The FastAPI docs (1.5 MB) get a bulk-built vector index, which a
+		// kill may interrupt; the Rust book (1.2 MB) goes to the shared one.
+		"KOLLEKTIV_BULK_INDEX_MIN_BYTES=1400000",
 		"KOLLEKTIV_FAN_IN_SAFETY_INTERVAL=2s",
 		"KOLLEKTIV_RETRY_BASE=100ms",
 		"KOLLEKTIV_MAX_ATTEMPTS=25",
@@ -77,88 +71,176 @@ func TestCrashWorkers(t *testing.T) {
 		"KOLLEKTIV_CHUNKING_WORKERS=1",
 		"KOLLEKTIV_EMBEDDING_WORKERS=2",
 	)
-	logs := filepath.Join(t.TempDir(), "workers.log")
-	logFile, err := os.Create(logs)
+}
+
+// processes runs copies of a kollektiv command (worker, api) that the test
+// kills and restarts; their output goes to one log file.
+type processes struct {
+	t      *testing.T
+	binary string
+	env    []string
+	args   []string
+	log    string
+	file   *os.File
+
+	mu    sync.Mutex
+	procs []*process
+}
+
+// process is one running command; done is closed when it has exited.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func startProcesses(t *testing.T, binary string, env []string, n int, args ...string) *processes {
+	t.Helper()
+	p := &processes{t: t, binary: binary, env: env, args: args, log: filepath.Join(t.TempDir(), args[0]+".log")}
+	var err error
+	if p.file, err = os.Create(p.log); err != nil {
+		t.Fatal(err)
+	}
+	for range n {
+		p.procs = append(p.procs, p.start())
+	}
+	t.Cleanup(func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, c := range p.procs {
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+		_ = p.file.Close()
+	})
+	return p
+}
+
+func (p *processes) start() *process {
+	cmd := exec.Command(p.binary, p.args...)
+	cmd.Env = p.env
+	cmd.Stdout, cmd.Stderr = p.file, p.file
+	if err := cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	proc := &process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(proc.done)
+	}()
+	return proc
+}
+
+// restart sends sig to process i, waits for it to exit and starts it again.
+func (p *processes) restart(i int, sig syscall.Signal) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_ = p.procs[i].cmd.Process.Signal(sig)
+	<-p.procs[i].done
+	p.procs[i] = p.start()
+}
+
+// assertRunning fails the test when a process exited on its own.
+func (p *processes) assertRunning() {
+	p.t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.procs {
+		select {
+		case <-c.done:
+			p.t.Fatalf("%s exited on its own (%v); logs:\n%s", p.args[0], c.cmd.ProcessState, p.logTail())
+		default:
+		}
+	}
+}
+
+// waitLogged waits until the log holds n lines containing text.
+func (p *processes) waitLogged(text string, n int) {
+	p.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, _ := os.ReadFile(p.log)
+		if strings.Count(string(out), text) >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: %d lines with %q not logged within a minute; logs:\n%s", p.args[0], n, text, p.logTail())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *processes) logTail() string {
+	out, _ := os.ReadFile(p.log)
+	return tail(out, 4000)
+}
+
+// corpusSource is a source the fault tests ingest, with its documents.
+type corpusSource struct {
+	id   uuid.UUID
+	docs []content.Document
+}
+
+// addCorpus adds a directory of the test corpus as a source of user.
+func addCorpus(t *testing.T, svc *ingest.Service, user, dir string) corpusSource {
+	t.Helper()
+	ctx := context.Background()
+	docs, problems, err := content.LoadPath(ctx, filepath.Join(testcorpus.Dir(t), dir), content.LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer logFile.Close()
-	var mu sync.Mutex
-	start := func() *exec.Cmd {
-		cmd := exec.Command(binary, "worker")
-		cmd.Env = env
-		cmd.Stdout, cmd.Stderr = logFile, logFile
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
+	added, err := svc.Add(ctx, ingest.AddParams{UserID: user, Kind: ingest.KindFiles, URI: dir, Documents: docs, Problems: problems})
+	if err != nil {
+		t.Fatal(err)
 	}
-	workers := []*exec.Cmd{start(), start(), start()}
-	t.Cleanup(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, w := range workers {
-			_ = w.Process.Kill()
-			_ = w.Wait()
-		}
-	})
+	return corpusSource{id: added.Source.ID, docs: docs}
+}
 
-	// Kill a random worker every few hundred milliseconds while the source
-	// is in progress, then let the survivors and their rescuer finish.
-	rng := rand.New(rand.NewPCG(20261128, 5)) //nolint:gosec // a seeded, repeatable schedule
-	kills := 0
-	for kills < 8 {
-		time.Sleep(time.Duration(200+rng.IntN(600)) * time.Millisecond)
-		source, err := store.New(pool).GetSourceByID(ctx, sourceID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if events.Terminal(source.Stage) {
-			break
-		}
-		i := rng.IntN(len(workers))
-		mu.Lock()
-		_ = workers[i].Process.Signal(syscall.SIGKILL)
-		_ = workers[i].Wait()
-		workers[i] = start()
-		mu.Unlock()
-		kills++
+// finished reports whether the source has reached a terminal stage and its
+// terminal event is stored.
+func finished(t *testing.T, b *testBundle, id uuid.UUID) (store.Source, bool) {
+	t.Helper()
+	source, err := store.New(b.pool).GetSourceByID(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Logf("killed %d workers", kills)
+	if !events.Terminal(source.Stage) {
+		return source, false
+	}
+	s := stageEvents(t, b, id, source.Generation)
+	return source, len(s) > 0 && events.Terminal(s[len(s)-1])
+}
 
-	b := &testBundle{pool: pool}
-	deadline := time.Now().Add(4 * time.Minute)
-	var source store.Source
-	for {
-		source, err = store.New(pool).GetSourceByID(ctx, sourceID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if events.Terminal(source.Stage) {
-			if s := stageEvents(t, b, sourceID, 1); len(s) > 0 && events.Terminal(s[len(s)-1]) {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(logs)
-			t.Fatalf("source is %s after 4 minutes; worker logs:\n%s", source.Stage, tail(out, 4000))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+// assertCompletedExactly checks that a source completed, its stage events
+// of generation 1 are each stage once, and its chunks are exactly, and
+// embedded, what chunking its documents without any fault gives.
+func assertCompletedExactly(t *testing.T, b *testBundle, src corpusSource) int {
+	t.Helper()
+	source, _ := finished(t, b, src.id)
 	if source.Stage != events.StageCompleted {
-		t.Fatalf("source ended %s: %v", source.Stage, source.Error)
+		t.Fatalf("source %s ended %s: %v", src.id, source.Stage, source.Error)
 	}
-	if got := stageEvents(t, b, sourceID, 1); !equal(got, wantStages) {
-		t.Fatalf("stage events %v, want each of %v exactly once", got, wantStages)
+	if got := stageEvents(t, b, src.id, 1); !equal(got, wantStages) {
+		t.Fatalf("source %s: stage events %v, want each of %v exactly once", src.id, got, wantStages)
 	}
-
+	// A bulk-indexed source is searchable through its own index, valid
+	// despite any build a kill interrupted.
+	var indexes, valid int
+	if err := b.pool.QueryRow(context.Background(), `
+		SELECT count(*), count(*) FILTER (WHERE i.indisvalid) FROM source_vector_indexes v
+		JOIN pg_class c ON c.relname = v.index_name JOIN pg_index i ON i.indexrelid = c.oid
+		WHERE v.source_id = $1`, src.id).Scan(&indexes, &valid); err != nil {
+		t.Fatal(err)
+	}
+	if want := map[bool]int{true: 1, false: 0}[source.BulkIndex]; indexes != want || valid != want {
+		t.Fatalf("source %s (bulk %v): %d registered indexes, %d valid, want %d", src.id, source.BulkIndex, indexes, valid, want)
+	}
 	chunker, err := content.NewChunker(content.ChunkerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{}
-	for _, d := range docs {
-		chunks, err := chunker.Chunk(content.DocumentID(sourceID, d.URL), d.Content)
+	for _, d := range src.docs {
+		chunks, err := chunker.Chunk(content.DocumentID(src.id, d.URL), d.Content)
 		if err != nil {
 			continue
 		}
@@ -166,32 +248,111 @@ func TestCrashWorkers(t *testing.T) {
 			want[c.ID.String()] = c.Text
 		}
 	}
-	got := chunksOf(t, b, sourceID)
+	got := chunksOf(t, b, src.id)
 	if len(got) != len(want) {
-		t.Fatalf("%d chunks stored, want %d", len(got), len(want))
+		t.Fatalf("source %s: %d chunks stored, want %d", src.id, len(got), len(want))
 	}
 	for id, c := range got {
-		if want[id.String()] != c.Text || !c.Embedded {
-			t.Fatalf("chunk %s differs from a run without crashes (embedded %v)", id, c.Embedded)
+		if text, ok := want[id.String()]; !ok || text != c.Text || !c.Embedded {
+			t.Fatalf("source %s: chunk %s differs from a run without faults (expected %v, embedded %v)", src.id, id, ok, c.Embedded)
 		}
 	}
-	// Its vectors are searchable through its own index, valid despite any
-	// build a kill interrupted.
-	var valid bool
-	if err := pool.QueryRow(ctx, `
-		SELECT i.indisvalid FROM source_vector_indexes v
-		JOIN pg_class c ON c.relname = v.index_name JOIN pg_index i ON i.indexrelid = c.oid
-		WHERE v.source_id = $1`, sourceID).Scan(&valid); err != nil || !valid {
-		t.Fatalf("the source's bulk-built index: valid %v, err %v", valid, err)
-	}
-	var running int
-	if err := pool.QueryRow(ctx, "SELECT count(*) FROM river_job WHERE state IN ('running', 'available', 'retryable', 'scheduled', 'pending')").Scan(&running); err != nil {
+	return len(got)
+}
+
+// assertNoJobUnfinished checks that no job is running or waiting to run.
+func assertNoJobUnfinished(t *testing.T, b *testBundle) {
+	t.Helper()
+	var left int
+	if err := b.pool.QueryRow(context.Background(),
+		"SELECT count(*) FROM river_job WHERE state IN ('running', 'available', 'retryable', 'scheduled', 'pending')").Scan(&left); err != nil {
 		t.Fatal(err)
 	}
-	if running != 0 {
-		t.Fatalf("%d jobs left unfinished", running)
+	if left != 0 {
+		t.Fatalf("%d jobs left unfinished", left)
 	}
-	t.Logf("%d documents, %d chunks, %d kills", source.DocumentCount, len(got), kills)
+}
+
+// TestCrashWorkers ingests real documentation of two users at once with
+// three `kollektiv worker` processes while SIGKILLing a random one of them
+// at random moments and starting it again: KOLLEKTIV_CRASH_KILLS kills (20)
+// on a schedule seeded by KOLLEKTIV_CRASH_SEED. When the sources finish
+// before the last kill, two more are added, so every kill lands on work. At
+// the end every source must be completed with exactly the chunks a run
+// without crashes writes, every chunk embedded, each stage event once, and
+// no job left behind.
+func TestCrashWorkers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: starts worker processes for a minute or two")
+	}
+	t.Parallel()
+	ctx := context.Background()
+	seed := crashEnv(t, crashSeedEnv, rand.Uint64()) //nolint:gosec // a seed, logged for replay
+	wantKills := int(crashEnv(t, crashKillsEnv, 20))
+	t.Logf("%s=%d %s=%d", crashSeedEnv, seed, crashKillsEnv, wantKills)
+	rng := rand.New(rand.NewPCG(seed, 5)) //nolint:gosec // a seeded, repeatable schedule
+
+	binary := testbin.Build(t)
+	url := dbtest.DatabaseURL(t)
+	pool, err := store.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &ingest.Service{Pool: pool, River: rc}
+	b := &testBundle{pool: pool}
+
+	workers := startProcesses(t, binary, workerEnv(url), 3, "worker")
+	began := time.Now()
+	var sources []corpusSource
+	kills, rounds := 0, 0
+	for rounds == 0 || kills < wantKills {
+		// A round: two users' sources at once, killed until they finish.
+		round := []corpusSource{addCorpus(t, svc, "alice", "fastapi"), addCorpus(t, svc, "bob", "rust-book")}
+		sources = append(sources, round...)
+		rounds++
+		for {
+			time.Sleep(time.Duration(100+rng.IntN(600)) * time.Millisecond)
+			done := true
+			for _, s := range round {
+				_, ok := finished(t, b, s.id)
+				done = done && ok
+			}
+			if done || kills == wantKills {
+				break
+			}
+			workers.restart(rng.IntN(len(workers.procs)), syscall.SIGKILL)
+			kills++
+		}
+	}
+	t.Logf("%d kills over %d rounds of two sources in %s", kills, rounds, time.Since(began).Round(time.Millisecond))
+	lastKill := time.Now()
+
+	deadline := time.Now().Add(4 * time.Minute)
+	for _, s := range sources {
+		for {
+			source, ok := finished(t, b, s.id)
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("source %s is %s 4 minutes after the last kill; worker logs:\n%s", s.id, source.Stage, workers.logTail())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	finishedAt := time.Now()
+	total := 0
+	for _, s := range sources {
+		total += assertCompletedExactly(t, b, s)
+	}
+	assertNoJobUnfinished(t, b)
+	workers.assertRunning()
+	t.Logf("%d sources, %d chunks, %d kills, seed %d; finished %s after the last kill", len(sources), total, kills, seed, finishedAt.Sub(lastKill).Round(time.Millisecond))
 }
 
 func tail(b []byte, n int) string {

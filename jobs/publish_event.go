@@ -88,9 +88,9 @@ func (w *PublishEventWorker) Timeout(*river.Job[PublishEventArgs]) time.Duration
 	return w.p.Settings.JobTimeout
 }
 
-// earlierEventWait is how long a stage event waits for the events scheduled
+// stageEventWait is how long a stage event waits for the events scheduled
 // before it.
-const earlierEventWait = 100 * time.Millisecond
+const stageEventWait = 100 * time.Millisecond
 
 // Work publishes the event.
 func (w *PublishEventWorker) Work(ctx context.Context, job *river.Job[PublishEventArgs]) error {
@@ -101,19 +101,17 @@ func (w *PublishEventWorker) Work(ctx context.Context, job *river.Job[PublishEve
 	if args.WebhookURL != "" {
 		return w.deliver(ctx, args)
 	}
-	// Stage events are stored in the order their state changes committed,
-	// even when the job of an earlier one was delayed (a retry after a lost
-	// connection, a worker killed while running it): a stream must not show
-	// processing_scheduled before created, and it ends at completed or
-	// failed, which must come after everything. Progress events, many and
-	// only informative, do not wait.
+	// Stage events are stored in pipeline order, after every event
+	// scheduled before them, even one whose job was delayed (its worker
+	// crashed and the job waits for the rescuer): a stream ends at
+	// completed or failed, and a client shows the latest stage it saw.
 	if args.Stage != events.StageProgress {
 		pending, err := store.EarlierEventsPending(ctx, w.p.Pool, args.SourceID, job.ID)
 		if err != nil {
 			return err
 		}
 		if pending {
-			return river.JobSnooze(earlierEventWait)
+			return river.JobSnooze(stageEventWait)
 		}
 	}
 	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -26,6 +27,19 @@ func TestMigrator(t *testing.T) {
 		url := dbtest.EmptyDatabaseURL(t)
 		return &testBundle{url: url, migrator: store.NewMigrator(url, nil)}, ctx
 	}
+
+	t.Run("ConnectBeforeMigrationsNamesTheFix", func(t *testing.T) {
+		t.Parallel()
+		bundle, ctx := setup(t)
+		pool, err := store.Connect(ctx, bundle.url)
+		if err == nil {
+			pool.Close()
+			t.Fatal("Connect succeeded on a database without the vector extension")
+		}
+		if !strings.Contains(err.Error(), "kollektiv migrate up") {
+			t.Fatalf("Connect before migrations: %v, want the hint to run kollektiv migrate up", err)
+		}
+	})
 
 	t.Run("UpOnEmptyDatabaseThenNoOp", func(t *testing.T) {
 		t.Parallel()

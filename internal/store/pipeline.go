@@ -91,7 +91,7 @@ func WaitingCheckJob(ctx context.Context, db DBTX, sourceID uuid.UUID, generatio
 }
 
 // EarlierEventsPending reports whether publish_event jobs of the source
-// inserted before jobID have not finished, so a terminal event can wait for
+// inserted before jobID have not finished, so a stage event can wait for
 // the events that precede it.
 func EarlierEventsPending(ctx context.Context, db DBTX, sourceID uuid.UUID, jobID int64) (bool, error) {
 	var pending bool

@@ -34,10 +34,17 @@ func Connect(ctx context.Context, databaseURL string, maxConns ...int32) (*pgxpo
 		config.MaxConns = maxConns[0]
 	}
 	config.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
-		if err := pgxvec.RegisterTypes(ctx, conn); err != nil {
-			return fmt.Errorf("error registering pgvector types (is the database migrated? run `kollektiv migrate up`): %w", err)
+		err := pgxvec.RegisterTypes(ctx, conn)
+		var pgErr *pgconn.PgError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &pgErr) || conn.IsClosed() || ctx.Err() != nil:
+			// The query failed (a terminated connection, a server going
+			// down): migrations are not the problem.
+			return fmt.Errorf("error registering pgvector types: %w", err)
 		}
-		return nil
+		return fmt.Errorf("error registering pgvector types (is the database migrated? run `kollektiv migrate up`): %w", err)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, config)
 	if err != nil {

@@ -1,0 +1,73 @@
+package jobs_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/kollektiv/kollektiv/internal/content"
+	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/jobs"
+)
+
+// TestStageEventsKeepPipelineOrder delays the publish_event job of a stage
+// event, as a crashed worker does until the rescuer gives its job back:
+// the next stage event, whose job runs first, must still be stored after
+// it, so a stream shows the stages in pipeline order.
+func TestStageEventsKeepPipelineOrder(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{})
+	ctx := context.Background()
+	added, err := b.ingest.Add(ctx, ingest.AddParams{UserID: "alice", Kind: ingest.KindInline,
+		Documents: []content.Document{doc(t, "a.md", guide("tokio", 1))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := added.Source.ID
+	waitTerminal(t, b, id)
+
+	// Generation 2's first event is held back; its second is not.
+	delayed, err := b.client.Insert(ctx, jobs.PublishEventArgs{SourceID: id, Generation: 2, Stage: events.StageCreated, Key: events.StageKey(2, events.StageCreated)},
+		&river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, err := b.client.Insert(ctx, jobs.PublishEventArgs{SourceID: id, Generation: 2, Stage: events.StageProcessingScheduled, Key: events.StageKey(2, events.StageProcessingScheduled)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Let the second job be worked at least once before the first runs.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		job, err := b.client.JobGet(ctx, next.Job.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if job.AttemptedAt != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second event's job was not worked within 30s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := b.client.JobRetry(ctx, delayed.Job.ID); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		got := stageEvents(t, b, id, 2)
+		if len(got) == 2 {
+			if want := []string{events.StageCreated, events.StageProcessingScheduled}; !equal(got, want) {
+				t.Fatalf("stage events of generation 2 stored as %v, want %v", got, want)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stage events of generation 2: %v after 30s", got)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
