@@ -313,3 +313,26 @@ func checkNothingLost(t *testing.T, c *Chunker, markdown string, chunks []Chunk)
 		t.Fatalf("%d words of long lines missing from %d chunks", cut, len(chunks))
 	}
 }
+
+// BenchmarkChunkHostile chunks each hostile shape at full size, its
+// content prepared (HTML converted) outside the timer. Its MB/s is to be
+// compared with BenchmarkChunk's: linear time shows as the same order of
+// magnitude for every shape. Run with -cpu 1 -benchtime 1x.
+func BenchmarkChunkHostile(b *testing.B) {
+	c := newTestChunker(b, ChunkerOptions{})
+	for _, shape := range hostileShapes() {
+		b.Run(shape.name, func(b *testing.B) {
+			src := shape.build(true)
+			doc, derr := prepare(shape.name, []byte(src), FormatAuto, len(src))
+			if derr != nil {
+				b.Fatal(derr)
+			}
+			b.SetBytes(int64(len(doc.Content)))
+			for b.Loop() {
+				if _, err := c.Chunk(testDocID, doc.Content); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
