@@ -8,7 +8,7 @@ KOLLEKTIV := $(BIN)/kollektiv
 BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -o $(KOLLEKTIV) ./cmd/kollektiv
 TESTFLAGS ?= -race -timeout 30m
 
-.PHONY: all build run test vet lint sqlc-diff generate tools pgvector clean
+.PHONY: all build run test vet lint sqlc-diff generate tools pgvector clean fuzz hostile
 
 all: build
 
@@ -22,6 +22,20 @@ run:
 ## test: vet, lint, check generated code, then every test with the race detector.
 test: pgvector tools vet lint sqlc-diff
 	$(GO) test $(TESTFLAGS) ./...
+
+FUZZTIME ?= 60s
+
+## fuzz: run every fuzz target for FUZZTIME each (default 60s), one worker each.
+fuzz:
+	for t in FuzzChunk FuzzConvertHTML FuzzFrontMatter FuzzCountTokens; do \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s -parallel 1 ./internal/content/ || exit 1; \
+	done
+	$(GO) test -run '^$$' -fuzz '^FuzzCreateSourceRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s -parallel 1 ./internal/api/
+
+## hostile: the hostile-input tests at full size (a 5 MB line, a 100,000-row table, ...) and their benchmark.
+hostile:
+	KOLLEKTIV_HOSTILE_FULL=1 $(GO) test -count=1 -timeout 30m -run Hostile -v ./internal/content/
+	$(GO) test -run '^$$' -bench 'BenchmarkChunkHostile' -cpu 1 -benchtime 1x -timeout 30m ./internal/content/
 
 vet:
 	$(GO) vet ./...
