@@ -251,11 +251,14 @@ func (c *Chunker) section(headers []string, memo []map[int]string) section {
 		if len(h) == 0 {
 			return 0
 		}
-		joined := strings.Join(h, " > ") + "\n\n"
-		if surelyOver(joined, limit) {
-			return limit + 1 // no need to count: too much either way
+		size := 2 + 3*(len(h)-1)
+		for _, t := range h {
+			size += len(t)
 		}
-		return c.tok.count(joined)
+		if size > limit*maxTokenBytes {
+			return limit + 1 // surely over: no need to join and count
+		}
+		return c.tok.count(strings.Join(h, " > ") + "\n\n")
 	}
 	hc := cost(headers)
 	if hc > limit {

@@ -185,6 +185,18 @@ func hostileShapes() []hostileShape {
 			}
 			return b.String()
 		}},
+		{"long-heading.md", func(full bool) string {
+			// Every section's header path holds the huge h1.
+			var b strings.Builder
+			b.WriteString("# ")
+			for i := 0; b.Len() < pick(full, 1<<20, 100<<10); i++ {
+				fmt.Fprintf(&b, "t%d ", i)
+			}
+			for i := range pick(full, 10_000, 1_000) {
+				fmt.Fprintf(&b, "\n\n## Section %d\n\nbody%d", i, i)
+			}
+			return b.String()
+		}},
 		{"long-word.txt", func(full bool) string {
 			return strings.Repeat("abcdefghij", pick(full, 100_000, 10_000))
 		}},

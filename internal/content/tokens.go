@@ -117,9 +117,14 @@ func (m *misses) flush() {
 	}
 	run := m.s[m.start:m.ends[len(m.ends)-1]]
 	_, toks, err := m.t.codec.Encode(run)
-	if err != nil {
+	switch {
+	case err != nil:
 		m.n += len(run)
-	} else {
+	case !spells(toks, run):
+		// The codec drops what its pattern does not match (DEL): offsets
+		// would not line up with the segments, so nothing is cached.
+		m.n += len(toks)
+	default:
 		m.n += len(toks)
 		segStart, off, k, i := m.start, m.start, 0, 0
 		for _, tok := range toks {
