@@ -8,7 +8,7 @@ KOLLEKTIV := $(BIN)/kollektiv
 BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -o $(KOLLEKTIV) ./cmd/kollektiv
 TESTFLAGS ?= -race -timeout 30m
 
-.PHONY: all build run test load vet lint sqlc-diff generate tools pgvector clean
+.PHONY: all build run test load vet lint sqlc-diff generate tools pgvector clean fuzz hostile
 
 all: build
 
@@ -26,6 +26,20 @@ test: pgvector tools vet lint sqlc-diff
 ## load: issue 8's load test (50 sources of 5 users, one 20x larger, API readers): prints times, asserts correctness and fairness.
 load: pgvector
 	KOLLEKTIV_LOAD=1 $(GO) test -count=1 -v -timeout 30m -run '^TestLoad$$' ./internal/app/
+
+FUZZTIME ?= 60s
+
+## fuzz: run every fuzz target for FUZZTIME each (default 60s), one worker each.
+fuzz:
+	for t in FuzzChunk FuzzConvertHTML FuzzFrontMatter FuzzCountTokens; do \
+		$(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s -parallel 1 ./internal/content/ || exit 1; \
+	done
+	$(GO) test -run '^$$' -fuzz '^FuzzCreateSourceRequest$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 5s -parallel 1 ./internal/api/
+
+## hostile: the hostile-input tests at full size (a 5 MB line, a 100,000-row table, ...) and their benchmark.
+hostile:
+	KOLLEKTIV_HOSTILE_FULL=1 $(GO) test -count=1 -timeout 30m -run Hostile -v ./internal/content/
+	$(GO) test -run '^$$' -bench 'BenchmarkChunkHostile' -cpu 1 -benchtime 1x -timeout 30m ./internal/content/
 
 vet:
 	$(GO) vet ./...

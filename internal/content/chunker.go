@@ -115,7 +115,7 @@ func NewChunker(opts ChunkerOptions) (*Chunker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Chunker{opts: opts, tok: tokens{codec: c, cache: &segmentCache{}}}, nil
+	return &Chunker{opts: opts, tok: tokens{codec: c, cache: &segmentCache{}, ranks: cl100kRanks(c)}}, nil
 }
 
 // Options returns the options in effect, defaults filled in.
@@ -198,6 +198,7 @@ func (c *Chunker) drafts(blocks []block) []*draft {
 	var (
 		out   []*draft
 		stack []block // open headings
+		cuts  []map[int]string
 		sec   = c.newSection(nil)
 		units []unit
 	)
@@ -212,15 +213,22 @@ func (c *Chunker) drafts(blocks []block) []*draft {
 			flush()
 			for len(stack) > 0 && stack[len(stack)-1].level >= b.level {
 				stack = stack[:len(stack)-1]
+				cuts = cuts[:len(cuts)-1]
 			}
 			stack = append(stack, b)
+			cuts = append(cuts, nil)
 			headers := make([]string, 0, len(stack))
-			for _, h := range stack {
+			var memo []map[int]string // the cuts of the titles in headers
+			for i, h := range stack {
 				if h.title != "" {
 					headers = append(headers, h.title)
+					if cuts[i] == nil {
+						cuts[i] = map[int]string{}
+					}
+					memo = append(memo, cuts[i])
 				}
 			}
-			sec = c.newSection(headers)
+			sec = c.section(headers, memo)
 		}
 		units = append(units, c.units(sec, b)...)
 	}
@@ -231,10 +239,24 @@ func (c *Chunker) drafts(blocks []block) []*draft {
 // newSection shortens the header path until it takes at most a quarter of
 // MaxTokens, and works out the text budget left.
 func (c *Chunker) newSection(headers []string) section {
+	return c.section(headers, nil)
+}
+
+// section is newSection with, when memo is not nil, memo[i] holding the
+// cuts of headers[i] by share, so that a huge heading is cut once and not
+// again for every section under it.
+func (c *Chunker) section(headers []string, memo []map[int]string) section {
 	limit := c.opts.MaxTokens / 4
 	cost := func(h []string) int {
 		if len(h) == 0 {
 			return 0
+		}
+		size := 2 + 3*(len(h)-1)
+		for _, t := range h {
+			size += len(t)
+		}
+		if size > limit*maxTokenBytes {
+			return limit + 1 // surely over: no need to join and count
 		}
 		return c.tok.count(strings.Join(h, " > ") + "\n\n")
 	}
@@ -245,7 +267,17 @@ func (c *Chunker) newSection(headers []string) section {
 		share := max(limit/len(headers)-2, 1)
 		short := make([]string, len(headers))
 		for i, h := range headers {
-			short[i] = strings.TrimSpace(c.tok.cut(h, share)[0])
+			cut, ok := "", false
+			if memo != nil {
+				cut, ok = memo[i][share]
+			}
+			if !ok {
+				cut = strings.TrimSpace(c.tok.cut(h, share)[0].text)
+				if memo != nil {
+					memo[i][share] = cut
+				}
+			}
+			short[i] = cut
 		}
 		headers = short
 		for len(headers) > 0 && cost(headers) > limit {
@@ -262,11 +294,14 @@ func (c *Chunker) newSection(headers []string) section {
 // units turns a block into units of at most the section's budget.
 func (c *Chunker) units(sec section, b block) []unit {
 	text := strings.Join(b.lines, "\n")
-	n := c.tok.count(text)
-	if n <= sec.budget {
-		return []unit{{text: text, tokens: n, sep: "\n\n", prose: b.kind == blockText}}
+	// A block far larger than the budget is split without counting it
+	// whole first: its lines are counted as they are packed.
+	if !surelyOver(text, sec.budget) {
+		if n := c.tok.count(text); n <= sec.budget {
+			return []unit{{text: text, tokens: n, sep: "\n\n", prose: b.kind == blockText}}
+		}
 	}
-	var parts []string
+	var parts []piece
 	switch b.kind {
 	case blockCode:
 		parts = c.splitCode(b.lines, sec.target, sec.budget)
@@ -282,7 +317,11 @@ func (c *Chunker) units(sec section, b block) []unit {
 		if i == 0 || b.kind != blockText {
 			sep = "\n\n"
 		}
-		us = append(us, unit{text: p, tokens: c.tok.count(p), sep: sep, prose: b.kind == blockText})
+		n := p.tokens
+		if n < 0 {
+			n = c.tok.count(p.text)
+		}
+		us = append(us, unit{text: p.text, tokens: n, sep: sep, prose: b.kind == blockText})
 	}
 	return us
 }
@@ -291,7 +330,7 @@ func (c *Chunker) units(sec section, b block) []unit {
 // (else between lines) and wraps every part in the block's fences, so each
 // part is a code block of its own. It returns nil when the fence lines are
 // too large to repeat.
-func (c *Chunker) splitCode(lines []string, target, hard int) []string {
+func (c *Chunker) splitCode(lines []string, target, hard int) []piece {
 	open := lines[0]
 	marker, _ := openFence(open)
 	inner := lines[1:]
@@ -305,9 +344,9 @@ func (c *Chunker) splitCode(lines []string, target, hard int) []string {
 		return nil
 	}
 	groups := c.packLines(inner, target-wrap, hard-wrap, true)
-	parts := make([]string, len(groups))
+	parts := make([]piece, len(groups))
 	for i, g := range groups {
-		parts[i] = open + "\n" + g + "\n" + closing
+		parts[i] = piece{text: open + "\n" + g.text + "\n" + closing, tokens: -1}
 	}
 	return parts
 }
@@ -315,16 +354,16 @@ func (c *Chunker) splitCode(lines []string, target, hard int) []string {
 // splitTable splits a table between rows and repeats the header row and
 // delimiter row at the top of every part. It returns nil when the header
 // is too large to repeat.
-func (c *Chunker) splitTable(lines []string, target, hard int) []string {
+func (c *Chunker) splitTable(lines []string, target, hard int) []piece {
 	head := lines[0] + "\n" + lines[1]
 	hc := c.tok.count(head) + 1
 	if hc > target/2 || len(lines) < 3 {
 		return nil
 	}
 	groups := c.packLines(lines[2:], target-hc, hard-hc, false)
-	parts := make([]string, len(groups))
+	parts := make([]piece, len(groups))
 	for i, g := range groups {
-		parts[i] = head + "\n" + g
+		parts[i] = piece{text: head + "\n" + g.text, tokens: -1}
 	}
 	return parts
 }
@@ -333,10 +372,11 @@ func (c *Chunker) splitTable(lines []string, target, hard int) []string {
 // "\n". Each line is counted once. A line larger than target but within
 // hard is a run of its own; only a line larger than hard is cut by tokens,
 // into pieces of target. With atBlank, a run that overflows is cut after its last blank
-// line when it has one, so code splits between paragraphs of code.
-func (c *Chunker) packLines(lines []string, target, hard int, atBlank bool) []string {
+// line when it has one, so code splits between paragraphs of code. A run's
+// tokens are known (a line alone, or a piece of one) or -1.
+func (c *Chunker) packLines(lines []string, target, hard int, atBlank bool) []piece {
 	var (
-		out    []string
+		out    []piece
 		cur    []string
 		curTk  []int
 		total  int
@@ -346,11 +386,22 @@ func (c *Chunker) packLines(lines []string, target, hard int, atBlank bool) []st
 		for len(ls) > 0 && strings.TrimSpace(ls[len(ls)-1]) == "" {
 			ls = ls[:len(ls)-1]
 		}
-		if len(ls) > 0 {
-			out = append(out, strings.Join(ls, "\n"))
+		switch len(ls) {
+		case 0:
+		case 1:
+			out = append(out, piece{text: ls[0], tokens: curTk[0]})
+		default:
+			out = append(out, piece{text: strings.Join(ls, "\n"), tokens: -1})
 		}
 	}
 	for _, line := range lines {
+		if surelyOver(line, hard) {
+			// Far too large to count first: cut it at once.
+			emit(cur)
+			cur, curTk, total, blankI = nil, nil, 0, -1
+			out = append(out, c.tok.cut(line, target)...)
+			continue
+		}
 		n := c.tok.count(line)
 		if n > target {
 			emit(cur)
@@ -358,7 +409,7 @@ func (c *Chunker) packLines(lines []string, target, hard int, atBlank bool) []st
 			if n > hard {
 				out = append(out, c.tok.cut(line, target)...)
 			} else {
-				out = append(out, line)
+				out = append(out, piece{text: line, tokens: n})
 			}
 			continue
 		}
@@ -544,7 +595,12 @@ func (c *Chunker) render(d *draft) []rendered {
 		sb.WriteString(u.text)
 	}
 	text := sb.String()
-	n := c.tok.count(text)
+	var n int
+	if d.overlap == "" && len(d.units) == 1 {
+		n = d.units[0].tokens // the unit's text, counted already
+	} else {
+		n = c.tok.count(text)
+	}
 	if n <= d.budget {
 		return []rendered{{headers: d.headers, text: text, tokens: n}}
 	}
@@ -560,7 +616,7 @@ func (c *Chunker) render(d *draft) []rendered {
 	}
 	var out []rendered
 	for _, p := range c.tok.cut(text, d.budget) {
-		out = append(out, rendered{headers: d.headers, text: p, tokens: c.tok.count(p)})
+		out = append(out, rendered{headers: d.headers, text: p.text, tokens: p.tokens})
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package content
 import (
 	"encoding/json"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -132,6 +133,8 @@ func FuzzCountTokens(f *testing.F) {
 		"héllo wörld e\u0301 日本語のテキスト",
 		"'S 'LL 'ſ don't",
 		"x  \u3000y\u00a0z",
+		"| 12345 | row12345 | v86415 |\n|---|",
+		"  \n  x\t\ty   \v\f'RE'll'x ((a --> 1234567",
 	} {
 		f.Add(seed)
 	}
@@ -140,6 +143,20 @@ func FuzzCountTokens(f *testing.F) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 		if got, want := c.tok.count(s), c.tok.countRaw(s); got != want {
 			t.Fatalf("segmented count %d, codec count %d for %q", got, want, s)
+		}
+		// Counted again: now partly from the cache.
+		if got, want := c.tok.count(s), c.tok.countRaw(s); got != want {
+			t.Fatalf("second segmented count %d, codec count %d for %q", got, want, s)
+		}
+		_, want, err := c.tok.codec.Encode(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := c.tok.encode(s); err != nil || !slices.Equal(got, want) {
+			t.Fatalf("tokens %q (%v), codec tokens %q", got, err, want)
+		}
+		if got, ok := c.tok.asciiEncode(s); ok && !slices.Equal(got, want) {
+			t.Fatalf("ASCII tokens %q, codec tokens %q", got, want)
 		}
 	})
 }

@@ -185,6 +185,18 @@ func hostileShapes() []hostileShape {
 			}
 			return b.String()
 		}},
+		{"long-heading.md", func(full bool) string {
+			// Every section's header path holds the huge h1.
+			var b strings.Builder
+			b.WriteString("# ")
+			for i := 0; b.Len() < pick(full, 1<<20, 100<<10); i++ {
+				fmt.Fprintf(&b, "t%d ", i)
+			}
+			for i := range pick(full, 10_000, 1_000) {
+				fmt.Fprintf(&b, "\n\n## Section %d\n\nbody%d", i, i)
+			}
+			return b.String()
+		}},
 		{"long-word.txt", func(full bool) string {
 			return strings.Repeat("abcdefghij", pick(full, 100_000, 10_000))
 		}},
@@ -311,5 +323,28 @@ func checkNothingLost(t *testing.T, c *Chunker, markdown string, chunks []Chunk)
 	}
 	if cut > len(chunks) {
 		t.Fatalf("%d words of long lines missing from %d chunks", cut, len(chunks))
+	}
+}
+
+// BenchmarkChunkHostile chunks each hostile shape at full size, its
+// content prepared (HTML converted) outside the timer. Its MB/s is to be
+// compared with BenchmarkChunk's: linear time shows as the same order of
+// magnitude for every shape. Run with -cpu 1 -benchtime 1x.
+func BenchmarkChunkHostile(b *testing.B) {
+	c := newTestChunker(b, ChunkerOptions{})
+	for _, shape := range hostileShapes() {
+		b.Run(shape.name, func(b *testing.B) {
+			src := shape.build(true)
+			doc, derr := prepare(shape.name, []byte(src), FormatAuto, len(src))
+			if derr != nil {
+				b.Fatal(derr)
+			}
+			b.SetBytes(int64(len(doc.Content)))
+			for b.Loop() {
+				if _, err := c.Chunk(testDocID, doc.Content); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
