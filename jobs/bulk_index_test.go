@@ -74,7 +74,6 @@ func TestPipelineBulkIndex(t *testing.T) {
 	if err := b.pool.QueryRow(ctx, `SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = $1`, indexName).Scan(&valid); err != nil || !valid {
 		t.Fatalf("index %s: valid %v, err %v", indexName, valid, err)
 	}
-	var registered []uuid.UUID
 	registered, err := q.ListSourceVectorIndexes(ctx, store.ListSourceVectorIndexesParams{UserID: "alice", Dims: int32(dims)})
 	if err != nil {
 		t.Fatal(err)

@@ -13,9 +13,25 @@ import (
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
-// completeAndFanIn completes a batch job in tx and, when it is the last of
-// its generation, wakes the waiting check_chunking_complete job. inserted is
-// the number of batch jobs the job inserted in tx.
+// completeAndFanIn completes a batch job in tx and runs FanIn for it. It
+// reports whether it woke the check.
+func completeAndFanIn[T river.JobArgs](ctx context.Context, p *pipeline, rc *river.Client[pgx.Tx], tx pgx.Tx, job *river.Job[T], gen SourceGeneration, inserted int) (bool, error) {
+	if err := completeTx(ctx, tx, job); err != nil {
+		return false, err
+	}
+	woken, err := FanIn(ctx, rc, tx, gen, inserted)
+	if woken {
+		p.Logger.DebugContext(ctx, "last batch job: completion check woken", slog.String("source_id", gen.SourceID.String()))
+	}
+	return woken, err
+}
+
+// FanIn is the end of a batch job's transaction tx, after the job completed
+// itself in it: when the job is the last of its generation, it wakes the
+// waiting check_chunking_complete job. inserted is the number of batch jobs
+// the job inserted in tx. It reports whether it woke the check. Exported
+// for `kollektiv bench queue`, whose pipeline-shaped jobs run it as the
+// pipeline does.
 //
 // The generation's counter of unfinished batch jobs is set by
 // process_documents to its batches and adjusted by each batch job's
@@ -25,11 +41,8 @@ import (
 // jobs themselves would grow with the source. A job that ends without
 // running its code (discarded after its last attempt, cancelled) never
 // brings the counter to zero: the check's own count, on its safety
-// interval, notices it. It reports whether it woke the check.
-func completeAndFanIn[T river.JobArgs](ctx context.Context, p *pipeline, rc *river.Client[pgx.Tx], tx pgx.Tx, job *river.Job[T], gen SourceGeneration, inserted int) (bool, error) {
-	if err := completeTx(ctx, tx, job); err != nil {
-		return false, err
-	}
+// interval, notices it.
+func FanIn(ctx context.Context, rc *river.Client[pgx.Tx], tx pgx.Tx, gen SourceGeneration, inserted int) (bool, error) {
 	unfinished, err := store.New(tx).AddBatchJobsUnfinished(ctx, store.AddBatchJobsUnfinishedParams{
 		ID: gen.SourceID, Generation: gen.Generation, Delta: int32(inserted - 1),
 	})
@@ -56,7 +69,6 @@ func completeAndFanIn[T river.JobArgs](ctx context.Context, p *pipeline, rc *riv
 	if err := store.NotifyJobsAvailable(ctx, tx, QueueDefault); err != nil {
 		return false, err
 	}
-	p.Logger.DebugContext(ctx, "last batch job: completion check woken", slog.String("source_id", gen.SourceID.String()), slog.Int64("check_job_id", checkID))
 	return true, nil
 }
 

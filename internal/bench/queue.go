@@ -368,28 +368,14 @@ func (w *checkWorker) Work(ctx context.Context, job *river.Job[checkArgs]) error
 	})
 }
 
-// completeAndFanIn is the pipeline's fan-in (jobs/fan_in.go) through the
-// store's queries: complete the job, adjust the source's counter of
-// unfinished batch jobs by the inserted ones minus itself, and wake the
-// waiting check when it reaches zero.
+// completeAndFanIn completes a batch job and runs the pipeline's own
+// fan-in (jobs.FanIn) in tx.
 func completeAndFanIn[T river.JobArgs](ctx context.Context, rc *river.Client[pgx.Tx], tx pgx.Tx, job *river.Job[T], gen jobs.SourceGeneration, inserted int) error {
 	if err := completeTx(ctx, tx, job); err != nil {
 		return err
 	}
-	unfinished, err := store.New(tx).AddBatchJobsUnfinished(ctx, store.AddBatchJobsUnfinishedParams{
-		ID: gen.SourceID, Generation: gen.Generation, Delta: int32(inserted - 1),
-	})
-	if err != nil || unfinished > 0 {
-		return err
-	}
-	checkID, err := store.WaitingCheckJob(ctx, tx, gen.SourceID, gen.Generation)
-	if err != nil || checkID == 0 {
-		return err
-	}
-	if _, err := rc.JobRetryTx(ctx, tx, checkID); err != nil {
-		return fmt.Errorf("error waking check job: %w", err)
-	}
-	return nil
+	_, err := jobs.FanIn(ctx, rc, tx, gen, inserted)
+	return err
 }
 
 func completeTx[T river.JobArgs](ctx context.Context, tx pgx.Tx, job *river.Job[T]) error {

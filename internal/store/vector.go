@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -69,9 +68,6 @@ func EnsureVectorIndex(ctx context.Context, pool *pgxpool.Pool, dims int) (bool,
 func SourceVectorIndexName(sourceID uuid.UUID, dims int) string {
 	return fmt.Sprintf("chunks_src_%s_%d_idx", hex.EncodeToString(sourceID[:]), dims)
 }
-
-// sourceIndexPattern matches the names SourceVectorIndexName gives.
-var sourceIndexPattern = regexp.MustCompile(`^chunks_src_([0-9a-f]{32})_[0-9]+_idx$`)
 
 // sharedIndexPredicate is the WHERE clause of the shared index of dims
 // dimensions; a query repeats it to use the index.
@@ -187,34 +183,20 @@ func DropSourceVectorIndexes(ctx context.Context, pool *pgxpool.Pool, lockTimeou
 		return 0, fmt.Errorf("error acquiring connection: %w", err)
 	}
 	defer conn.Release()
+	// The names are SourceVectorIndexName's: the source id's 32 hex digits
+	// after "chunks_src_".
 	rows, err := conn.Query(ctx, `
 		SELECT c.relname FROM pg_index i
 		JOIN pg_class c ON c.oid = i.indexrelid
-		WHERE i.indrelid = 'chunks'::regclass AND c.relname LIKE 'chunks\_src\_%'`)
+		WHERE i.indrelid = 'chunks'::regclass
+		  AND c.relname ~ '^chunks_src_[0-9a-f]{32}_[0-9]+_idx$'
+		  AND NOT EXISTS (SELECT 1 FROM sources s WHERE s.id = substring(c.relname FROM 12 FOR 32)::uuid)`)
 	if err != nil {
-		return 0, fmt.Errorf("error listing source indexes: %w", err)
+		return 0, fmt.Errorf("error listing the indexes of deleted sources: %w", err)
 	}
-	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	orphans, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return 0, fmt.Errorf("error listing source indexes: %w", err)
-	}
-	var orphans []string
-	for _, name := range names {
-		m := sourceIndexPattern.FindStringSubmatch(name)
-		if m == nil {
-			continue
-		}
-		id, err := uuid.Parse(m[1])
-		if err != nil {
-			continue
-		}
-		var exists bool
-		if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM sources WHERE id = $1)", id).Scan(&exists); err != nil {
-			return 0, fmt.Errorf("error looking for source %s: %w", id, err)
-		}
-		if !exists {
-			orphans = append(orphans, name)
-		}
+		return 0, fmt.Errorf("error listing the indexes of deleted sources: %w", err)
 	}
 	if len(orphans) == 0 {
 		return 0, nil
