@@ -219,17 +219,32 @@ func TestSourcesLifecycle(t *testing.T) {
 		t.Fatalf("failed documents %v", failed)
 	}
 
-	metrics := string(b.do(t, "", "GET", "/metrics", nil).body)
-	for _, want := range []string{
+	// Job durations come from River's job events, which reach the
+	// metrics asynchronously, possibly after the source completed: read
+	// until they are all there, or a few seconds have passed.
+	wantMetrics := []string{
 		`kollektiv_provider_calls_total{model="hashing-v1-384",provider="embedder"}`,
 		`kollektiv_provider_calls_total{model="extractive-v1/hashing-v1-384",provider="summarizer"} 1`,
 		`kollektiv_job_duration_seconds_count{kind="persist_chunks",outcome="job_completed"}`,
 		`kollektiv_documents{status="embedded"} 1`,
 		`kollektiv_documents{status="failed"} 1`,
-	} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("metrics lack %s", want)
+	}
+	var missing []string
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		metrics := string(b.do(t, "", "GET", "/metrics", nil).body)
+		missing = missing[:0]
+		for _, want := range wantMetrics {
+			if !strings.Contains(metrics, want) {
+				missing = append(missing, want)
+			}
 		}
+		if len(missing) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, want := range missing {
+		t.Errorf("metrics lack %s", want)
 	}
 
 	// Search finds the chunks, with their document.
