@@ -224,12 +224,23 @@ func inlineDocuments(inputs []documentInput) ([]content.Document, []*content.Doc
 		name = uniqueName(seen, name)
 		doc, err := content.PrepareDocument(d.Title, name, d.Content, content.PrepareOptions{})
 		if err != nil {
-			problems = append(problems, &content.DocumentError{URL: name, Reason: err.Error(), Err: err})
+			problems = append(problems, problemOf(name, err))
 			continue
 		}
 		docs = append(docs, doc)
 	}
 	return docs, problems
+}
+
+// problemOf is the problem of the document name that failed with err: err
+// itself when it is a *content.DocumentError already (which names the
+// document and its reason), so no reason is given twice.
+func problemOf(name string, err error) *content.DocumentError {
+	var derr *content.DocumentError
+	if errors.As(err, &derr) {
+		return derr
+	}
+	return &content.DocumentError{URL: name, Reason: err.Error(), Err: err}
 }
 
 // maxNameBytes bounds a document's name (its url or file name): names are
@@ -379,7 +390,7 @@ func (s *Server) uploadSource(w http.ResponseWriter, r *http.Request) error {
 		name, err := safeName(fh.Filename)
 		if err != nil {
 			name = uniqueName(seen, displayName(fh.Filename))
-			params.Problems = append(params.Problems, &content.DocumentError{URL: name, Reason: err.Error(), Err: err})
+			params.Problems = append(params.Problems, problemOf(name, err))
 			continue
 		}
 		name = uniqueName(seen, name)
@@ -389,7 +400,7 @@ func (s *Server) uploadSource(w http.ResponseWriter, r *http.Request) error {
 		}
 		doc, err := content.PrepareDocument("", name, string(raw), content.PrepareOptions{Format: formatOf(name)})
 		if err != nil {
-			params.Problems = append(params.Problems, &content.DocumentError{URL: name, Reason: err.Error(), Err: err})
+			params.Problems = append(params.Problems, problemOf(name, err))
 			continue
 		}
 		params.Documents = append(params.Documents, doc)
