@@ -136,11 +136,11 @@ func TestIngestListsSkippedAndOutsideLinks(t *testing.T) {
 	dir := t.TempDir()
 	outside := t.TempDir()
 	for name, text := range map[string]string{
-		"guide.md":         "# Guide\n\nHow to use it.\n",
-		"..md":             "# .\n\nThe current directory.\n",
-		"logo.png":         "\x89PNG",
-		".git/HEAD":        "ref: refs/heads/main\n",
-		".git/notes.md":    "# Not walked\n",
+		"guide.md":      "# Guide\n\nHow to use it.\n",
+		"..md":          "# .\n\nThe current directory.\n",
+		"logo.png":      "\x89PNG",
+		".git/HEAD":     "ref: refs/heads/main\n",
+		".git/notes.md": "# Not walked\n",
 	} {
 		p := filepath.Join(dir, filepath.FromSlash(name))
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

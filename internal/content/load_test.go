@@ -98,17 +98,17 @@ func TestLoadSymlinks(t *testing.T) {
 	outside := writeTree(t, map[string]string{"passwd": "root:x:0:0:root:/root:/bin/bash\n"})
 	docsDir := filepath.Join(root, "docs")
 	for link, target := range map[string]string{
-		"docs/passwd.md":  filepath.Join(outside, "passwd"), // absolute, outside
-		"docs/next.md":    "../secret.md",                   // relative, outside
-		"docs/linked":     filepath.Join(root, "other"),     // a directory outside
-		"docs/up":         root,                             // the root's parent
-		"docs/inner.md":   "sub/deep.md",                    // inside: read
-		"docs/sub/back":   "..",                             // inside, a loop
-		"docs/broken.md":  filepath.Join(root, "gone"),      // nowhere
-		"docs/self.md":    "self.md",                        // a link to itself
-		"docs/ping.md":    "pong.md",                        // two links in a loop
-		"docs/pong.md":    "ping.md",
-		"docs/chain.md":   "linked/b.md", // through an outside link
+		"docs/passwd.md": filepath.Join(outside, "passwd"), // absolute, outside
+		"docs/next.md":   "../secret.md",                   // relative, outside
+		"docs/linked":    filepath.Join(root, "other"),     // a directory outside
+		"docs/up":        root,                             // the root's parent
+		"docs/inner.md":  "sub/deep.md",                    // inside: read
+		"docs/sub/back":  "..",                             // inside, a loop
+		"docs/broken.md": filepath.Join(root, "gone"),      // nowhere
+		"docs/self.md":   "self.md",                        // a link to itself
+		"docs/ping.md":   "pong.md",                        // two links in a loop
+		"docs/pong.md":   "ping.md",
+		"docs/chain.md":  "linked/b.md", // through an outside link
 	} {
 		if err := os.Symlink(target, filepath.Join(root, filepath.FromSlash(link))); err != nil {
 			t.Fatal(err)
