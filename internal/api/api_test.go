@@ -200,8 +200,11 @@ func TestSourcesLifecycle(t *testing.T) {
 	if created["events_url"] != "/v1/sources/"+id+"/events" || created["status_url"] != "/v1/sources/"+id {
 		t.Fatalf("links missing: %s", r.body)
 	}
-	// The same Idempotency-Key returns the first source.
-	again := b.do(t, b.alice, "POST", "/v1/sources", jsonBody(t, map[string]any{"documents": []map[string]string{{"content": "other"}}}), "Idempotency-Key", "req-1")
+	// The same request with the same Idempotency-Key returns the first source.
+	again := b.do(t, b.alice, "POST", "/v1/sources", jsonBody(t, map[string]any{"documents": []map[string]string{
+		{"title": "Tokio", "url": "tokio.md", "content": guide("tokio")},
+		{"title": "Broken", "url": "broken.md", "content": "   "},
+	}}), "Idempotency-Key", "req-1")
 	if again.status != http.StatusAccepted || again.json(t)["id"] != id {
 		t.Fatalf("idempotent retry: %d %s", again.status, again.body)
 	}

@@ -3,6 +3,7 @@ package api
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"path"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -153,6 +155,9 @@ func (s *Server) createSource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	params := ingest.AddParams{UserID: keyFrom(r.Context()).UserID, IdempotencyKey: idem}
+	if idem != "" {
+		params.RequestHash = hashJSONRequest("POST /v1/sources", req)
+	}
 	if req.URL != "" {
 		if _, ok, err := s.replay(r, w, params); ok || err != nil {
 			return err
@@ -308,8 +313,56 @@ func (s *Server) replay(r *http.Request, w http.ResponseWriter, p ingest.AddPara
 	if err != nil {
 		return source, false, err
 	}
+	if err := ingest.SameRequest(source, p.RequestHash); err != nil {
+		return source, false, idempotencyKeyReused(p.IdempotencyKey, err)
+	}
 	writeJSON(w, http.StatusAccepted, viewOf(source))
 	return source, true, nil
+}
+
+// idempotencyKeyReused is the client's error for ingest.ErrIdempotencyKeyReused.
+func idempotencyKeyReused(key string, err error) error {
+	detail := strings.TrimPrefix(err.Error(), ingest.ErrIdempotencyKeyReused.Error()+": ")
+	return errorf(CodeIdempotencyKeyReused, fmt.Sprintf("Idempotency-Key %q was already used with different parameters (%s); send the same request to get that source again, or use a new key", key, detail))
+}
+
+// hashJSONRequest is the sha256 of a request's canonical form: the
+// endpoint and the decoded body encoded again, so that spacing and key
+// order do not matter but every value does.
+func hashJSONRequest(endpoint string, body any) []byte {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		// A decoded request always encodes; hash what we have.
+		raw = []byte(err.Error())
+	}
+	h := sha256.New()
+	h.Write([]byte(endpoint + "\n"))
+	h.Write(raw)
+	return h.Sum(nil)
+}
+
+// hashUpload is the sha256 of an upload's canonical form: the endpoint and
+// each file's form field, name and content hash, sorted, so that the order
+// of the parts does not matter.
+func hashUpload(form *multipart.Form) ([]byte, error) {
+	var parts []string
+	for field, fhs := range form.File {
+		for _, fh := range fhs {
+			raw, err := readUpload(fh)
+			if err != nil {
+				return nil, err
+			}
+			sum := sha256.Sum256(raw)
+			parts = append(parts, fmt.Sprintf("%q %q %x", field, fh.Filename, sum))
+		}
+	}
+	slices.Sort(parts)
+	h := sha256.New()
+	h.Write([]byte("POST /v1/sources/upload\n"))
+	for _, p := range parts {
+		h.Write([]byte(p + "\n"))
+	}
+	return h.Sum(nil), nil
 }
 
 func firstProblem(problems []*content.DocumentError) string {
@@ -342,6 +395,9 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request, p ingest.AddParams)
 	added, err := s.Ingest.Add(r.Context(), p)
 	if errors.Is(err, ingest.ErrSourceBusy) {
 		return errorf(CodeConflict, err.Error())
+	}
+	if errors.Is(err, ingest.ErrIdempotencyKeyReused) {
+		return idempotencyKeyReused(p.IdempotencyKey, err)
 	}
 	if err != nil {
 		return err
@@ -382,6 +438,11 @@ func (s *Server) uploadSource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	params := ingest.AddParams{UserID: keyFrom(r.Context()).UserID, Kind: ingest.KindFiles, IdempotencyKey: idem}
+	if idem != "" {
+		if params.RequestHash, err = hashUpload(r.MultipartForm); err != nil {
+			return err
+		}
+	}
 	if _, ok, err := s.replay(r, w, params); ok || err != nil {
 		return err
 	}
