@@ -114,6 +114,13 @@ func decodeJSON(r *http.Request, v any) error {
 			return err
 		case errors.As(err, &syntax):
 			return errorf(CodeInvalid, fmt.Sprintf("malformed JSON at byte %d: %v", syntax.Offset, err))
+		case errors.As(err, &typeErr) && typeErr.Field == "":
+			// The body itself has the wrong type: there is no field to name.
+			want := "a JSON object"
+			if k := typeErr.Type.Kind(); k != reflect.Struct && k != reflect.Map {
+				want = jsonKind(k) + " in JSON"
+			}
+			return errorf(CodeInvalid, fmt.Sprintf("request body must be %s, got %s", want, jsonValue(typeErr.Value)))
 		case errors.As(err, &typeErr):
 			return errorf(CodeInvalid, fmt.Sprintf("field %s: want %s, got %s", typeErr.Field, jsonKind(typeErr.Type.Kind()), typeErr.Value))
 		case errors.Is(err, io.EOF):
@@ -128,6 +135,21 @@ func decodeJSON(r *http.Request, v any) error {
 		return errorf(CodeInvalid, "invalid JSON: more than one value in the body")
 	}
 	return nil
+}
+
+// jsonValue names the kind of JSON value json.UnmarshalTypeError.Value
+// gives ("array", "string", "number", "bool", ...) with its article.
+func jsonValue(v string) string {
+	switch v {
+	case "array", "object":
+		return "an " + v
+	case "bool":
+		return "true or false"
+	case "string", "number":
+		return "a " + v
+	default:
+		return v
+	}
 }
 
 func jsonKind(k reflect.Kind) string {
