@@ -3,9 +3,12 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"mime/multipart"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -86,5 +89,29 @@ func TestIdempotencyKeyWithAnotherRequest(t *testing.T) {
 	}
 	if n := sources(); n != 2 {
 		t.Fatalf("%d sources, want 2", n)
+	}
+}
+
+// TestIdempotencyKeyRace: two different requests with one new key at once.
+// Whichever commits first gets 202; the other, whether it finds the source
+// before inserting or loses the insert to the unique index, gets 422.
+func TestIdempotencyKeyRace(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	for i := range 5 {
+		key := fmt.Sprint("race-", i)
+		statuses := make([]int, 2)
+		var wg sync.WaitGroup
+		for j := range 2 {
+			wg.Go(func() {
+				body := fmt.Sprintf(`{"documents": [{"url": "a.md", "content": "# Request %d\n\nText."}]}`, j)
+				statuses[j] = b.do(t, b.alice, "POST", "/v1/sources", strings.NewReader(body), "Idempotency-Key", key).status
+			})
+		}
+		wg.Wait()
+		slices.Sort(statuses)
+		if statuses[0] != http.StatusAccepted || statuses[1] != http.StatusUnprocessableEntity {
+			t.Errorf("key %s: statuses %v, want one 202 and one 422", key, statuses)
+		}
 	}
 }
