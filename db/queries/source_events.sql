@@ -22,3 +22,7 @@ SELECT pg_notify(@channel::text, @payload::text);
 
 -- name: GetEvent :one
 SELECT * FROM source_events WHERE id = @id;
+
+-- name: LastEventID :one
+-- The id of the source's newest event, 0 when it has none.
+SELECT coalesce(max(id), 0)::bigint AS id FROM source_events WHERE source_id = @source_id;

@@ -1,6 +1,6 @@
 -- name: CreateSource :one
-INSERT INTO sources (id, user_id, kind, uri, options, idempotency_key)
-VALUES (@id, @user_id, @kind, @uri, @options, sqlc.narg('idempotency_key'))
+INSERT INTO sources (id, user_id, kind, uri, options, idempotency_key, idempotency_request_hash)
+VALUES (@id, @user_id, @kind, @uri, @options, sqlc.narg('idempotency_key'), sqlc.narg('idempotency_request_hash'))
 RETURNING *;
 
 -- name: GetSource :one

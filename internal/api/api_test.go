@@ -200,8 +200,11 @@ func TestSourcesLifecycle(t *testing.T) {
 	if created["events_url"] != "/v1/sources/"+id+"/events" || created["status_url"] != "/v1/sources/"+id {
 		t.Fatalf("links missing: %s", r.body)
 	}
-	// The same Idempotency-Key returns the first source.
-	again := b.do(t, b.alice, "POST", "/v1/sources", jsonBody(t, map[string]any{"documents": []map[string]string{{"content": "other"}}}), "Idempotency-Key", "req-1")
+	// The same request with the same Idempotency-Key returns the first source.
+	again := b.do(t, b.alice, "POST", "/v1/sources", jsonBody(t, map[string]any{"documents": []map[string]string{
+		{"title": "Tokio", "url": "tokio.md", "content": guide("tokio")},
+		{"title": "Broken", "url": "broken.md", "content": "   "},
+	}}), "Idempotency-Key", "req-1")
 	if again.status != http.StatusAccepted || again.json(t)["id"] != id {
 		t.Fatalf("idempotent retry: %d %s", again.status, again.body)
 	}
@@ -344,6 +347,9 @@ func TestBadRequests(t *testing.T) {
 		{"wrong type", `{"documents": "nope"}`, 400, "invalid", `field documents: want an array, got string`},
 		{"unknown field", `{"docs": []}`, 400, "invalid", "unknown field"},
 		{"empty", ``, 400, "invalid", "empty body"},
+		{"array", `[{"documents": [{"content": "x"}]}]`, 400, "invalid", `"request body must be a JSON object, got an array"`},
+		{"string", `"documents"`, 400, "invalid", `"request body must be a JSON object, got a string"`},
+		{"number", `42`, 400, "invalid", `"request body must be a JSON object, got a number"`},
 		{"neither", `{}`, 400, "invalid", "want {"},
 		{"both", `{"url": "http://example.com", "documents": [{"content": "x"}]}`, 400, "invalid", "either url or documents"},
 		{"not http", `{"url": "file:///etc/passwd"}`, 400, "invalid", "http or https"},
@@ -364,6 +370,11 @@ func TestBadRequests(t *testing.T) {
 		if r := b.do(t, b.alice, "GET", tc.path, nil); r.status != 400 || !strings.Contains(string(r.body), tc.want) {
 			t.Errorf("%s: %d %s", tc.path, r.status, r.body)
 		}
+	}
+	// The reason is said once (issue 13: "invalid search: invalid search query: ...").
+	long := b.do(t, b.alice, "GET", "/v1/search?q="+strings.Repeat("a", 1001), nil)
+	if want := `{"error":{"code":"invalid","message":"invalid search query: text must be at most 1000 characters, got 1001"}}` + "\n"; long.status != 400 || string(long.body) != want {
+		t.Errorf("long query: %d %s, want %s", long.status, long.body, want)
 	}
 	// SQL and query-syntax metacharacters are only text.
 	for _, q := range []string{"'; DROP TABLE chunks; --", `"unterminated`, "a & | ! :*", "%00"} {

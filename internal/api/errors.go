@@ -15,10 +15,13 @@ const (
 	CodeForbidden    = "forbidden"
 	CodeNotFound     = "not_found"
 	CodeConflict     = "conflict"
-	CodeTooLarge     = "too_large"
-	CodeRateLimited  = "rate_limited"
-	CodeUnavailable  = "unavailable"
-	CodeInternal     = "internal"
+	// CodeIdempotencyKeyReused: an Idempotency-Key came back with another
+	// request (as payment APIs answer it, 422).
+	CodeIdempotencyKeyReused = "idempotency_key_reused"
+	CodeTooLarge             = "too_large"
+	CodeRateLimited          = "rate_limited"
+	CodeUnavailable          = "unavailable"
+	CodeInternal             = "internal"
 )
 
 // Error is what a client sees: a code and a plain message.
@@ -41,6 +44,8 @@ func status(code string) int {
 		return http.StatusNotFound
 	case CodeConflict:
 		return http.StatusConflict
+	case CodeIdempotencyKeyReused:
+		return http.StatusUnprocessableEntity
 	case CodeTooLarge:
 		return http.StatusRequestEntityTooLarge
 	case CodeRateLimited:

@@ -85,6 +85,7 @@ type Server struct {
 	limiter *rateLimiter
 	metrics *httpMetrics
 	riverUI *riverui.Handler
+	guard   *browserGuard
 
 	startOnce sync.Once
 	stopUI    context.CancelFunc
@@ -126,6 +127,7 @@ func New(cfg Config) (*Server, error) {
 		logger:  cfg.Logger,
 		mux:     http.NewServeMux(),
 		limiter: newRateLimiter(cfg.Limits.RateLimit, cfg.Limits.RateBurst, cfg.Now),
+		guard:   newBrowserGuard(),
 	}
 	var err error
 	if s.metrics, err = newHTTPMetrics(cfg.Registry); err != nil {
@@ -195,8 +197,8 @@ func (s *Server) Stop() {
 // ServeHTTP serves the API.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
 
-// wrap applies what every route shares: metrics, the body limit, auth and
-// the rate limit, and error rendering.
+// wrap applies what every route shares: metrics, the cross-origin guard,
+// the body limit, auth and the rate limit, and error rendering.
 func (s *Server) wrap(rt route) http.Handler {
 	label := rt.method + " " + rt.pattern
 	if rt.method == "" {
@@ -207,6 +209,10 @@ func (s *Server) wrap(rt route) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		defer func() { s.metrics.observe(label, rec.status, s.Now().Sub(start)) }()
 
+		if err := s.guard.check(rec, r); err != nil {
+			s.writeError(rec, r, err)
+			return
+		}
 		r.Body = http.MaxBytesReader(rec, r.Body, s.Limits.MaxBodyBytes)
 		if rt.access != public {
 			key, err := s.authenticate(r, rt.access == admin)

@@ -3,6 +3,7 @@ package api
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"net/http"
 	"path"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -112,6 +114,13 @@ func decodeJSON(r *http.Request, v any) error {
 			return err
 		case errors.As(err, &syntax):
 			return errorf(CodeInvalid, fmt.Sprintf("malformed JSON at byte %d: %v", syntax.Offset, err))
+		case errors.As(err, &typeErr) && typeErr.Field == "":
+			// The body itself has the wrong type: there is no field to name.
+			want := "a JSON object"
+			if k := typeErr.Type.Kind(); k != reflect.Struct && k != reflect.Map {
+				want = jsonKind(k) + " in JSON"
+			}
+			return errorf(CodeInvalid, fmt.Sprintf("request body must be %s, got %s", want, jsonValue(typeErr.Value)))
 		case errors.As(err, &typeErr):
 			return errorf(CodeInvalid, fmt.Sprintf("field %s: want %s, got %s", typeErr.Field, jsonKind(typeErr.Type.Kind()), typeErr.Value))
 		case errors.Is(err, io.EOF):
@@ -126,6 +135,21 @@ func decodeJSON(r *http.Request, v any) error {
 		return errorf(CodeInvalid, "invalid JSON: more than one value in the body")
 	}
 	return nil
+}
+
+// jsonValue names the kind of JSON value json.UnmarshalTypeError.Value
+// gives ("array", "string", "number", "bool", ...) with its article.
+func jsonValue(v string) string {
+	switch v {
+	case "array", "object":
+		return "an " + v
+	case "bool":
+		return "true or false"
+	case "string", "number":
+		return "a " + v
+	default:
+		return v
+	}
 }
 
 func jsonKind(k reflect.Kind) string {
@@ -153,6 +177,9 @@ func (s *Server) createSource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	params := ingest.AddParams{UserID: keyFrom(r.Context()).UserID, IdempotencyKey: idem}
+	if idem != "" {
+		params.RequestHash = hashJSONRequest("POST /v1/sources", req)
+	}
 	if req.URL != "" {
 		if _, ok, err := s.replay(r, w, params); ok || err != nil {
 			return err
@@ -224,12 +251,23 @@ func inlineDocuments(inputs []documentInput) ([]content.Document, []*content.Doc
 		name = uniqueName(seen, name)
 		doc, err := content.PrepareDocument(d.Title, name, d.Content, content.PrepareOptions{})
 		if err != nil {
-			problems = append(problems, &content.DocumentError{URL: name, Reason: err.Error(), Err: err})
+			problems = append(problems, problemOf(name, err))
 			continue
 		}
 		docs = append(docs, doc)
 	}
 	return docs, problems
+}
+
+// problemOf is the problem of the document name that failed with err: err
+// itself when it is a *content.DocumentError already (which names the
+// document and its reason), so no reason is given twice.
+func problemOf(name string, err error) *content.DocumentError {
+	var derr *content.DocumentError
+	if errors.As(err, &derr) {
+		return derr
+	}
+	return &content.DocumentError{URL: name, Reason: err.Error(), Err: err}
 }
 
 // maxNameBytes bounds a document's name (its url or file name): names are
@@ -297,8 +335,56 @@ func (s *Server) replay(r *http.Request, w http.ResponseWriter, p ingest.AddPara
 	if err != nil {
 		return source, false, err
 	}
+	if err := ingest.SameRequest(source, p.RequestHash); err != nil {
+		return source, false, idempotencyKeyReused(p.IdempotencyKey, err)
+	}
 	writeJSON(w, http.StatusAccepted, viewOf(source))
 	return source, true, nil
+}
+
+// idempotencyKeyReused is the client's error for ingest.ErrIdempotencyKeyReused.
+func idempotencyKeyReused(key string, err error) error {
+	detail := strings.TrimPrefix(err.Error(), ingest.ErrIdempotencyKeyReused.Error()+": ")
+	return errorf(CodeIdempotencyKeyReused, fmt.Sprintf("Idempotency-Key %q was already used with different parameters (%s); send the same request to get that source again, or use a new key", key, detail))
+}
+
+// hashJSONRequest is the sha256 of a request's canonical form: the
+// endpoint and the decoded body encoded again, so that spacing and key
+// order do not matter but every value does.
+func hashJSONRequest(endpoint string, body any) []byte {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		// A decoded request always encodes; hash what we have.
+		raw = []byte(err.Error())
+	}
+	h := sha256.New()
+	h.Write([]byte(endpoint + "\n"))
+	h.Write(raw)
+	return h.Sum(nil)
+}
+
+// hashUpload is the sha256 of an upload's canonical form: the endpoint and
+// each file's form field, name and content hash, sorted, so that the order
+// of the parts does not matter.
+func hashUpload(form *multipart.Form) ([]byte, error) {
+	var parts []string
+	for field, fhs := range form.File {
+		for _, fh := range fhs {
+			raw, err := readUpload(fh)
+			if err != nil {
+				return nil, err
+			}
+			sum := sha256.Sum256(raw)
+			parts = append(parts, fmt.Sprintf("%q %q %x", field, fh.Filename, sum))
+		}
+	}
+	slices.Sort(parts)
+	h := sha256.New()
+	h.Write([]byte("POST /v1/sources/upload\n"))
+	for _, p := range parts {
+		h.Write([]byte(p + "\n"))
+	}
+	return h.Sum(nil), nil
 }
 
 func firstProblem(problems []*content.DocumentError) string {
@@ -331,6 +417,9 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request, p ingest.AddParams)
 	added, err := s.Ingest.Add(r.Context(), p)
 	if errors.Is(err, ingest.ErrSourceBusy) {
 		return errorf(CodeConflict, err.Error())
+	}
+	if errors.Is(err, ingest.ErrIdempotencyKeyReused) {
+		return idempotencyKeyReused(p.IdempotencyKey, err)
 	}
 	if err != nil {
 		return err
@@ -371,6 +460,11 @@ func (s *Server) uploadSource(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	params := ingest.AddParams{UserID: keyFrom(r.Context()).UserID, Kind: ingest.KindFiles, IdempotencyKey: idem}
+	if idem != "" {
+		if params.RequestHash, err = hashUpload(r.MultipartForm); err != nil {
+			return err
+		}
+	}
 	if _, ok, err := s.replay(r, w, params); ok || err != nil {
 		return err
 	}
@@ -379,7 +473,7 @@ func (s *Server) uploadSource(w http.ResponseWriter, r *http.Request) error {
 		name, err := safeName(fh.Filename)
 		if err != nil {
 			name = uniqueName(seen, displayName(fh.Filename))
-			params.Problems = append(params.Problems, &content.DocumentError{URL: name, Reason: err.Error(), Err: err})
+			params.Problems = append(params.Problems, problemOf(name, err))
 			continue
 		}
 		name = uniqueName(seen, name)
@@ -389,7 +483,7 @@ func (s *Server) uploadSource(w http.ResponseWriter, r *http.Request) error {
 		}
 		doc, err := content.PrepareDocument("", name, string(raw), content.PrepareOptions{Format: formatOf(name)})
 		if err != nil {
-			params.Problems = append(params.Problems, &content.DocumentError{URL: name, Reason: err.Error(), Err: err})
+			params.Problems = append(params.Problems, problemOf(name, err))
 			continue
 		}
 		params.Documents = append(params.Documents, doc)

@@ -123,3 +123,62 @@ func TestEventsResumeWithoutGapOrDuplicate(t *testing.T) {
 		t.Fatalf("replay of a finished source: %d events, ended %v", len(replay), ended)
 	}
 }
+
+// TestEventsLastEventIDNotOfTheStream: a Last-Event-ID beyond the stream's
+// end (or another source's event) is refused with 400, naming the source's
+// last event, instead of a stream that sends only heartbeats forever (issue
+// 13); resuming after the terminal event still gives 204.
+func TestEventsLastEventIDNotOfTheStream(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	a := b.createInline(t, b.alice, map[string]string{"url": "a.md", "content": guide("alpha")})["id"].(string)
+	other := b.createInline(t, b.alice, map[string]string{"url": "b.md", "content": guide("beta")})["id"].(string)
+	lastOf := func(id string) int64 {
+		t.Helper()
+		evs, err := events.After(context.Background(), b.app.Pool, uuid.MustParse(id), 0, 10_000)
+		if err != nil || len(evs) == 0 {
+			t.Fatalf("events of %s: %d (%v)", id, len(evs), err)
+		}
+		return evs[len(evs)-1].ID
+	}
+	last, otherLast := lastOf(a), lastOf(other)
+
+	connect := func(lastEventID int64) (int, string) {
+		t.Helper()
+		// A stream that stays open would not end this test: read the
+		// status, and the body only when it is an error.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, b.baseURL+"/v1/sources/"+a+"/events", nil)
+		req.Header.Set("Authorization", "Bearer "+b.alice)
+		req.Header.Set("Last-Event-ID", strconv.FormatInt(lastEventID, 10))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return resp.StatusCode, resp.Header.Get("Content-Type")
+		}
+		var body strings.Builder
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			body.WriteString(sc.Text())
+		}
+		return resp.StatusCode, body.String()
+	}
+	for _, tc := range []struct {
+		name   string
+		lastID int64
+	}{{"beyond the end", last + 1000}, {"another source's event", otherLast}} {
+		status, body := connect(tc.lastID)
+		want := `{"error":{"code":"invalid","message":"invalid Last-Event-ID: ` + strconv.FormatInt(tc.lastID, 10) +
+			` is not an event of this source (its last event is ` + strconv.FormatInt(last, 10) + `); reconnect without Last-Event-ID to replay its events from the start"}}`
+		if status != http.StatusBadRequest || body != want {
+			t.Errorf("%s: %d %s\nwant 400 %s", tc.name, status, body, want)
+		}
+	}
+	if status, body := connect(last); status != http.StatusNoContent {
+		t.Errorf("after the terminal event: %d %s, want 204", status, body)
+	}
+}

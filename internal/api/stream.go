@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 )
@@ -47,7 +48,7 @@ func (s *Server) sourceEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	err = s.Events(w, r, source.ID, source.Generation, view)
 	if errors.Is(err, ErrInvalidRequest) {
-		return errorf(CodeInvalid, err.Error())
+		return errorf(CodeInvalid, clientMessage(err, ErrInvalidRequest))
 	}
 	if err != nil && !started(w) {
 		return err
@@ -87,11 +88,18 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	}
 	hits, err := s.Search(r.Context(), keyFrom(r.Context()).UserID, text, k, sourceID)
 	if errors.Is(err, ErrInvalidQuery) {
-		return errorf(CodeInvalid, err.Error())
+		return errorf(CodeInvalid, clientMessage(err, ErrInvalidQuery))
 	}
 	if err != nil {
 		return fmt.Errorf("error searching: %w", err)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"query": text, "k": k, "hits": hits})
 	return nil
+}
+
+// clientMessage is the message of err, which wraps marker as "marker: cause"
+// to say whose fault it is: the cause alone, since it says what is wrong
+// already (issue 13 found "invalid search: invalid search query: ...").
+func clientMessage(err, marker error) string {
+	return strings.TrimPrefix(err.Error(), marker.Error()+": ")
 }

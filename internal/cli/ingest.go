@@ -37,11 +37,20 @@ documents are skipped, changed ones processed again, vanished ones removed.
 Files that cannot be loaded (binary, invalid UTF-8, too large, empty) are
 recorded as failed documents with their reason; the others go on.
 
+In a directory, files with other extensions and directories whose name
+starts with a dot (.git, .github; walked with --include-hidden) are
+skipped, and listed with their reason. Files whose name starts with a dot
+are loaded like the others. A symbolic link whose target is outside PATH is
+not read and is recorded as a failed document, unless
+--follow-external-links; links inside PATH are followed. A refresh (the
+API's or ` + "`sources refresh`" + `) never follows links outside PATH.
+
 With --wait the command follows the source's events until it completes
 (exit 0) or fails (exit 1): on a terminal as progress bars (documents
 chunked, chunks embedded, the stage, elapsed time and an estimate), else as
 one line per event. With --json it prints one final JSON object:
-source_id, stage, documents, chunks, failed_documents.`,
+source_id, stage, documents, chunks, failed_documents, and skipped (a
+list of {path, reason}).`,
 		example: `
 kollektiv ingest ./docs --wait
 kollektiv ingest https://example.com/docs/ --max-pages 200 --wait --json
@@ -53,12 +62,15 @@ kollektiv ingest README.md --user alice`,
 			maxPages := fs.Int("max-pages", 50, "URL: most pages to crawl (1 fetches just the page)")
 			maxDepth := fs.Int("max-depth", 0, "URL: most link hops from the start page; 0 means no limit")
 			allowPrivate := fs.Bool("allow-private", false, "URL: allow crawling private and loopback addresses")
+			followLinks := fs.Bool("follow-external-links", false, "PATH: also read symbolic links whose target is outside PATH")
+			includeHidden := fs.Bool("include-hidden", false, "PATH: also walk directories whose name starts with a dot (.git, .github)")
 			return func(ctx context.Context, env Env, args []string) error {
 				if len(args) != 1 {
 					return fmt.Errorf("%w: want one PATH or URL", errUsage)
 				}
 				target := args[0]
 				params := ingest.AddParams{UserID: cfg.User}
+				var skipped []content.Skipped
 				var err error
 				if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
 					opts := content.CrawlOptions{MaxPages: *maxPages, MaxDepth: *maxDepth, AllowPrivate: *allowPrivate}
@@ -69,13 +81,15 @@ kollektiv ingest README.md --user alice`,
 						return fmt.Errorf("error resolving %s: %w", args[0], err)
 					}
 					params.Kind, params.URI = ingest.KindFiles, target
-					params.Documents, params.Problems, err = content.LoadPath(ctx, target, content.LoadOptions{})
+					var loaded content.Loaded
+					loaded, err = content.Load(ctx, target, content.LoadOptions{FollowExternalLinks: *followLinks, IncludeHidden: *includeHidden})
+					params.Documents, params.Problems, skipped = loaded.Documents, loaded.Problems, loaded.Skipped
 				}
 				if err != nil {
 					return err
 				}
 				if len(params.Documents) == 0 && len(params.Problems) == 0 {
-					return fmt.Errorf("no documents found at %s", args[0])
+					return fmt.Errorf("no documents found at %s (%s)", args[0], describeSkipped(skipped, 0))
 				}
 
 				a, err := app.New(ctx, cfg, cfg.Logger(env.Stderr), app.Options{})
@@ -98,6 +112,9 @@ kollektiv ingest README.md --user alice`,
 					for _, p := range params.Problems {
 						fmt.Fprintf(env.Stdout, "  not loaded: %v\n", p)
 					}
+					if len(skipped) > 0 {
+						fmt.Fprintf(env.Stdout, "  %s\n", describeSkipped(skipped, 3))
+					}
 				}
 				if *wait {
 					if err := followSource(ctx, env, a, source.ID, source.Generation, *asJSON); err != nil {
@@ -108,7 +125,7 @@ kollektiv ingest README.md --user alice`,
 					}
 				}
 				if *asJSON {
-					if err := printSourceJSON(env, source); err != nil {
+					if err := printSourceJSON(env, source, skipped); err != nil {
 						return err
 					}
 				}
@@ -171,10 +188,16 @@ func describeEvent(e events.Event) string {
 	}
 }
 
-func printSourceJSON(env Env, s store.Source) error {
+// printSourceJSON prints the final object of `ingest --json`; skipped are
+// the entries of a directory walk left out on purpose, always a list.
+func printSourceJSON(env Env, s store.Source, skipped []content.Skipped) error {
 	out := map[string]any{
 		"source_id": s.ID, "stage": s.Stage, "documents": s.DocumentCount,
 		"chunks": s.ChunkCount, "failed_documents": s.FailedDocumentCount,
+		"skipped": skipped,
+	}
+	if skipped == nil {
+		out["skipped"] = []content.Skipped{}
 	}
 	if s.Error != nil {
 		out["error"] = *s.Error
@@ -184,4 +207,40 @@ func printSourceJSON(env Env, s store.Source) error {
 		return errors.Join(errors.New("error writing JSON"), err)
 	}
 	return nil
+}
+
+// describeSkipped summarises a walk's skipped entries by reason, in order of
+// first appearance, with up to examples paths each: "skipped 41 entries:
+// 40 extension not loaded (...): logo.png, app.js, ...; 1 hidden directory
+// (...): .git".
+func describeSkipped(skipped []content.Skipped, examples int) string {
+	if len(skipped) == 0 {
+		return "nothing skipped"
+	}
+	var reasons []string
+	byReason := map[string][]string{}
+	for _, s := range skipped {
+		if _, ok := byReason[s.Reason]; !ok {
+			reasons = append(reasons, s.Reason)
+		}
+		byReason[s.Reason] = append(byReason[s.Reason], s.Path)
+	}
+	parts := make([]string, 0, len(reasons))
+	for _, r := range reasons {
+		paths := byReason[r]
+		part := fmt.Sprintf("%d %s", len(paths), r)
+		if examples > 0 {
+			shown := paths[:min(examples, len(paths))]
+			part += ": " + strings.Join(shown, ", ")
+			if len(paths) > len(shown) {
+				part += ", ..."
+			}
+		}
+		parts = append(parts, part)
+	}
+	noun := "entries"
+	if len(skipped) == 1 {
+		noun = "entry"
+	}
+	return fmt.Sprintf("skipped %d %s: %s", len(skipped), noun, strings.Join(parts, "; "))
 }

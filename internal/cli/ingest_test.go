@@ -5,12 +5,16 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/kollektiv/kollektiv/internal/app"
 	"github.com/kollektiv/kollektiv/internal/config"
+	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/dbtest"
 )
 
@@ -114,5 +118,82 @@ func TestSourcesRemove(t *testing.T) {
 	}
 	if r := run(t, env, "sources", "rm", "nope"); r.code != 2 {
 		t.Fatalf("rm of a non-id: %d", r.code)
+	}
+}
+
+// TestIngestListsSkippedAndOutsideLinks: `kollektiv ingest DIR` loads a
+// hidden file with a loaded extension, lists what it skipped (count on the
+// plain output, each entry with its reason in --json), and does not read a
+// symbolic link to a file outside DIR unless --follow-external-links.
+func TestIngestListsSkippedAndOutsideLinks(t *testing.T) {
+	t.Parallel()
+	url := dbtest.DatabaseURL(t)
+	// No worker runs: each ingest is by another user, so none is a
+	// refresh of a source still being processed.
+	env := func(user string) map[string]string {
+		return map[string]string{"DATABASE_URL": url, "KOLLEKTIV_LOG_LEVEL": "warn", "KOLLEKTIV_USER": user}
+	}
+	dir := t.TempDir()
+	outside := t.TempDir()
+	for name, text := range map[string]string{
+		"guide.md":      "# Guide\n\nHow to use it.\n",
+		"..md":          "# .\n\nThe current directory.\n",
+		"logo.png":      "\x89PNG",
+		".git/HEAD":     "ref: refs/heads/main\n",
+		".git/notes.md": "# Not walked\n",
+	} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	secret := filepath.Join(outside, "passwd")
+	if err := os.WriteFile(secret, []byte("root:x:0:0:root:/root:/bin/bash\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, filepath.Join(dir, "passwd.md")); err != nil {
+		t.Fatal(err)
+	}
+
+	r := run(t, env("json"), "ingest", dir, "--json")
+	if r.code != 0 {
+		t.Fatalf("ingest --json: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	var out struct {
+		Documents       int               `json:"documents"`
+		FailedDocuments int               `json:"failed_documents"`
+		Skipped         []content.Skipped `json:"skipped"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("not one JSON object: %q", r.stdout)
+	}
+	want := []content.Skipped{{Path: ".git", Reason: content.SkipHiddenDirectory}, {Path: "logo.png", Reason: content.SkipExtension}}
+	if out.Documents != 3 || out.FailedDocuments != 1 || !slices.Equal(out.Skipped, want) {
+		t.Fatalf("ingest --json: %+v, want 3 documents (guide.md, ..md, passwd.md failed), skipped %v", out, want)
+	}
+
+	r = run(t, env("plain"), "ingest", dir)
+	if r.code != 0 || !strings.Contains(r.stdout, "2 documents, 1 could not be loaded") ||
+		!strings.Contains(r.stdout, "not loaded: document passwd.md: symbolic link to ") ||
+		!strings.Contains(r.stdout, "(use --follow-external-links to allow)") ||
+		!strings.Contains(r.stdout, "skipped 2 entries: 1 "+content.SkipHiddenDirectory+": .git; 1 "+content.SkipExtension+": logo.png") {
+		t.Fatalf("ingest: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	var stored int
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM documents WHERE content LIKE '%root:x:0:0%'").Scan(&stored); err != nil || stored != 0 {
+		t.Fatalf("%d documents hold the linked file's text (%v)", stored, err)
+	}
+
+	r = run(t, env("follow"), "ingest", dir, "--follow-external-links")
+	if r.code != 0 || !strings.Contains(r.stdout, "3 documents, 0 could not be loaded") {
+		t.Fatalf("ingest --follow-external-links: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 }

@@ -100,7 +100,7 @@ func prepare(name string, raw []byte, format Format, maxBytes int) (Document, *D
 func finish(name, markdown string, format Format, meta map[string]any, htmlTitle string) (Document, *DocumentError) {
 	content := normalizeMarkdown(cleanMarkdown(markdown))
 	if strings.TrimSpace(content) == "" {
-		return Document{}, docError(name, "nothing left after cleaning", ErrEmpty)
+		return Document{}, docError(name, ErrEmpty.Error(), ErrEmpty)
 	}
 	title, _ := meta["title"].(string)
 	if strings.TrimSpace(title) == "" {

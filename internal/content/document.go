@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 )
@@ -78,6 +79,9 @@ var (
 	// ErrSymlinkLoop: a symbolic link points back into a directory being
 	// walked.
 	ErrSymlinkLoop = errors.New("symbolic link loop")
+	// ErrOutsideRoot: a symbolic link in a loaded directory resolves
+	// outside it, and LoadOptions.FollowExternalLinks is off.
+	ErrOutsideRoot = errors.New("link outside the loaded directory")
 	// ErrHTTPStatus: a page answered with a status other than 200.
 	ErrHTTPStatus = errors.New("unexpected HTTP status")
 )
@@ -93,12 +97,19 @@ type DocumentError struct {
 	Err error
 }
 
-// Error names the document, the reason and the cause.
+// Error names the document, the reason and the cause, each once: the
+// cause is left out when the reason already says it, and the reason when
+// there is none.
 func (e *DocumentError) Error() string {
-	if e.Err == nil {
+	switch {
+	case e.Reason == "" && e.Err != nil:
+		return fmt.Sprintf("document %s: %v", e.URL, e.Err)
+	case e.Err == nil || strings.HasSuffix(e.Reason, e.Err.Error()) || errors.Is(e.Err, ErrOutsideRoot):
+		// For a link outside the root the reason is the whole story.
 		return fmt.Sprintf("document %s: %s", e.URL, e.Reason)
+	default:
+		return fmt.Sprintf("document %s: %s: %v", e.URL, e.Reason, e.Err)
 	}
-	return fmt.Sprintf("document %s: %s: %v", e.URL, e.Reason, e.Err)
 }
 
 // Unwrap returns the cause so errors.Is finds the sentinel.

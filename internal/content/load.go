@@ -2,12 +2,15 @@ package content
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // LoadOptions are the options of LoadPath. The zero value gives the
@@ -16,9 +19,43 @@ type LoadOptions struct {
 	// MaxBytes is the size limit of one file; larger files are reported
 	// with ErrTooLarge. Default DefaultMaxDocumentBytes.
 	MaxBytes int
-	// IncludeHidden also walks files and directories whose name starts with
-	// a dot. Default false: .git and the like are skipped.
+	// IncludeHidden also walks directories whose name starts with a dot.
+	// Default false: .git, .github and the like are skipped (and listed in
+	// Loaded.Skipped). Files whose name starts with a dot are loaded like
+	// any other when their extension is loaded (tldr's page for "." is
+	// "..md"), whatever this says.
 	IncludeHidden bool
+	// FollowExternalLinks reads symbolic links whose target resolves outside
+	// the directory being loaded. Default false: such a link is reported as
+	// a problem wrapping ErrOutsideRoot and not read, so a link such as
+	// passwd.md -> /etc/passwd cannot carry a file out of the machine.
+	FollowExternalLinks bool
+}
+
+// Skip reasons of Loaded.Skipped.
+const (
+	SkipHiddenDirectory = "hidden directory, not walked (use --include-hidden to walk it)"
+	SkipExtension       = "extension not loaded (only .md, .markdown, .mdx, .txt, .html and .htm are)"
+	SkipNotRegular      = "not a regular file (device, socket or pipe)"
+)
+
+// Skipped is a file or directory a walk left out on purpose: not a problem
+// with the file, but the user should be able to see it was not loaded.
+type Skipped struct {
+	// Path is slash-separated and relative to the loaded root.
+	Path string `json:"path"`
+	// Reason is one of the Skip constants.
+	Reason string `json:"reason"`
+}
+
+// Loaded is what Load found under a root.
+type Loaded struct {
+	// Documents are in path order.
+	Documents []Document
+	// Problems are files that should have been loaded and could not be.
+	Problems []*DocumentError
+	// Skipped are entries left out on purpose, in walk order.
+	Skipped []Skipped
 }
 
 // formatByExt maps the loaded file extensions to their format. Files with
@@ -29,41 +66,72 @@ var formatByExt = map[string]Format{
 	".html": FormatHTML, ".htm": FormatHTML,
 }
 
-// LoadPath loads a file, or every markdown, text and HTML file under a
-// directory, following symbolic links. Documents are in path order and
-// their URL is the slash-separated path relative to root (the file name
-// when root is a file). Files that cannot be loaded (unreadable, binary,
-// too large, empty, a symlink loop) are returned as problems, and the walk
-// goes on. err is only for a root that cannot be read or a cancelled ctx.
+// LoadPath is Load without the list of skipped entries.
 func LoadPath(ctx context.Context, root string, opts LoadOptions) (docs []Document, problems []*DocumentError, err error) {
+	loaded, err := Load(ctx, root, opts)
+	return loaded.Documents, loaded.Problems, err
+}
+
+// Load loads a file, or every markdown, text and HTML file under a
+// directory. Documents' URL is the slash-separated path relative to root
+// (the file name when root is a file). Symbolic links are followed while
+// their target stays inside the root (see LoadOptions.FollowExternalLinks).
+// Files that cannot be loaded (unreadable, binary, too large, empty, a
+// symlink loop, a link outside the root) are returned as problems, entries
+// left out on purpose (hidden directories, other extensions) as skipped,
+// and the walk goes on. err is only for a root that cannot be read or a
+// cancelled ctx.
+func Load(ctx context.Context, root string, opts LoadOptions) (Loaded, error) {
 	info, err := os.Stat(root)
 	if err != nil {
-		return nil, nil, fmt.Errorf("error loading %s: %w", root, err)
+		return Loaded{}, fmt.Errorf("error loading %s: %w", root, err)
 	}
 	l := &loader{ctx: ctx, opts: opts}
 	if !info.IsDir() {
+		// A file named explicitly is read wherever a link to it points.
 		name := filepath.Base(root)
 		if _, ok := formatByExt[strings.ToLower(filepath.Ext(name))]; !ok {
-			return nil, []*DocumentError{docError(name, "extension not loaded", ErrUnsupportedType)}, nil
+			return Loaded{Problems: []*DocumentError{docError(name, "extension not loaded", ErrUnsupportedType)}}, nil
 		}
 		l.loadFile(root, name, info)
-		return l.docs, l.problems, nil
+		return l.loaded, nil
+	}
+	if l.rootReal, err = filepath.EvalSymlinks(root); err != nil {
+		return Loaded{}, fmt.Errorf("error resolving %s: %w", root, err)
+	}
+	if l.rootReal, err = filepath.Abs(l.rootReal); err != nil {
+		return Loaded{}, fmt.Errorf("error resolving %s: %w", root, err)
+	}
+	if !opts.FollowExternalLinks {
+		// Files are read through an os.Root: a link swapped after the check
+		// below still cannot lead a read outside the root.
+		if l.root, err = os.OpenRoot(l.rootReal); err != nil {
+			return Loaded{}, fmt.Errorf("error opening %s: %w", root, err)
+		}
+		defer func() { _ = l.root.Close() }()
 	}
 	if err := l.walk(root, "", []os.FileInfo{info}); err != nil {
-		return l.docs, l.problems, err
+		return l.loaded, err
 	}
-	return l.docs, l.problems, nil
+	return l.loaded, nil
 }
 
 type loader struct {
-	ctx      context.Context
-	opts     LoadOptions
-	docs     []Document
-	problems []*DocumentError
+	ctx  context.Context
+	opts LoadOptions
+	// rootReal is the root directory with every link resolved; root opens
+	// files beneath it, nil when links may lead outside.
+	rootReal string
+	root     *os.Root
+	loaded   Loaded
 }
 
 func (l *loader) problem(name, reason string, err error) {
-	l.problems = append(l.problems, docError(name, reason, err))
+	l.loaded.Problems = append(l.loaded.Problems, docError(name, reason, err))
+}
+
+func (l *loader) skip(name, reason string) {
+	l.loaded.Skipped = append(l.loaded.Skipped, Skipped{Path: name, Reason: reason})
 }
 
 // walk loads the directory dir, whose path relative to the root is rel.
@@ -82,21 +150,28 @@ func (l *loader) walk(dir, rel string, ancestors []os.FileInfo) error {
 			return fmt.Errorf("loading %s stopped: %w", dir, err)
 		}
 		name := e.Name()
-		if !l.opts.IncludeHidden && strings.HasPrefix(name, ".") {
-			continue
-		}
 		full := filepath.Join(dir, name)
 		relName := path.Join(rel, name)
 		info, err := os.Stat(full) // follows symbolic links
-		if err != nil {
-			if e.Type()&fs.ModeSymlink != 0 {
-				l.problem(relName, "broken symbolic link", err)
-			} else {
-				l.problem(relName, "cannot stat", err)
-			}
+		switch {
+		case errors.Is(err, syscall.ELOOP):
+			l.problem(relName, ErrSymlinkLoop.Error(), ErrSymlinkLoop)
+			continue
+		case err != nil && e.Type()&fs.ModeSymlink != 0:
+			l.problem(relName, "broken symbolic link", err)
+			continue
+		case err != nil:
+			l.problem(relName, "cannot stat", err)
 			continue
 		}
 		if info.IsDir() {
+			if !l.opts.IncludeHidden && strings.HasPrefix(name, ".") {
+				l.skip(relName, SkipHiddenDirectory)
+				continue
+			}
+			if e.Type()&fs.ModeSymlink != 0 && !l.linkInside(full, relName) {
+				continue
+			}
 			if loops(info, ancestors) {
 				l.problem(relName, "directory links back to "+dir, ErrSymlinkLoop)
 				continue
@@ -107,13 +182,45 @@ func (l *loader) walk(dir, rel string, ancestors []os.FileInfo) error {
 			continue
 		}
 		if !info.Mode().IsRegular() {
+			l.skip(relName, SkipNotRegular)
 			continue
 		}
-		if _, ok := formatByExt[strings.ToLower(filepath.Ext(name))]; ok {
-			l.loadFile(full, relName, info)
+		if _, ok := formatByExt[strings.ToLower(filepath.Ext(name))]; !ok {
+			l.skip(relName, SkipExtension)
+			continue
 		}
+		if e.Type()&fs.ModeSymlink != 0 && !l.linkInside(full, relName) {
+			continue
+		}
+		l.loadFile(full, relName, info)
 	}
 	return nil
+}
+
+// linkInside reports whether the symbolic link full may be followed: its
+// target resolves inside the root, or external links are allowed. When not,
+// it records the problem.
+func (l *loader) linkInside(full, relName string) bool {
+	if l.opts.FollowExternalLinks {
+		return true
+	}
+	target, err := filepath.EvalSymlinks(full)
+	if err != nil {
+		l.problem(relName, "cannot resolve symbolic link", err)
+		return false
+	}
+	if within(l.rootReal, target) {
+		return true
+	}
+	l.problem(relName, fmt.Sprintf("symbolic link to %s points outside %s; not read (use --follow-external-links to allow)", target, l.rootReal), ErrOutsideRoot)
+	return false
+}
+
+// within reports whether path is dir or beneath it; both are absolute and
+// clean.
+func within(dir, path string) bool {
+	rel, err := filepath.Rel(dir, path)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
 func loops(dir os.FileInfo, ancestors []os.FileInfo) bool {
@@ -135,7 +242,7 @@ func (l *loader) loadFile(full, name string, info os.FileInfo) {
 		l.problem(name, fmt.Sprintf("%d bytes, limit %d", info.Size(), maxBytes), ErrTooLarge)
 		return
 	}
-	raw, err := os.ReadFile(full)
+	raw, err := l.readFile(full, name, maxBytes)
 	if err != nil {
 		l.problem(name, "cannot read file", err)
 		return
@@ -143,8 +250,26 @@ func (l *loader) loadFile(full, name string, info os.FileInfo) {
 	format := formatByExt[strings.ToLower(filepath.Ext(name))]
 	doc, derr := prepare(name, raw, format, maxBytes)
 	if derr != nil {
-		l.problems = append(l.problems, derr)
+		l.loaded.Problems = append(l.loaded.Problems, derr)
 		return
 	}
-	l.docs = append(l.docs, doc)
+	l.loaded.Documents = append(l.loaded.Documents, doc)
+}
+
+// readFile reads the file full, at name relative to the root: through the
+// os.Root when there is one. It reads at most one byte more than maxBytes,
+// so a file that grew since it was stated is still refused as too large.
+func (l *loader) readFile(full, name string, maxBytes int) ([]byte, error) {
+	var f *os.File
+	var err error
+	if l.root != nil {
+		f, err = l.root.Open(filepath.FromSlash(name))
+	} else {
+		f, err = os.Open(full)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = f.Close() }()
+	return io.ReadAll(io.LimitReader(f, int64(maxBytes)+1))
 }

@@ -82,39 +82,150 @@ func TestLoadPath(t *testing.T) {
 	}
 }
 
-func TestLoadPathSymlinks(t *testing.T) {
+// TestLoadSymlinks: links inside the root are followed, loops end, and a
+// link whose target resolves outside the root is not read unless
+// FollowExternalLinks says so (issue 13: passwd.md -> /etc/passwd was
+// ingested and returned by search).
+func TestLoadSymlinks(t *testing.T) {
 	t.Parallel()
 
-	root := writeTree(t, map[string]string{"docs/a.md": "# A", "other/b.md": "# B"})
-	// A loop back to the root, a link to a directory outside, and a broken link.
-	for target, link := range map[string]string{
-		root:                         "docs/loop",
-		filepath.Join(root, "other"): "docs/linked",
-		filepath.Join(root, "gone"):  "docs/broken.md",
+	root := writeTree(t, map[string]string{
+		"docs/a.md":        "# A",
+		"docs/sub/deep.md": "# Deep",
+		"other/b.md":       "# B",
+		"secret.md":        "# Secret next door",
+	})
+	outside := writeTree(t, map[string]string{"passwd": "root:x:0:0:root:/root:/bin/bash\n"})
+	docsDir := filepath.Join(root, "docs")
+	for link, target := range map[string]string{
+		"docs/passwd.md": filepath.Join(outside, "passwd"), // absolute, outside
+		"docs/next.md":   "../secret.md",                   // relative, outside
+		"docs/linked":    filepath.Join(root, "other"),     // a directory outside
+		"docs/up":        root,                             // the root's parent
+		"docs/inner.md":  "sub/deep.md",                    // inside: read
+		"docs/sub/back":  "..",                             // inside, a loop
+		"docs/broken.md": filepath.Join(root, "gone"),      // nowhere
+		"docs/self.md":   "self.md",                        // a link to itself
+		"docs/ping.md":   "pong.md",                        // two links in a loop
+		"docs/pong.md":   "ping.md",
+		"docs/chain.md":  "linked/b.md", // through an outside link
 	} {
-		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+		if err := os.Symlink(target, filepath.Join(root, filepath.FromSlash(link))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	docs, problems, err := LoadPath(context.Background(), filepath.Join(root, "docs"), LoadOptions{})
+	rootReal, err := filepath.EvalSymlinks(docsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	loaded, err := Load(context.Background(), docsDir, LoadOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var urls []string
-	for _, d := range docs {
+	for _, d := range loaded.Documents {
+		urls = append(urls, d.URL)
+		if strings.Contains(d.Content, "root:x") || strings.Contains(d.Content, "Secret") || d.Title == "B" {
+			t.Errorf("%s: read through a link outside the root: %q", d.URL, d.Content)
+		}
+	}
+	if strings.Join(urls, ",") != "a.md,inner.md,sub/deep.md" {
+		t.Errorf("loaded %v, want a.md,inner.md,sub/deep.md", urls)
+	}
+	reasons := map[string]*DocumentError{}
+	for _, p := range loaded.Problems {
+		reasons[p.URL] = p
+	}
+	passwdReal, _ := filepath.EvalSymlinks(filepath.Join(outside, "passwd"))
+	wantPasswd := "document passwd.md: symbolic link to " + passwdReal + " points outside " + rootReal + "; not read (use --follow-external-links to allow)"
+	if p := reasons["passwd.md"]; p == nil || p.Error() != wantPasswd || !errors.Is(p, ErrOutsideRoot) {
+		t.Errorf("passwd.md: %v\nwant %s", p, wantPasswd)
+	}
+	for _, name := range []string{"next.md", "linked", "up", "chain.md"} {
+		if p := reasons[name]; !errors.Is(p, ErrOutsideRoot) {
+			t.Errorf("%s: problem %v, want ErrOutsideRoot", name, p)
+		}
+	}
+	for _, name := range []string{"sub/back", "self.md", "ping.md", "pong.md"} {
+		if p := reasons[name]; !errors.Is(p, ErrSymlinkLoop) {
+			t.Errorf("%s: problem %v, want ErrSymlinkLoop", name, p)
+		}
+	}
+	if reasons["broken.md"] == nil {
+		t.Errorf("broken.md not reported: %v", loaded.Problems)
+	}
+	if len(loaded.Problems) != 10 {
+		t.Errorf("%d problems, want 10: %v", len(loaded.Problems), loaded.Problems)
+	}
+
+	// Asked for explicitly, outside links are read; loops still end.
+	loaded, err = Load(context.Background(), docsDir, LoadOptions{FollowExternalLinks: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	urls = urls[:0]
+	for _, d := range loaded.Documents {
 		urls = append(urls, d.URL)
 	}
-	// loop/ is the parent of the root, walked once; its docs/ closes the loop.
-	if strings.Join(urls, ",") != "a.md,linked/b.md,loop/other/b.md" {
-		t.Errorf("urls %v", urls)
+	// up/ is the parent of the root, walked once; its docs/ closes the loop.
+	want := "a.md,chain.md,inner.md,linked/b.md,next.md,passwd.md,sub/deep.md,up/other/b.md,up/secret.md"
+	if strings.Join(urls, ",") != want {
+		t.Errorf("with FollowExternalLinks loaded %v, want %s", urls, want)
 	}
-	var loop, broken bool
-	for _, p := range problems {
-		loop = loop || (errors.Is(p, ErrSymlinkLoop) && p.URL == "loop/docs")
-		broken = broken || p.URL == "broken.md"
+}
+
+// TestLoadSkipped: every entry left out is listed with its reason; hidden
+// files with a loaded extension are loaded (tldr's page for "." is "..md"),
+// hidden directories are not walked unless IncludeHidden.
+func TestLoadSkipped(t *testing.T) {
+	t.Parallel()
+
+	root := writeTree(t, map[string]string{
+		"..md":            "# .\n\nThe current directory.",
+		".hidden.md":      "# Hidden\n\nA page after all.",
+		"guide.md":        "# Guide",
+		"logo.png":        "\x89PNG",
+		".DS_Store":       "x",
+		".git/HEAD.md":    "# hidden",
+		".git/config":     "x",
+		"assets/app.js":   "x",
+		"assets/page.htm": "<p>Page</p>",
+	})
+	loaded, err := Load(context.Background(), root, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !loop || !broken {
-		t.Errorf("problems %v, want the loop at loop/docs and broken.md reported", problems)
+	var urls []string
+	for _, d := range loaded.Documents {
+		urls = append(urls, d.URL)
+	}
+	if strings.Join(urls, ",") != "..md,.hidden.md,assets/page.htm,guide.md" {
+		t.Errorf("loaded %v", urls)
+	}
+	var skipped []string
+	for _, s := range loaded.Skipped {
+		skipped = append(skipped, s.Path+" ("+s.Reason+")")
+	}
+	want := []string{
+		".DS_Store (" + SkipExtension + ")",
+		".git (" + SkipHiddenDirectory + ")",
+		"assets/app.js (" + SkipExtension + ")",
+		"logo.png (" + SkipExtension + ")",
+	}
+	if strings.Join(skipped, "\n") != strings.Join(want, "\n") {
+		t.Errorf("skipped:\n%s\nwant:\n%s", strings.Join(skipped, "\n"), strings.Join(want, "\n"))
+	}
+	if len(loaded.Problems) != 0 {
+		t.Errorf("problems %v", loaded.Problems)
+	}
+
+	loaded, err = Load(context.Background(), root, LoadOptions{IncludeHidden: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(loaded.Documents) != 5 || len(loaded.Skipped) != 4 || loaded.Skipped[1].Path != ".git/config" {
+		t.Errorf("with IncludeHidden: %d documents, skipped %v", len(loaded.Documents), loaded.Skipped)
 	}
 }
 
@@ -137,5 +248,30 @@ func TestLoadPathFileAndErrors(t *testing.T) {
 	cancel()
 	if _, _, err := LoadPath(ctx, root, LoadOptions{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled load: %v", err)
+	}
+}
+
+// TestDocumentErrorSaysEachReasonOnce: issue 13 found "nothing left after
+// cleaning: empty after cleaning" and "file name: not valid UTF-8 text:
+// file name: not valid UTF-8 text".
+func TestDocumentErrorSaysEachReasonOnce(t *testing.T) {
+	t.Parallel()
+	_, err := PrepareDocument("", "blank.md", "  \n\n", PrepareOptions{})
+	if err == nil || err.Error() != "document blank.md: empty after cleaning" || !errors.Is(err, ErrEmpty) {
+		t.Errorf("empty document: %v", err)
+	}
+	cause := errors.New("file name: not valid UTF-8 text")
+	for _, tc := range []struct {
+		err  *DocumentError
+		want string
+	}{
+		{&DocumentError{URL: "a?.md", Reason: cause.Error(), Err: cause}, "document a?.md: file name: not valid UTF-8 text"},
+		{&DocumentError{URL: "a.md", Reason: "contains NUL bytes", Err: ErrBinary}, "document a.md: contains NUL bytes: binary content"},
+		{&DocumentError{URL: "a.md", Reason: "cannot read file"}, "document a.md: cannot read file"},
+		{&DocumentError{URL: "a.md", Err: ErrEmpty}, "document a.md: empty after cleaning"},
+	} {
+		if got := tc.err.Error(); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
 	}
 }

@@ -20,8 +20,10 @@ import (
 )
 
 // ErrInvalidLastEventID is returned, before anything is written, for a
-// Last-Event-ID header that is not a non-negative integer.
-var ErrInvalidLastEventID = errors.New("Last-Event-ID must be a non-negative integer")
+// Last-Event-ID header that is not a non-negative integer, or that is not
+// the id of one of the source's events (beyond the stream's end, or another
+// source's): nothing after it could be streamed correctly.
+var ErrInvalidLastEventID = errors.New("invalid Last-Event-ID")
 
 // SSEOptions configures one event stream.
 type SSEOptions struct {
@@ -67,7 +69,10 @@ const replayBatch = 500
 // notifications did.
 //
 // A client that resumes after the terminal event of the current generation
-// gets 204 No Content, which tells an EventSource to stop reconnecting.
+// gets 204 No Content, which tells an EventSource to stop reconnecting. A
+// Last-Event-ID that is not an id of this source's events is refused with
+// ErrInvalidLastEventID (the caller answers 400, which also stops an
+// EventSource), naming the source's last event id.
 //
 // An error returned before anything was written (invalid options,
 // ErrInvalidLastEventID, a failed query) leaves the response to the caller;
@@ -84,7 +89,7 @@ func ServeSSE(w http.ResponseWriter, r *http.Request, opts SSEOptions) error {
 	if h := r.Header.Get("Last-Event-ID"); h != "" {
 		id, err := strconv.ParseInt(strings.TrimSpace(h), 10, 64)
 		if err != nil || id < 0 {
-			return fmt.Errorf("%w: %q", ErrInvalidLastEventID, h)
+			return fmt.Errorf("%w: %q is not a non-negative integer", ErrInvalidLastEventID, h)
 		}
 		lastID = id
 	}
@@ -162,16 +167,24 @@ func clientGone(ctx context.Context, err error) error {
 }
 
 // endedAt reports whether the event with id lastID is this source's
-// terminal event of opts.Generation or later: the client saw the end.
+// terminal event of opts.Generation or later: the client saw the end. An id
+// that is not one of the source's events gives ErrInvalidLastEventID: a
+// stream resumed after an id beyond its end would skip every event to come
+// (their ids are smaller) and only send heartbeats, forever.
 func endedAt(ctx context.Context, opts SSEOptions, lastID int64) (bool, error) {
-	row, err := store.New(opts.Pool).GetEvent(ctx, lastID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	if err != nil {
+	q := store.New(opts.Pool)
+	row, err := q.GetEvent(ctx, lastID)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return false, fmt.Errorf("error loading last event: %w", err)
 	}
-	return row.SourceID == opts.SourceID && Terminal(row.Stage) && row.Generation >= opts.Generation, nil
+	if err != nil || row.SourceID != opts.SourceID {
+		last, err := q.LastEventID(ctx, opts.SourceID)
+		if err != nil {
+			return false, fmt.Errorf("error loading the last event id: %w", err)
+		}
+		return false, fmt.Errorf("%w: %d is not an event of this source (its last event is %d); reconnect without Last-Event-ID to replay its events from the start", ErrInvalidLastEventID, lastID, last)
+	}
+	return Terminal(row.Stage) && row.Generation >= opts.Generation, nil
 }
 
 // sendAfter writes every stored event after *lastID and flushes, advancing

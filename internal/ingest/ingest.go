@@ -5,6 +5,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -32,6 +33,10 @@ const (
 	KindInline = "inline"
 )
 
+// ErrIdempotencyKeyReused is returned when an idempotency key comes back
+// with a request other than the one that first used it.
+var ErrIdempotencyKeyReused = errors.New("idempotency key already used with different parameters")
+
 // ErrSourceBusy is returned when a source is ingested again while its
 // previous run has not finished.
 var ErrSourceBusy = errors.New("source is still being processed")
@@ -56,7 +61,11 @@ type AddParams struct {
 	// IdempotencyKey, when set, makes a repeated Add return the first
 	// source.
 	IdempotencyKey string
-	Documents      []content.Document
+	// RequestHash identifies the request that carries IdempotencyKey (a
+	// hash of its canonical form): the key coming back with another hash
+	// gives ErrIdempotencyKeyReused. Nil is not checked.
+	RequestHash []byte
+	Documents   []content.Document
 	// Problems are documents that could not be loaded; they are recorded
 	// as failed documents with their reason.
 	Problems []*content.DocumentError
@@ -96,7 +105,7 @@ func (s *Service) Add(ctx context.Context, p AddParams) (Added, error) {
 			existing, err := q.GetSourceByIdempotencyKey(ctx, store.GetSourceByIdempotencyKeyParams{UserID: p.UserID, IdempotencyKey: &p.IdempotencyKey})
 			if err == nil {
 				added = Added{Source: existing, Replayed: true}
-				return nil
+				return SameRequest(existing, p.RequestHash)
 			}
 			if !errors.Is(err, pgx.ErrNoRows) {
 				return fmt.Errorf("error looking up idempotency key: %w", err)
@@ -158,8 +167,11 @@ func (s *Service) Add(ctx context.Context, p AddParams) (Added, error) {
 		// A concurrent request with the same key won: answer with its source.
 		existing, getErr := store.New(s.Pool).GetSourceByIdempotencyKey(ctx, store.GetSourceByIdempotencyKeyParams{UserID: p.UserID, IdempotencyKey: &p.IdempotencyKey})
 		if getErr == nil {
-			return Added{Source: existing, Replayed: true}, nil
+			return Added{Source: existing, Replayed: true}, SameRequest(existing, p.RequestHash)
 		}
+	}
+	if errors.Is(err, ErrIdempotencyKeyReused) {
+		return added, err
 	}
 	if err != nil {
 		return Added{}, err
@@ -170,6 +182,16 @@ func (s *Service) Add(ctx context.Context, p AddParams) (Added, error) {
 			slog.Bool("refresh", added.Refreshed))
 	}
 	return added, nil
+}
+
+// SameRequest checks that requestHash is the request that created source
+// with its idempotency key: ErrIdempotencyKeyReused if not. A source stored
+// without a hash (before hashes were kept) or a nil requestHash passes.
+func SameRequest(source store.Source, requestHash []byte) error {
+	if source.IdempotencyRequestHash == nil || requestHash == nil || bytes.Equal(source.IdempotencyRequestHash, requestHash) {
+		return nil
+	}
+	return fmt.Errorf("%w: the key was first used for source %s", ErrIdempotencyKeyReused, source.ID)
 }
 
 func (s *Service) createOrRefresh(ctx context.Context, q *store.Queries, p AddParams, options []byte) (store.Source, bool, error) {
@@ -195,6 +217,7 @@ func (s *Service) createOrRefresh(ctx context.Context, q *store.Queries, p AddPa
 	}
 	source, err := q.CreateSource(ctx, store.CreateSourceParams{
 		ID: uuid.New(), UserID: p.UserID, Kind: p.Kind, URI: p.URI, Options: options, IdempotencyKey: key,
+		IdempotencyRequestHash: p.RequestHash,
 	})
 	if err != nil {
 		return source, false, fmt.Errorf("error creating source: %w", err)

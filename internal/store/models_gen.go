@@ -56,28 +56,29 @@ type Document struct {
 }
 
 type Source struct {
-	ID                  uuid.UUID
-	UserID              string
-	Kind                string
-	URI                 string
-	Options             []byte
-	Stage               string
-	Generation          int32
-	DocumentCount       int32
-	ChunkCount          int32
-	FailedDocumentCount int32
-	Error               *string
-	IdempotencyKey      *string
-	CreatedAt           time.Time
-	UpdatedAt           time.Time
-	CompletedAt         *time.Time
-	DocumentsScheduled  int32
-	DocumentsProcessed  int32
-	ChunksWritten       int32
-	ChunksEmbedded      int32
-	ProgressAt          *time.Time
-	BulkIndex           bool
-	BatchJobsUnfinished int32
+	ID                     uuid.UUID
+	UserID                 string
+	Kind                   string
+	URI                    string
+	Options                []byte
+	Stage                  string
+	Generation             int32
+	DocumentCount          int32
+	ChunkCount             int32
+	FailedDocumentCount    int32
+	Error                  *string
+	IdempotencyKey         *string
+	CreatedAt              time.Time
+	UpdatedAt              time.Time
+	CompletedAt            *time.Time
+	DocumentsScheduled     int32
+	DocumentsProcessed     int32
+	ChunksWritten          int32
+	ChunksEmbedded         int32
+	ProgressAt             *time.Time
+	BulkIndex              bool
+	BatchJobsUnfinished    int32
+	IdempotencyRequestHash []byte
 }
 
 type SourceEvent struct {

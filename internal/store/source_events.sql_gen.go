@@ -67,6 +67,18 @@ func (q *Queries) InsertEvent(ctx context.Context, arg InsertEventParams) (Sourc
 	return i, err
 }
 
+const lastEventID = `-- name: LastEventID :one
+SELECT coalesce(max(id), 0)::bigint AS id FROM source_events WHERE source_id = $1
+`
+
+// The id of the source's newest event, 0 when it has none.
+func (q *Queries) LastEventID(ctx context.Context, sourceID uuid.UUID) (int64, error) {
+	row := q.db.QueryRow(ctx, lastEventID, sourceID)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
 const listEventsAfter = `-- name: ListEventsAfter :many
 SELECT id, source_id, generation, stage, key, payload, created_at FROM source_events
 WHERE source_id = $1 AND id > $2

@@ -92,18 +92,19 @@ func (q *Queries) AddSourceProgress(ctx context.Context, arg AddSourceProgressPa
 }
 
 const createSource = `-- name: CreateSource :one
-INSERT INTO sources (id, user_id, kind, uri, options, idempotency_key)
-VALUES ($1, $2, $3, $4, $5, $6)
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished
+INSERT INTO sources (id, user_id, kind, uri, options, idempotency_key, idempotency_request_hash)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
 `
 
 type CreateSourceParams struct {
-	ID             uuid.UUID
-	UserID         string
-	Kind           string
-	URI            string
-	Options        []byte
-	IdempotencyKey *string
+	ID                     uuid.UUID
+	UserID                 string
+	Kind                   string
+	URI                    string
+	Options                []byte
+	IdempotencyKey         *string
+	IdempotencyRequestHash []byte
 }
 
 func (q *Queries) CreateSource(ctx context.Context, arg CreateSourceParams) (Source, error) {
@@ -114,6 +115,7 @@ func (q *Queries) CreateSource(ctx context.Context, arg CreateSourceParams) (Sou
 		arg.URI,
 		arg.Options,
 		arg.IdempotencyKey,
+		arg.IdempotencyRequestHash,
 	)
 	var i Source
 	err := row.Scan(
@@ -139,6 +141,7 @@ func (q *Queries) CreateSource(ctx context.Context, arg CreateSourceParams) (Sou
 		&i.ProgressAt,
 		&i.BulkIndex,
 		&i.BatchJobsUnfinished,
+		&i.IdempotencyRequestHash,
 	)
 	return i, err
 }
@@ -161,7 +164,7 @@ func (q *Queries) DeleteSource(ctx context.Context, arg DeleteSourceParams) (int
 }
 
 const findSourceByURI = `-- name: FindSourceByURI :one
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished FROM sources
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash FROM sources
 WHERE user_id = $1 AND kind = $2 AND uri = $3
 ORDER BY created_at DESC, id DESC
 LIMIT 1
@@ -201,12 +204,13 @@ func (q *Queries) FindSourceByURI(ctx context.Context, arg FindSourceByURIParams
 		&i.ProgressAt,
 		&i.BulkIndex,
 		&i.BatchJobsUnfinished,
+		&i.IdempotencyRequestHash,
 	)
 	return i, err
 }
 
 const getSource = `-- name: GetSource :one
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished FROM sources WHERE id = $1 AND user_id = $2
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash FROM sources WHERE id = $1 AND user_id = $2
 `
 
 type GetSourceParams struct {
@@ -241,12 +245,13 @@ func (q *Queries) GetSource(ctx context.Context, arg GetSourceParams) (Source, e
 		&i.ProgressAt,
 		&i.BulkIndex,
 		&i.BatchJobsUnfinished,
+		&i.IdempotencyRequestHash,
 	)
 	return i, err
 }
 
 const getSourceByID = `-- name: GetSourceByID :one
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished FROM sources WHERE id = $1
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash FROM sources WHERE id = $1
 `
 
 // Unscoped, for jobs that already hold a source id from a trusted payload.
@@ -276,12 +281,13 @@ func (q *Queries) GetSourceByID(ctx context.Context, id uuid.UUID) (Source, erro
 		&i.ProgressAt,
 		&i.BulkIndex,
 		&i.BatchJobsUnfinished,
+		&i.IdempotencyRequestHash,
 	)
 	return i, err
 }
 
 const getSourceByIdempotencyKey = `-- name: GetSourceByIdempotencyKey :one
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished FROM sources WHERE user_id = $1 AND idempotency_key = $2
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash FROM sources WHERE user_id = $1 AND idempotency_key = $2
 `
 
 type GetSourceByIdempotencyKeyParams struct {
@@ -315,12 +321,13 @@ func (q *Queries) GetSourceByIdempotencyKey(ctx context.Context, arg GetSourceBy
 		&i.ProgressAt,
 		&i.BulkIndex,
 		&i.BatchJobsUnfinished,
+		&i.IdempotencyRequestHash,
 	)
 	return i, err
 }
 
 const listSources = `-- name: ListSources :many
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished FROM sources
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash FROM sources
 WHERE user_id = $1
   AND ($2::timestamptz IS NULL
        OR (created_at, id) < ($2::timestamptz, $3::uuid))
@@ -374,6 +381,7 @@ func (q *Queries) ListSources(ctx context.Context, arg ListSourcesParams) ([]Sou
 			&i.ProgressAt,
 			&i.BulkIndex,
 			&i.BatchJobsUnfinished,
+			&i.IdempotencyRequestHash,
 		); err != nil {
 			return nil, err
 		}
@@ -397,7 +405,7 @@ FROM (
     FROM documents d WHERE d.source_id = $1
 ) c
 WHERE s.id = $1
-RETURNING s.id, s.user_id, s.kind, s.uri, s.options, s.stage, s.generation, s.document_count, s.chunk_count, s.failed_document_count, s.error, s.idempotency_key, s.created_at, s.updated_at, s.completed_at, s.documents_scheduled, s.documents_processed, s.chunks_written, s.chunks_embedded, s.progress_at, s.bulk_index, s.batch_jobs_unfinished
+RETURNING s.id, s.user_id, s.kind, s.uri, s.options, s.stage, s.generation, s.document_count, s.chunk_count, s.failed_document_count, s.error, s.idempotency_key, s.created_at, s.updated_at, s.completed_at, s.documents_scheduled, s.documents_processed, s.chunks_written, s.chunks_embedded, s.progress_at, s.bulk_index, s.batch_jobs_unfinished, s.idempotency_request_hash
 `
 
 // Recounts documents and chunks from their rows, so the counts cannot drift.
@@ -427,6 +435,7 @@ func (q *Queries) RefreshSourceCounts(ctx context.Context, id uuid.UUID) (Source
 		&i.ProgressAt,
 		&i.BulkIndex,
 		&i.BatchJobsUnfinished,
+		&i.IdempotencyRequestHash,
 	)
 	return i, err
 }
@@ -440,7 +449,7 @@ SET stage = 'processing_scheduled',
     documents_processed = 0, chunks_written = 0, chunks_embedded = 0,
     progress_at = NULL, updated_at = now()
 WHERE id = $4 AND generation = $5
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
 `
 
 type ScheduleSourceProcessingParams struct {
@@ -487,6 +496,7 @@ func (q *Queries) ScheduleSourceProcessing(ctx context.Context, arg ScheduleSour
 		&i.ProgressAt,
 		&i.BulkIndex,
 		&i.BatchJobsUnfinished,
+		&i.IdempotencyRequestHash,
 	)
 	return i, err
 }
@@ -498,7 +508,7 @@ SET stage = $1,
     updated_at = now(),
     completed_at = CASE WHEN $1 IN ('completed', 'failed') THEN now() ELSE NULL END
 WHERE id = $3
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
 `
 
 type SetSourceStageParams struct {
@@ -533,6 +543,7 @@ func (q *Queries) SetSourceStage(ctx context.Context, arg SetSourceStageParams) 
 		&i.ProgressAt,
 		&i.BulkIndex,
 		&i.BatchJobsUnfinished,
+		&i.IdempotencyRequestHash,
 	)
 	return i, err
 }
@@ -542,7 +553,7 @@ UPDATE sources
 SET generation = generation + 1, stage = 'created', error = NULL,
     completed_at = NULL, updated_at = now()
 WHERE id = $1
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
 `
 
 // Starts another run of the pipeline over a source (retry or refresh).
@@ -572,6 +583,7 @@ func (q *Queries) StartSourceGeneration(ctx context.Context, id uuid.UUID) (Sour
 		&i.ProgressAt,
 		&i.BulkIndex,
 		&i.BatchJobsUnfinished,
+		&i.IdempotencyRequestHash,
 	)
 	return i, err
 }

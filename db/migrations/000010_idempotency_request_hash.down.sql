@@ -1,0 +1,1 @@
+ALTER TABLE sources DROP COLUMN idempotency_request_hash;
