@@ -80,6 +80,14 @@ type Source struct {
 	BatchJobsUnfinished int32
 }
 
+type SourceCrawl struct {
+	SourceID     uuid.UUID
+	Generation   int32
+	State        []byte
+	PagesFetched int32
+	UpdatedAt    time.Time
+}
+
 type SourceEvent struct {
 	ID         int64
 	SourceID   uuid.UUID
