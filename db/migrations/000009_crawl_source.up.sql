@@ -5,6 +5,10 @@ ALTER TABLE sources DROP CONSTRAINT sources_stage_check;
 ALTER TABLE sources ADD CONSTRAINT sources_stage_check
     CHECK (stage IN ('created', 'crawling', 'processing_scheduled', 'chunks_generated',
                      'summary_generated', 'completed', 'failed'));
+ALTER TABLE source_events DROP CONSTRAINT source_events_stage_check;
+ALTER TABLE source_events ADD CONSTRAINT source_events_stage_check
+    CHECK (stage IN ('created', 'crawling', 'processing_scheduled', 'chunks_generated',
+                     'summary_generated', 'completed', 'failed', 'progress'));
 
 -- The checkpoint of a source's running crawl: its frontier and the URLs it
 -- has seen and stored (content.CrawlState as JSON), written in the same
