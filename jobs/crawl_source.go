@@ -172,8 +172,15 @@ func (w *CrawlSourceWorker) Work(ctx context.Context, job *river.Job[CrawlSource
 	case errors.Is(err, errCrawlSuperseded):
 		logger.InfoContext(ctx, "source moved on during its crawl: nothing to do")
 		return completeNow(ctx, w.p.Pool, job)
-	case err != nil:
+	case err != nil && job.Attempt < job.MaxAttempts:
 		return fmt.Errorf("error crawling %s: %w", source.URI, err)
+	case err != nil:
+		// The last attempt: fail the source rather than leave it crawling
+		// for good. Its context may be what ran out, hence a fresh one.
+		msg := fmt.Sprintf("crawl failed after %d attempts: %v", job.Attempt, err)
+		failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		return w.fail(failCtx, job, source, msg)
 	}
 	return w.finish(ctx, job, source, final, logger)
 }

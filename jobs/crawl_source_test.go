@@ -198,3 +198,33 @@ func TestCrawlStopsWhenSourceDeleted(t *testing.T) {
 		t.Errorf("%d documents left (%v)", docs, err)
 	}
 }
+
+// TestCrawlFailsSourceAtLastAttempt: a crawl whose every attempt fails
+// fails its source at the last one, naming the cause, instead of leaving it
+// crawling for good.
+func TestCrawlFailsSourceAtLastAttempt(t *testing.T) {
+	t.Parallel()
+	site := newCrawlSite(t, 3)
+	settings := jobs.WithAfterCrawlBatch(jobs.Settings{CrawlBatchPages: 2}, func(int) error {
+		return errors.New("database went away")
+	})
+	b := setup(t, testOpts{settings: settings, maxAttempts: 2})
+	added, err := b.ingest.Add(context.Background(), ingest.AddParams{
+		UserID: "alice", Kind: ingest.KindURL, URI: site.URL + "/",
+		Crawl: &ingest.CrawlSettings{MaxPages: 50, AllowPrivate: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	source := waitTerminal(t, b, added.Source.ID)
+	if source.Stage != events.StageFailed || source.Error == nil || !strings.Contains(*source.Error, "crawl failed after 2 attempts") ||
+		!strings.Contains(*source.Error, "database went away") {
+		t.Fatalf("source %s (%v), want failed naming the crawl's error", source.Stage, source.Error)
+	}
+	if job := crawlJob(t, b, source.ID); job.State != "completed" || job.Attempt != 2 {
+		t.Errorf("crawl job %+v, want completed (by failing its source) at attempt 2", job)
+	}
+	if stages := strings.Join(stageEvents(t, b, source.ID, 1), " "); stages != "crawling failed" {
+		t.Errorf("stage events %q", stages)
+	}
+}

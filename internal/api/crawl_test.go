@@ -70,6 +70,14 @@ func TestURLSourceAndRefresh(t *testing.T) {
 	if hits := s.json(t)["hits"].([]any); len(hits) != 1 || hits[0].(map[string]any)["document_title"] != "Guide v1" {
 		t.Fatalf("search after refresh: %s", s.body)
 	}
+
+	// Options that cannot be read are named, not ignored.
+	if _, err := b.app.Pool.Exec(context.Background(), `UPDATE sources SET options = '{"page_limit": "ten"}' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if rf := b.do(t, b.alice, "POST", "/v1/sources/"+id+"/refresh", nil); rf.status != 409 || !strings.Contains(string(rf.body), "invalid source options") {
+		t.Fatalf("refresh with corrupt options: %d %s", rf.status, rf.body)
+	}
 }
 
 // TestURLSourceAnsweredBeforeCrawl posts a URL whose start page does not

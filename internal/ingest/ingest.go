@@ -371,7 +371,7 @@ func (s *Service) Refresh(ctx context.Context, p RefreshParams) (Added, error) {
 	case source.Kind == KindFiles && source.URI != "":
 		add.Documents, add.Problems, err = content.LoadPath(ctx, source.URI, p.Load)
 		if err != nil {
-			return Added{}, fmt.Errorf("%w %s: %v", ErrCannotReRead, source.URI, err)
+			return Added{}, fmt.Errorf("%w %s: %w", ErrCannotReRead, source.URI, err)
 		}
 	default:
 		return Added{}, ErrNothingToRefresh

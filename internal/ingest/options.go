@@ -50,7 +50,7 @@ func DecodeOptions(kind string, raw []byte) (Options, error) {
 	}
 	var keys map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &keys); err != nil {
-		return Options{}, fmt.Errorf("%w: want a JSON object: %v", ErrInvalidOptions, err)
+		return Options{}, fmt.Errorf("%w: want a JSON object: %w", ErrInvalidOptions, err)
 	}
 	opts := Options{Version: OptionsVersion}
 	var err error
@@ -93,7 +93,7 @@ func DecodeOptions(kind string, raw []byte) (Options, error) {
 		err = fmt.Errorf("unknown fields %s", keyList(keys))
 	}
 	if err != nil {
-		return Options{}, fmt.Errorf("%w: %v", ErrInvalidOptions, err)
+		return Options{}, fmt.Errorf("%w: %w", ErrInvalidOptions, err)
 	}
 	if kind == KindURL && opts.Crawl == nil {
 		// The API stored null for a URL sent without a crawl object: the
@@ -102,7 +102,7 @@ func DecodeOptions(kind string, raw []byte) (Options, error) {
 	}
 	if opts.Crawl != nil {
 		if err := opts.Crawl.Validate(); err != nil {
-			return Options{}, fmt.Errorf("%w: crawl: %v", ErrInvalidOptions, err)
+			return Options{}, fmt.Errorf("%w: crawl: %w", ErrInvalidOptions, err)
 		}
 	}
 	return opts, nil
