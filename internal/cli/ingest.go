@@ -65,10 +65,10 @@ kollektiv ingest README.md --user alice`,
 					// workers fetch the pages, not this process.
 					crawl := ingest.CrawlSettings{MaxPages: *maxPages, MaxDepth: *maxDepth, AllowPrivate: *allowPrivate}
 					if err := crawl.Validate(); err != nil {
-						return fmt.Errorf("%w: %v", errUsage, err)
+						return fmt.Errorf("%w: %w", errUsage, err)
 					}
 					if err := content.ValidateCrawl(target, crawl.ContentOptions()); err != nil {
-						return fmt.Errorf("%w: %v", errUsage, err)
+						return fmt.Errorf("%w: %w", errUsage, err)
 					}
 					params.Kind, params.URI, params.Crawl = ingest.KindURL, target, &crawl
 				} else {
