@@ -20,3 +20,10 @@ func CompleteAndFanIn(ctx context.Context, deps Deps, rc *river.Client[pgx.Tx], 
 
 // FairSharePriority exposes the priority of a batch job to its table test.
 var FairSharePriority = fairSharePriority
+
+// WithAfterCrawlBatch returns s with a func run after each committed crawl
+// batch with the pages fetched so far; its error fails the attempt.
+func WithAfterCrawlBatch(s Settings, f func(pagesFetched int) error) Settings {
+	s.afterCrawlBatch = f
+	return s
+}

@@ -36,7 +36,13 @@ const (
 	QueueDefault   = river.QueueDefault
 	QueueChunking  = "chunking"
 	QueueEmbedding = "embedding"
+	// QueueCrawling runs crawl_source jobs, which wait on remote sites.
+	QueueCrawling = "crawling"
 )
+
+// DefaultCrawlWorkers is the concurrency of the crawling queue: each crawl
+// already sends a few requests at once.
+const DefaultCrawlWorkers = 2
 
 // DefaultBulkIndexMinBytes is the default of Settings.BulkIndexMinBytes:
 // about 2,000 chunks, whose index builds in bulk in a second or two.
@@ -80,11 +86,24 @@ type Settings struct {
 	// IndexBuildTimeout bounds the completion check, which builds a bulk
 	// index. Default 5m.
 	IndexBuildTimeout time.Duration
+	// CrawlTimeout bounds one attempt of crawl_source; an attempt that runs
+	// out keeps the pages it stored and the next goes on. Default the
+	// longest of ChunkTimeout, EmbedTimeout, SummaryTimeout and
+	// IndexBuildTimeout, so the rescuer's setting, checked against those,
+	// covers it too.
+	CrawlTimeout time.Duration
+	// CrawlBatchPages is how many pages a crawl stores per transaction.
+	// Default twice the crawler's concurrency (8).
+	CrawlBatchPages int
 	// WebhookURLs receive every event; WebhookSecret signs them.
 	WebhookURLs   []string
 	WebhookSecret string
 	// HTTPClient delivers webhooks. Default: a client with a 10s timeout.
 	HTTPClient *http.Client
+
+	// afterCrawlBatch, when set, runs after each committed crawl batch with
+	// the pages fetched so far; an error fails the attempt (tests).
+	afterCrawlBatch func(pagesFetched int) error
 }
 
 func (s Settings) withDefaults() Settings {
@@ -97,6 +116,7 @@ func (s Settings) withDefaults() Settings {
 	s.ProgressInterval = cmp.Or(s.ProgressInterval, 300*time.Millisecond)
 	s.BulkIndexMinBytes = cmp.Or(s.BulkIndexMinBytes, DefaultBulkIndexMinBytes)
 	s.IndexBuildTimeout = cmp.Or(s.IndexBuildTimeout, 5*time.Minute)
+	s.CrawlTimeout = cmp.Or(s.CrawlTimeout, max(s.ChunkTimeout, s.EmbedTimeout, s.SummaryTimeout, s.IndexBuildTimeout))
 	s.BatchDocuments = cmp.Or(s.BatchDocuments, content.DefaultDocumentBatchSize)
 	s.BatchBytes = cmp.Or(s.BatchBytes, content.DefaultDocumentBatchBytes)
 	s.EmbedBatchChunks = cmp.Or(s.EmbedBatchChunks, content.DefaultEmbedBatchSize)
@@ -142,6 +162,7 @@ func Register(workers *river.Workers, deps Deps) error {
 		river.AddWorkerSafely(workers, &CheckChunkingCompleteWorker{p: p}),
 		river.AddWorkerSafely(workers, &GenerateSummaryWorker{p: p}),
 		river.AddWorkerSafely(workers, &PublishEventWorker{p: p}),
+		river.AddWorkerSafely(workers, &CrawlSourceWorker{p: p}),
 	} {
 		if err != nil {
 			return fmt.Errorf("error registering worker: %w", err)

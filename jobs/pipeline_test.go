@@ -84,6 +84,7 @@ func setup(t *testing.T, opts testOpts) *testBundle {
 	client, err := river.NewClient(riverpgxv5.New(pool), &river.Config{
 		Queues: map[string]river.QueueConfig{
 			jobs.QueueDefault: {MaxWorkers: n}, jobs.QueueChunking: {MaxWorkers: n}, jobs.QueueEmbedding: {MaxWorkers: n},
+			jobs.QueueCrawling: {MaxWorkers: n},
 		},
 		Workers:           workers,
 		MaxAttempts:       cmp.Or(opts.maxAttempts, 3),

@@ -69,7 +69,7 @@ func (a PublishEventArgs) Validate() error {
 
 func validStage(stage string) bool {
 	switch stage {
-	case events.StageCreated, events.StageProcessingScheduled, events.StageChunksGenerated,
+	case events.StageCreated, events.StageCrawling, events.StageProcessingScheduled, events.StageChunksGenerated,
 		events.StageSummaryGenerated, events.StageCompleted, events.StageFailed, events.StageProgress:
 		return true
 	}

@@ -67,8 +67,12 @@ func FuzzCreateSourceRequest(f *testing.F) {
 			return
 		}
 		if req.URL != "" {
-			if _, err := s.crawlOptions(req.Crawl); err != nil {
+			crawl, err := s.crawlSettings(req.Crawl)
+			if err != nil {
 				t.Fatalf("accepted a crawl its options refuse: %v", err)
+			}
+			if err := crawl.Validate(); err != nil {
+				t.Fatalf("accepted crawl settings the crawl job would refuse: %v", err)
 			}
 			return
 		}

@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kollektiv/kollektiv/internal/content"
+	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
@@ -53,6 +54,8 @@ type progressView struct {
 	DocumentsTotal     int32 `json:"documents_total"`
 	ChunksWritten      int32 `json:"chunks_written"`
 	ChunksEmbedded     int32 `json:"chunks_embedded"`
+	// PagesFetched is set while a URL source is crawling.
+	PagesFetched *int32 `json:"pages_fetched,omitempty"`
 }
 
 type summaryView struct {
@@ -184,18 +187,13 @@ func (s *Server) createSource(w http.ResponseWriter, r *http.Request) error {
 		if _, ok, err := s.replay(r, w, params); ok || err != nil {
 			return err
 		}
-		opts, err := s.crawlOptions(req.Crawl)
+		// The crawl is a job: the answer comes before any page is fetched,
+		// with the source at stage crawling.
+		crawl, err := s.crawlSettings(req.Crawl)
 		if err != nil {
 			return err
 		}
-		params.Kind, params.URI, params.Options = ingest.KindURL, req.URL, req.Crawl
-		params.Documents, params.Problems, err = content.Crawl(r.Context(), req.URL, opts)
-		if err != nil {
-			return errorf(CodeInvalid, "url: "+err.Error())
-		}
-		if len(params.Documents) == 0 {
-			return errorf(CodeInvalid, fmt.Sprintf("url: no document could be fetched from %s (%d problems, first: %v)", req.URL, len(params.Problems), firstProblem(params.Problems)))
-		}
+		params.Kind, params.URI, params.Crawl = ingest.KindURL, req.URL, &crawl
 		return s.add(w, r, params)
 	}
 	params.Kind = ingest.KindInline
@@ -214,11 +212,15 @@ func (s *Server) decodeCreateSource(r *http.Request) (createSourceRequest, error
 	case req.URL != "" && len(req.Documents) > 0:
 		return req, errorf(CodeInvalid, "send either url or documents, not both")
 	case req.URL != "":
-		if _, err := s.crawlOptions(req.Crawl); err != nil {
+		crawl, err := s.crawlSettings(req.Crawl)
+		if err != nil {
 			return req, err
 		}
 		if !strings.HasPrefix(req.URL, "http://") && !strings.HasPrefix(req.URL, "https://") {
 			return req, errorf(CodeInvalid, "url: want an http or https URL")
+		}
+		if err := content.ValidateCrawl(req.URL, crawl.ContentOptions()); err != nil {
+			return req, errorf(CodeInvalid, "url: "+err.Error())
 		}
 	case len(req.Documents) > 0:
 		if len(req.Documents) > s.Limits.MaxDocuments {
@@ -394,8 +396,12 @@ func firstProblem(problems []*content.DocumentError) string {
 	return problems[0].Error()
 }
 
-func (s *Server) crawlOptions(req *crawlRequest) (content.CrawlOptions, error) {
-	opts := content.CrawlOptions{MaxPages: 1, AllowPrivate: s.Limits.CrawlAllowPrivate}
+// crawlSettings checks a request's crawl object. Without one the URL's
+// page alone is fetched; with one, up to 50 pages unless page_limit says
+// otherwise. Whether private addresses may be crawled is the deployment's
+// choice, never the client's.
+func (s *Server) crawlSettings(req *crawlRequest) (ingest.CrawlSettings, error) {
+	opts := ingest.CrawlSettings{MaxPages: 1, AllowPrivate: s.Limits.CrawlAllowPrivate}
 	if req == nil {
 		return opts, nil
 	}
@@ -409,20 +415,31 @@ func (s *Server) crawlOptions(req *crawlRequest) (content.CrawlOptions, error) {
 	}
 	opts.MaxPages = cmp.Or(req.PageLimit, 50)
 	opts.MaxDepth = req.MaxDepth
-	opts.Include, opts.Exclude = req.IncludePaths, req.ExcludePaths
+	opts.IncludePaths, opts.ExcludePaths = req.IncludePaths, req.ExcludePaths
 	return opts, nil
+}
+
+// ingestError gives the client's error for an error of ingest.Service.
+func ingestError(err error) error {
+	switch {
+	case errors.Is(err, ingest.ErrNotFound):
+		return errorf(CodeNotFound, "no such source")
+	case errors.Is(err, ingest.ErrSourceBusy), errors.Is(err, ingest.ErrNothingToRefresh),
+		errors.Is(err, ingest.ErrCannotReRead), errors.Is(err, ingest.ErrInvalidOptions):
+		return errorf(CodeConflict, err.Error())
+	case errors.Is(err, ingest.ErrCrawlTooLarge):
+		return errorf(CodeTooLarge, err.Error())
+	}
+	return err
 }
 
 func (s *Server) add(w http.ResponseWriter, r *http.Request, p ingest.AddParams) error {
 	added, err := s.Ingest.Add(r.Context(), p)
-	if errors.Is(err, ingest.ErrSourceBusy) {
-		return errorf(CodeConflict, err.Error())
-	}
 	if errors.Is(err, ingest.ErrIdempotencyKeyReused) {
 		return idempotencyKeyReused(p.IdempotencyKey, err)
 	}
 	if err != nil {
-		return err
+		return ingestError(err)
 	}
 	view := viewOf(added.Source)
 	for _, prob := range p.Problems {
@@ -561,6 +578,17 @@ func (s *Server) getSource(w http.ResponseWriter, r *http.Request) error {
 // fullView adds the summary and the failed documents with their reasons.
 func (s *Server) fullView(ctx context.Context, source store.Source) (sourceView, error) {
 	view := viewOf(source)
+	if source.Stage == events.StageCrawling {
+		crawl, err := s.queries.GetCrawlCheckpoint(ctx, store.GetCrawlCheckpointParams{SourceID: source.ID, Generation: source.Generation})
+		switch {
+		case err == nil:
+			view.Progress.PagesFetched = &crawl.PagesFetched
+		case errors.Is(err, pgx.ErrNoRows):
+			view.Progress.PagesFetched = new(int32) // before the first batch
+		default:
+			return view, err
+		}
+	}
 	summary, err := s.queries.GetSummary(ctx, source.ID)
 	switch {
 	case err == nil:
@@ -678,36 +706,23 @@ func (s *Server) retrySource(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// refreshSource starts a new generation of a source: a URL source is
+// crawled again by a job (answered at once, at stage crawling), a files
+// source's path is read again on this server's disk (it exists only when
+// the API runs where the path was ingested, as with `kollektiv serve`).
 func (s *Server) refreshSource(w http.ResponseWriter, r *http.Request) error {
 	id, err := s.sourceID(r)
 	if err != nil {
 		return err
 	}
-	source, err := s.ownedSource(r.Context(), id)
+	allowPrivate := s.Limits.CrawlAllowPrivate
+	added, err := s.Ingest.Refresh(r.Context(), ingest.RefreshParams{
+		UserID: keyFrom(r.Context()).UserID, SourceID: id,
+		AllowPrivate: &allowPrivate, MaxCrawlPages: s.Limits.MaxCrawlPages,
+	})
 	if err != nil {
-		return err
+		return ingestError(err)
 	}
-	params := ingest.AddParams{UserID: source.UserID, Kind: source.Kind, URI: source.URI}
-	switch {
-	case source.Kind == ingest.KindURL:
-		var crawl crawlRequest
-		_ = json.Unmarshal(source.Options, &crawl)
-		opts, err := s.crawlOptions(&crawl)
-		if err != nil {
-			return err
-		}
-		params.Options = crawl
-		params.Documents, params.Problems, err = content.Crawl(r.Context(), source.URI, opts)
-		if err != nil {
-			return errorf(CodeInvalid, "url: "+err.Error())
-		}
-	case source.Kind == ingest.KindFiles && source.URI != "":
-		params.Documents, params.Problems, err = content.LoadPath(r.Context(), source.URI, content.LoadOptions{})
-		if err != nil {
-			return errorf(CodeConflict, "cannot re-read "+source.URI+": "+err.Error())
-		}
-	default:
-		return errorf(CodeConflict, "this source was sent inline or uploaded: there is nothing to re-read; send its documents again")
-	}
-	return s.add(w, r, params)
+	writeJSON(w, http.StatusAccepted, viewOf(added.Source))
+	return nil
 }

@@ -267,6 +267,7 @@ func Queues(cfg *config.Config) map[string]river.QueueConfig {
 		},
 		jobs.QueueChunking:  {MaxWorkers: cmp.Or(cfg.ChunkingWorkers, runtime.NumCPU()), FetchCooldown: cfg.FetchCooldown},
 		jobs.QueueEmbedding: {MaxWorkers: cfg.EmbeddingWorkers, FetchCooldown: cfg.FetchCooldown},
+		jobs.QueueCrawling:  {MaxWorkers: jobs.DefaultCrawlWorkers, FetchCooldown: cfg.FetchCooldown},
 	}
 }
 

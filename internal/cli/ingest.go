@@ -73,9 +73,16 @@ kollektiv ingest README.md --user alice`,
 				var skipped []content.Skipped
 				var err error
 				if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
-					opts := content.CrawlOptions{MaxPages: *maxPages, MaxDepth: *maxDepth, AllowPrivate: *allowPrivate}
-					params.Kind, params.URI, params.Options = ingest.KindURL, target, opts
-					params.Documents, params.Problems, err = content.Crawl(ctx, target, opts)
+					// A crawl_source job crawls it, as for the API: the
+					// workers fetch the pages, not this process.
+					crawl := ingest.CrawlSettings{MaxPages: *maxPages, MaxDepth: *maxDepth, AllowPrivate: *allowPrivate}
+					if err := crawl.Validate(); err != nil {
+						return fmt.Errorf("%w: %w", errUsage, err)
+					}
+					if err := content.ValidateCrawl(target, crawl.ContentOptions()); err != nil {
+						return fmt.Errorf("%w: %w", errUsage, err)
+					}
+					params.Kind, params.URI, params.Crawl = ingest.KindURL, target, &crawl
 				} else {
 					if target, err = filepath.Abs(target); err != nil {
 						return fmt.Errorf("error resolving %s: %w", args[0], err)
@@ -88,7 +95,7 @@ kollektiv ingest README.md --user alice`,
 				if err != nil {
 					return err
 				}
-				if len(params.Documents) == 0 && len(params.Problems) == 0 {
+				if params.Kind == ingest.KindFiles && len(params.Documents) == 0 && len(params.Problems) == 0 {
 					return fmt.Errorf("no documents found at %s (%s)", args[0], describeSkipped(skipped, 0))
 				}
 
@@ -108,7 +115,11 @@ kollektiv ingest README.md --user alice`,
 					if added.Refreshed {
 						verb = "refreshed"
 					}
-					fmt.Fprintf(env.Stdout, "source %s %s: %d documents, %d could not be loaded\n", source.ID, verb, len(params.Documents), len(params.Problems))
+					if params.Crawl != nil {
+						fmt.Fprintf(env.Stdout, "source %s %s: crawling %s, up to %d pages\n", source.ID, verb, target, params.Crawl.MaxPages)
+					} else {
+						fmt.Fprintf(env.Stdout, "source %s %s: %d documents, %d could not be loaded\n", source.ID, verb, len(params.Documents), len(params.Problems))
+					}
 					for _, p := range params.Problems {
 						fmt.Fprintf(env.Stdout, "  not loaded: %v\n", p)
 					}
@@ -169,6 +180,9 @@ func describeEvent(e events.Event) string {
 	num := func(k string) string { return fmt.Sprint(p[k]) }
 	switch e.Stage {
 	case events.StageProgress:
+		if _, crawling := p["pages_fetched"]; crawling {
+			return fmt.Sprintf("pages fetched %s/%s, documents %s", num("pages_fetched"), num("pages_limit"), num("documents"))
+		}
 		return fmt.Sprintf("documents %s/%s, chunks embedded %s/%s", num("documents_processed"), num("documents_total"), num("chunks_embedded"), num("chunks_written"))
 	case events.StageSummaryGenerated:
 		return fmt.Sprintf("keywords %v", p["keywords"])
@@ -176,7 +190,7 @@ func describeEvent(e events.Event) string {
 		return fmt.Sprint(p["error"])
 	default:
 		parts := []string{}
-		for _, k := range []string{"documents", "batches", "chunks", "failed_documents"} {
+		for _, k := range []string{"url", "pages_limit", "pages_fetched", "documents", "batches", "chunks", "failed_documents"} {
 			if v, ok := p[k]; ok {
 				if _, isList := v.([]any); isList {
 					v = len(v.([]any))

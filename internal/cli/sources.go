@@ -14,7 +14,6 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/app"
 	"github.com/kollektiv/kollektiv/internal/config"
-	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
@@ -95,30 +94,13 @@ kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 					fmt.Fprintf(env.Stdout, "source %s: %d failed documents sent back for processing (generation %d)\n", source.ID, n, source.Generation)
 					return nil
 				case "refresh":
-					source, err := a.Queries.GetSource(ctx, store.GetSourceParams{ID: id, UserID: cfg.User})
+					// A files source's path is read here, on this
+					// machine; a URL source is crawled by a job.
+					added, err := svc.Refresh(ctx, ingest.RefreshParams{UserID: cfg.User, SourceID: id})
 					if err != nil {
 						return notFound(err, id)
 					}
-					params := ingest.AddParams{UserID: cfg.User, Kind: source.Kind, URI: source.URI}
-					switch {
-					case source.Kind == ingest.KindFiles && source.URI != "":
-						params.Documents, params.Problems, err = content.LoadPath(ctx, source.URI, content.LoadOptions{})
-					case source.Kind == ingest.KindURL:
-						var opts content.CrawlOptions
-						_ = json.Unmarshal(source.Options, &opts)
-						params.Options = opts
-						params.Documents, params.Problems, err = content.Crawl(ctx, source.URI, opts)
-					default:
-						return errors.New("this source was sent inline or uploaded: there is nothing to re-read")
-					}
-					if err != nil {
-						return err
-					}
-					added, err := svc.Add(ctx, params)
-					if err != nil {
-						return err
-					}
-					fmt.Fprintf(env.Stdout, "source %s refreshed: %d documents (generation %d)\n", added.Source.ID, len(params.Documents), added.Source.Generation)
+					fmt.Fprintf(env.Stdout, "source %s refreshed: stage %s (generation %d)\n", added.Source.ID, added.Source.Stage, added.Source.Generation)
 					return nil
 				default:
 					return fmt.Errorf("%w: unknown sources action %q", errUsage, action)

@@ -55,6 +55,9 @@ type CrawlOptions struct {
 	// refused when dialling, after DNS resolution, so a name that resolves
 	// to one is refused too.
 	AllowPrivate bool
+	// BatchPages is how many pages CrawlFrom fetches between two calls of
+	// its batch func. Default twice Concurrency.
+	BatchPages int
 }
 
 func (o CrawlOptions) withDefaults() CrawlOptions {
@@ -65,6 +68,7 @@ func (o CrawlOptions) withDefaults() CrawlOptions {
 	o.MaxBytes = cmp.Or(o.MaxBytes, DefaultMaxDocumentBytes)
 	o.MaxRedirects = cmp.Or(o.MaxRedirects, 5)
 	o.UserAgent = cmp.Or(o.UserAgent, "KollektivBot/1.0")
+	o.BatchPages = cmp.Or(o.BatchPages, 2*o.Concurrency)
 	return o
 }
 
@@ -74,12 +78,74 @@ func (o CrawlOptions) withDefaults() CrawlOptions {
 // empty) are returned as problems and the crawl goes on. err is for an
 // invalid start URL, bad options or a cancelled ctx.
 func Crawl(ctx context.Context, startURL string, opts CrawlOptions) (docs []Document, problems []*DocumentError, err error) {
+	_, err = CrawlFrom(ctx, startURL, opts, nil, func(b CrawlBatch) error {
+		docs = append(docs, b.Documents...)
+		problems = append(problems, b.Problems...)
+		return nil
+	})
+	return docs, problems, err
+}
+
+// CrawlState is where a crawl stands between two batches: the pages of
+// the current depth still to fetch, those found for the next one, and
+// what was seen and stored. As JSON it is a checkpoint: CrawlFrom given it
+// goes on where the crawl stopped, without fetching a page of an earlier
+// batch again, and finds the same pages as a crawl that never stopped.
+type CrawlState struct {
+	// Depth is the link distance of Level from the start page.
+	Depth int `json:"depth"`
+	// Level are the URLs of Depth not fetched yet, in link order.
+	Level []string `json:"level,omitempty"`
+	// Next are the URLs found so far for Depth+1, in link order.
+	Next []string `json:"next,omitempty"`
+	// Seen are the URLs queued or reached after redirects.
+	Seen []string `json:"seen"`
+	// Stored are the URLs of the documents returned so far.
+	Stored []string `json:"stored,omitempty"`
+	// Failed are the URLs of the problems returned so far.
+	Failed []string `json:"failed,omitempty"`
+	// Requests counts the pages queued, the start page included; it stops
+	// at MaxPages.
+	Requests int `json:"requests"`
+	// Fetched counts the pages requested.
+	Fetched int `json:"fetched"`
+}
+
+// Done reports whether nothing is left to fetch.
+func (s *CrawlState) Done() bool { return len(s.Level) == 0 && len(s.Next) == 0 }
+
+// CrawlBatch is what one batch of a crawl found, and the state after it.
+type CrawlBatch struct {
+	Documents []Document
+	Problems  []*DocumentError
+	State     *CrawlState
+}
+
+// CrawlFrom crawls as Crawl does, from state (nil: from startURL), and
+// hands each batch of at most BatchPages pages to batch, in order, with
+// the state after it. An error from batch stops the crawl and is
+// returned. It returns the final state.
+func CrawlFrom(ctx context.Context, startURL string, opts CrawlOptions, state *CrawlState, batch func(CrawlBatch) error) (*CrawlState, error) {
 	c, start, err := newCrawler(startURL, opts)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	defer c.transport.CloseIdleConnections()
-	return c.run(ctx, start)
+	if state == nil {
+		state = &CrawlState{Level: []string{start.String()}, Seen: []string{start.String()}, Requests: 1}
+	}
+	return c.run(ctx, start, state, batch)
+}
+
+// ValidateCrawl checks a start URL and options as Crawl would, without any
+// request.
+func ValidateCrawl(startURL string, opts CrawlOptions) error {
+	c, _, err := newCrawler(startURL, opts)
+	if err != nil {
+		return err
+	}
+	c.transport.CloseIdleConnections()
+	return nil
 }
 
 // Fetch fetches one page as a document. Its error is a *DocumentError for
@@ -291,23 +357,30 @@ type result struct {
 	final   *url.URL // after redirects
 }
 
-// run crawls breadth first, one depth level at a time; within a level,
-// pages are fetched concurrently and their results kept in link order, so
-// the output is deterministic for a given site.
-func (c *crawler) run(ctx context.Context, start *url.URL) ([]Document, []*DocumentError, error) {
-	var (
-		docs     []Document
-		problems []*DocumentError
-		seen     = map[string]bool{start.String(): true}
-		stored   = map[string]bool{}
-		level    = []*url.URL{start}
-		requests = 1
-	)
-	for depth := 0; len(level) > 0; depth++ {
+// run crawls breadth first, one depth level at a time, in batches of
+// BatchPages; within a batch, pages are fetched concurrently and their
+// results kept in link order, so the output is deterministic for a given
+// site whatever the batch size.
+func (c *crawler) run(ctx context.Context, start *url.URL, st *CrawlState, batch func(CrawlBatch) error) (*CrawlState, error) {
+	seen := setOf(st.Seen)
+	stored := setOf(st.Stored)
+	for !st.Done() {
+		if len(st.Level) == 0 {
+			st.Level, st.Next = st.Next, nil
+			st.Depth++
+		}
+		level := make([]*url.URL, 0, min(c.opts.BatchPages, len(st.Level)))
+		for _, raw := range st.Level[:cap(level)] {
+			u, err := url.Parse(raw)
+			if err != nil {
+				return st, fmt.Errorf("invalid crawl state: URL %q: %w", raw, err)
+			}
+			level = append(level, u)
+		}
 		results := make([]result, len(level))
 		var (
 			wg    sync.WaitGroup
-			claim atomic.Int64 // index of the next URL of the level to fetch
+			claim atomic.Int64 // index of the next URL of the batch to fetch
 		)
 		for range min(c.opts.Concurrency, len(level)) {
 			wg.Go(func() {
@@ -318,36 +391,53 @@ func (c *crawler) run(ctx context.Context, start *url.URL) ([]Document, []*Docum
 		}
 		wg.Wait()
 		if err := ctx.Err(); err != nil {
-			return docs, problems, fmt.Errorf("crawl of %s stopped: %w", start.Redacted(), err)
+			return st, fmt.Errorf("crawl of %s stopped: %w", start.Redacted(), err)
 		}
-		var next []*url.URL
+		var out CrawlBatch
 		for _, r := range results {
 			if r.problem != nil {
-				problems = append(problems, r.problem)
+				out.Problems = append(out.Problems, r.problem)
+				st.Failed = append(st.Failed, r.problem.URL)
 			}
-			if r.final != nil {
+			if r.final != nil && !seen[r.final.String()] {
 				seen[r.final.String()] = true
+				st.Seen = append(st.Seen, r.final.String())
 			}
 			if r.doc != nil && !stored[r.doc.URL] {
 				stored[r.doc.URL] = true
-				docs = append(docs, *r.doc)
+				st.Stored = append(st.Stored, r.doc.URL)
+				out.Documents = append(out.Documents, *r.doc)
 			}
-			if depth >= max(c.opts.MaxDepth, 0) {
+			if st.Depth >= max(c.opts.MaxDepth, 0) {
 				continue
 			}
 			for _, l := range r.links {
 				key := l.String()
-				if seen[key] || requests >= c.opts.MaxPages || !c.wanted(l) {
+				if seen[key] || st.Requests >= c.opts.MaxPages || !c.wanted(l) {
 					continue
 				}
 				seen[key] = true
-				requests++
-				next = append(next, l)
+				st.Seen = append(st.Seen, key)
+				st.Requests++
+				st.Next = append(st.Next, key)
 			}
 		}
-		level = next
+		st.Level = st.Level[len(level):]
+		st.Fetched += len(level)
+		out.State = st
+		if err := batch(out); err != nil {
+			return st, err
+		}
 	}
-	return docs, problems, nil
+	return st, nil
+}
+
+func setOf(items []string) map[string]bool {
+	m := make(map[string]bool, len(items))
+	for _, it := range items {
+		m[it] = true
+	}
+	return m
 }
 
 // markdownTypes are the content types read as markdown; text/plain too,

@@ -2,6 +2,7 @@ package content
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -396,5 +397,81 @@ func TestCrawlConcurrency(t *testing.T) {
 	// fetched concurrently (three would make a loaded machine flaky).
 	if maxSeen > 3 || maxSeen < 2 {
 		t.Errorf("at most %d requests in flight, want 2 or 3 with Concurrency 3", maxSeen)
+	}
+}
+
+// TestCrawlFromResumes stops a crawl after two batches and resumes it from
+// its state, as JSON: it finds the same documents and problems as a crawl
+// that never stopped, and fetches no page more often.
+func TestCrawlFromResumes(t *testing.T) {
+	t.Parallel()
+	opts := CrawlOptions{AllowPrivate: true, Timeout: 300 * time.Millisecond, MaxDepth: 2, BatchPages: 2}
+	reference := newTestSite(t, "http://offsite.invalid")
+	wantDocs, wantProblems, err := Crawl(context.Background(), reference.URL+"/", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	site := newTestSite(t, "http://offsite.invalid")
+	errStop := errors.New("stop")
+	var docs []string
+	var problems []string
+	collect := func(b CrawlBatch) {
+		for _, d := range b.Documents {
+			docs = append(docs, strings.TrimPrefix(d.URL, site.URL))
+		}
+		for _, p := range b.Problems {
+			problems = append(problems, strings.TrimPrefix(p.URL, site.URL))
+		}
+	}
+	var checkpoint []byte
+	batches := 0
+	_, err = CrawlFrom(context.Background(), site.URL+"/", opts, nil, func(b CrawlBatch) error {
+		collect(b)
+		if checkpoint, err = json.Marshal(b.State); err != nil {
+			t.Fatal(err)
+		}
+		if batches++; batches == 2 {
+			return errStop
+		}
+		return nil
+	})
+	if !errors.Is(err, errStop) {
+		t.Fatalf("stopped crawl: %v", err)
+	}
+	var state CrawlState
+	if err := json.Unmarshal(checkpoint, &state); err != nil {
+		t.Fatal(err)
+	}
+	if state.Fetched != 3 || state.Done() { // the start page alone, then two
+		t.Fatalf("state after two batches: %+v", state)
+	}
+	final, err := CrawlFrom(context.Background(), site.URL+"/", opts, &state, func(b CrawlBatch) error {
+		collect(b)
+		return nil
+	})
+	if err != nil || !final.Done() {
+		t.Fatalf("resumed crawl: %v, state %+v", err, final)
+	}
+
+	var want, wantProbs []string
+	for _, d := range wantDocs {
+		want = append(want, strings.TrimPrefix(d.URL, reference.URL))
+	}
+	for _, p := range wantProblems {
+		wantProbs = append(wantProbs, strings.TrimPrefix(p.URL, reference.URL))
+	}
+	if !slices.Equal(docs, want) || !slices.Equal(problems, wantProbs) {
+		t.Errorf("resumed crawl found %q and problems %q, want %q and %q", docs, problems, want, wantProbs)
+	}
+	reference.mu.Lock()
+	defer reference.mu.Unlock()
+	for p, n := range reference.hits {
+		if p == "/robots.txt" {
+			continue // fetched again by the resumed crawler, not a page
+		}
+		if got := site.count(p); got != n {
+			t.Errorf("%s fetched %d times by the resumed crawl, %d by one that never stopped", p, got, n)
+		}
 	}
 }

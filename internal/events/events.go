@@ -18,7 +18,10 @@ import (
 
 // Stages of a source, in pipeline order, and the progress event.
 const (
-	StageCreated             = "created"
+	StageCreated = "created"
+	// StageCrawling: a URL source's pages are being fetched (crawl_source);
+	// created follows once they are stored.
+	StageCrawling            = "crawling"
 	StageProcessingScheduled = "processing_scheduled"
 	StageChunksGenerated     = "chunks_generated"
 	StageSummaryGenerated    = "summary_generated"

@@ -7,7 +7,6 @@ package ingest
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,8 +55,11 @@ type AddParams struct {
 	// URI is the path or URL; a files or url source with the same URI and
 	// user is refreshed instead of created again.
 	URI string
-	// Options are kept with the source (crawl settings, for example).
-	Options any
+	// Crawl, required for a URL source and only for it, are its crawl
+	// settings: the source is accepted at stage crawling and a crawl_source
+	// job fetches its pages into documents, so Documents and Problems stay
+	// empty. They are kept in the source's options (see Options).
+	Crawl *jobs.CrawlSettings
 	// IdempotencyKey, when set, makes a repeated Add return the first
 	// source.
 	IdempotencyKey string
@@ -69,6 +71,10 @@ type AddParams struct {
 	// Problems are documents that could not be loaded; they are recorded
 	// as failed documents with their reason.
 	Problems []*content.DocumentError
+
+	// refresh, when set, is the source to refresh, instead of the latest
+	// one of the same URI.
+	refresh uuid.UUID
 }
 
 // Added is the outcome of Add.
@@ -93,9 +99,19 @@ func (s *Service) Add(ctx context.Context, p AddParams) (Added, error) {
 	default:
 		return Added{}, fmt.Errorf("unknown source kind %q", p.Kind)
 	}
-	options, err := json.Marshal(p.Options)
-	if err != nil || p.Options == nil {
-		options = []byte("{}")
+	switch {
+	case (p.Kind == KindURL) != (p.Crawl != nil):
+		return Added{}, errors.New("a URL source needs crawl settings, and only a URL source has them")
+	case p.Crawl != nil && len(p.Documents)+len(p.Problems) > 0:
+		return Added{}, errors.New("a URL source's documents come from its crawl, not with it")
+	case p.Crawl != nil:
+		if err := p.Crawl.Validate(); err != nil {
+			return Added{}, fmt.Errorf("crawl: %w", err)
+		}
+	}
+	options, err := json.Marshal(Options{Version: OptionsVersion, Crawl: p.Crawl})
+	if err != nil {
+		return Added{}, fmt.Errorf("error encoding options: %w", err)
 	}
 
 	var added Added
@@ -116,35 +132,14 @@ func (s *Service) Add(ctx context.Context, p AddParams) (Added, error) {
 		if err != nil {
 			return err
 		}
-		keep := make([]uuid.UUID, 0, len(p.Documents)+len(p.Problems))
-		docs := make([]store.UpsertDocumentParams, 0, len(p.Documents))
-		for _, d := range p.Documents {
-			hash, err := hex.DecodeString(d.ContentHash())
-			if err != nil {
-				return fmt.Errorf("error decoding content hash: %w", err)
-			}
-			metadata, err := json.Marshal(d.Metadata)
-			if err != nil || d.Metadata == nil {
-				metadata = []byte("{}")
-			}
-			id := content.DocumentID(source.ID, d.URL)
-			keep = append(keep, id)
-			docs = append(docs, store.UpsertDocumentParams{
-				ID: id, SourceID: source.ID, URL: d.URL, Title: d.Title, Content: d.Content, ContentHash: hash, Metadata: metadata,
-			})
+		if p.Crawl != nil {
+			source, err = s.scheduleCrawl(ctx, tx, source, options, *p.Crawl, refreshed)
+			added = Added{Source: source, Refreshed: refreshed}
+			return err
 		}
-		var batchErr error
-		q.UpsertDocument(ctx, docs).Exec(func(_ int, err error) { batchErr = errors.Join(batchErr, err) })
-		if batchErr != nil {
-			return fmt.Errorf("error storing documents: %w", batchErr)
-		}
-		for _, prob := range p.Problems {
-			id := content.DocumentID(source.ID, prob.URL)
-			keep = append(keep, id)
-			msg := prob.Error()
-			if err := q.InsertFailedDocument(ctx, store.InsertFailedDocumentParams{ID: id, SourceID: source.ID, URL: prob.URL, Title: prob.URL, Error: &msg}); err != nil {
-				return fmt.Errorf("error recording failed document %s: %w", prob.URL, err)
-			}
+		keep, err := jobs.StoreDocuments(ctx, q, source.ID, p.Documents, p.Problems)
+		if err != nil {
+			return err
 		}
 		if refreshed {
 			if _, err := q.DeleteDocumentsNotIn(ctx, store.DeleteDocumentsNotInParams{SourceID: source.ID, Keep: keep}); err != nil {
@@ -196,7 +191,13 @@ func SameRequest(source store.Source, requestHash []byte) error {
 
 func (s *Service) createOrRefresh(ctx context.Context, q *store.Queries, p AddParams, options []byte) (store.Source, bool, error) {
 	if p.Kind != KindInline && p.URI != "" {
-		existing, err := q.FindSourceByURI(ctx, store.FindSourceByURIParams{UserID: p.UserID, Kind: p.Kind, URI: p.URI})
+		var existing store.Source
+		var err error
+		if p.refresh != uuid.Nil {
+			existing, err = q.GetSource(ctx, store.GetSourceParams{ID: p.refresh, UserID: p.UserID})
+		} else {
+			existing, err = q.FindSourceByURI(ctx, store.FindSourceByURIParams{UserID: p.UserID, Kind: p.Kind, URI: p.URI})
+		}
 		switch {
 		case err == nil:
 			if !events.Terminal(existing.Stage) {
@@ -300,6 +301,28 @@ func lockOwnedSource(ctx context.Context, tx pgx.Tx, userID string, sourceID uui
 	return source, nil
 }
 
+// scheduleCrawl moves a URL source's new generation to crawling and
+// inserts its crawl_source job, with the crawling event.
+func (s *Service) scheduleCrawl(ctx context.Context, tx pgx.Tx, source store.Source, options []byte, crawl jobs.CrawlSettings, refreshed bool) (store.Source, error) {
+	crawling, err := store.New(tx).StartSourceCrawl(ctx, store.StartSourceCrawlParams{ID: source.ID, Generation: source.Generation, Options: options})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return source, fmt.Errorf("%w: %s is at stage %s", ErrSourceBusy, source.ID, source.Stage)
+	}
+	if err != nil {
+		return source, fmt.Errorf("error starting crawl: %w", err)
+	}
+	if err := jobs.ScheduleEvent(ctx, s.River, tx, source.ID, source.Generation, events.StageCrawling, "", map[string]any{
+		"url": source.URI, "pages_limit": crawl.MaxPages, "refresh": refreshed,
+	}); err != nil {
+		return source, err
+	}
+	gen := jobs.SourceGeneration{SourceID: source.ID, Generation: source.Generation}
+	if _, err := s.River.InsertTx(ctx, tx, jobs.CrawlSourceArgs{SourceGeneration: gen, Crawl: crawl}, nil); err != nil {
+		return source, fmt.Errorf("error scheduling crawl: %w", err)
+	}
+	return crawling, nil
+}
+
 // schedule writes the created event and the first job of a generation.
 func (s *Service) schedule(ctx context.Context, tx pgx.Tx, source store.Source, payload map[string]any) error {
 	if err := jobs.ScheduleEvent(ctx, s.River, tx, source.ID, source.Generation, events.StageCreated, "", payload); err != nil {
@@ -311,4 +334,70 @@ func (s *Service) schedule(ctx context.Context, tx pgx.Tx, source store.Source, 
 		return fmt.Errorf("error scheduling processing: %w", err)
 	}
 	return nil
+}
+
+// Errors of Refresh.
+var (
+	// ErrNothingToRefresh: the source was sent inline or uploaded; only its
+	// client has its documents.
+	ErrNothingToRefresh = errors.New("this source was sent inline or uploaded: there is nothing to re-read; send its documents again")
+	// ErrCannotReRead: a files source's path cannot be read here.
+	ErrCannotReRead = errors.New("cannot re-read the source's path")
+	// ErrCrawlTooLarge: the stored page limit is above the caller's ceiling.
+	ErrCrawlTooLarge = errors.New("the source's crawl is above the page limit")
+)
+
+// RefreshParams name the source to refresh and how.
+type RefreshParams struct {
+	UserID   string
+	SourceID uuid.UUID
+	// Load reads a files source's path again, on the disk of the process
+	// that calls Refresh: the CLI's, or the API server's (which can only
+	// read a path that exists on its host, as with `kollektiv serve` on
+	// the machine where the path was ingested).
+	Load content.LoadOptions
+	// AllowPrivate, when set, replaces the stored crawl setting: the API
+	// applies its deployment's KOLLEKTIV_CRAWL_ALLOW_PRIVATE.
+	AllowPrivate *bool
+	// MaxCrawlPages, when positive, refuses a stored page limit above it.
+	MaxCrawlPages int
+}
+
+// Refresh starts a new generation of a source from where it came from,
+// with the options stored with it: a URL source is crawled again by a
+// crawl_source job, a files source's path is read again now. Unchanged
+// documents are skipped, changed ones processed again, vanished ones
+// removed. Inline and uploaded sources cannot be refreshed.
+func (s *Service) Refresh(ctx context.Context, p RefreshParams) (Added, error) {
+	source, err := store.New(s.Pool).GetSource(ctx, store.GetSourceParams{ID: p.SourceID, UserID: p.UserID})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Added{}, ErrNotFound
+	}
+	if err != nil {
+		return Added{}, fmt.Errorf("error loading source: %w", err)
+	}
+	opts, err := DecodeOptions(source.Kind, source.Options)
+	if err != nil {
+		return Added{}, fmt.Errorf("source %s: %w", source.ID, err)
+	}
+	add := AddParams{UserID: p.UserID, Kind: source.Kind, URI: source.URI, refresh: source.ID}
+	switch {
+	case source.Kind == KindURL:
+		crawl := *opts.Crawl
+		if p.AllowPrivate != nil {
+			crawl.AllowPrivate = *p.AllowPrivate
+		}
+		if p.MaxCrawlPages > 0 && crawl.MaxPages > p.MaxCrawlPages {
+			return Added{}, fmt.Errorf("%w: its page limit %d is above the limit of %d pages", ErrCrawlTooLarge, crawl.MaxPages, p.MaxCrawlPages)
+		}
+		add.Crawl = &crawl
+	case source.Kind == KindFiles && source.URI != "":
+		add.Documents, add.Problems, err = content.LoadPath(ctx, source.URI, p.Load)
+		if err != nil {
+			return Added{}, fmt.Errorf("%w %s: %w", ErrCannotReRead, source.URI, err)
+		}
+	default:
+		return Added{}, ErrNothingToRefresh
+	}
+	return s.Add(ctx, add)
 }

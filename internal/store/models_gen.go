@@ -81,6 +81,14 @@ type Source struct {
 	IdempotencyRequestHash []byte
 }
 
+type SourceCrawl struct {
+	SourceID     uuid.UUID
+	Generation   int32
+	State        []byte
+	PagesFetched int32
+	UpdatedAt    time.Time
+}
+
 type SourceEvent struct {
 	ID         int64
 	SourceID   uuid.UUID

@@ -20,6 +20,7 @@ const (
 	KindPersistChunks         = "persist_chunks"
 	KindCheckChunkingComplete = "check_chunking_complete"
 	KindPublishEvent          = "publish_event"
+	KindCrawlSource           = "crawl_source"
 )
 
 // generationArgs is the part of a job's args that names its source and run;
