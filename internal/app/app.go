@@ -101,6 +101,13 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
+	// Job timeouts and rescue-after concern only processes that run jobs:
+	// a client (ingest, api) runs with any of them.
+	if opts.Worker {
+		if err := cfg.ValidateWorker(); err != nil {
+			return nil, fmt.Errorf("invalid configuration: %w", err)
+		}
+	}
 	created, err := store.EnsureDatabase(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
@@ -219,6 +226,10 @@ func (a *App) buildRiver() (*river.Client[pgx.Tx], error) {
 		}
 		riverConfig.Workers = workers
 		riverConfig.Queues = a.Queues()
+	} else {
+		// An insert-only client runs no job and rescues none: River's
+		// check of rescue-after against the job timeout is not its concern.
+		riverConfig.JobTimeout, riverConfig.RescueStuckJobsAfter = 0, 0
 	}
 	client, err := river.NewClient(riverpgxv5.New(a.Pool), riverConfig)
 	if err != nil {

@@ -5,6 +5,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -93,9 +94,12 @@ type Config struct {
 	EmbedTimeout time.Duration
 	// SummaryTimeout bounds one attempt of generate_summary. Default 5m.
 	SummaryTimeout time.Duration
-	// RescueAfter is how long a job may stay running before River's rescuer
-	// hands it back (its worker presumably died). Default: the longest job
-	// timeout plus one minute.
+	// RescueAfter is how long after its attempt started a job still running
+	// is handed back by River's rescuer (its worker presumably died).
+	// Default: the longest job timeout plus one minute. The rescuer looks
+	// every 30s (River 0.51 has no setting for it), so a killed worker's
+	// job runs again up to 30s after RescueAfter. Worker processes refuse a
+	// RescueAfter at or below a job timeout (ValidateWorker).
 	RescueAfter time.Duration
 	// SoftStopTimeout is how long a stopping worker lets running jobs finish
 	// before cancelling them. Default 30s.
@@ -350,7 +354,7 @@ func Settings() []Setting {
 		},
 		{
 			Name: "rescue-after", Env: "KOLLEKTIV_RESCUE_AFTER", Default: "0s",
-			Usage: "how long a job may stay running before it is handed back; 0 means the longest timeout plus 1m",
+			Usage: "how long after its attempt started a job still running is handed back (its worker died); 0 means the longest timeout plus 1m; must exceed every job timeout in worker processes. River's rescuer looks every 30s, so a killed worker's job runs again within rescue-after plus 30s",
 			set:   nonNegativeDuration(func(c *Config) *time.Duration { return &c.RescueAfter }),
 			get:   func(c *Config) string { return c.RescueAfter.String() },
 		},
@@ -600,18 +604,67 @@ func (c *Config) RescueStuckJobsAfter() time.Duration {
 	if c.RescueAfter > 0 {
 		return c.RescueAfter
 	}
-	return max(c.JobTimeout, c.ChunkTimeout, c.EmbedTimeout, c.SummaryTimeout, c.IndexBuildTimeout) + time.Minute
+	longest := c.jobTimeouts()[0]
+	return longest.value + time.Minute
 }
 
-// Validate checks the settings against each other.
+// namedTimeout is one job timeout setting and its value.
+type namedTimeout struct {
+	name  string
+	value time.Duration
+}
+
+// jobTimeouts returns every setting that bounds a job's attempt, longest
+// first (ties in table order).
+func (c *Config) jobTimeouts() []namedTimeout {
+	timeouts := []namedTimeout{
+		{"chunk-timeout", c.ChunkTimeout},
+		{"embed-timeout", c.EmbedTimeout},
+		{"summary-timeout", c.SummaryTimeout},
+		{"index-build-timeout", c.IndexBuildTimeout},
+		{"job-timeout", c.JobTimeout},
+	}
+	slices.SortStableFunc(timeouts, func(a, b namedTimeout) int { return cmp.Compare(b.value, a.value) })
+	return timeouts
+}
+
+// Validate checks the settings every process uses against each other.
+// Settings only workers use are checked by ValidateWorker.
 func (c *Config) Validate() error {
 	if c.ChunkTargetTokens > c.ChunkMaxTokens {
 		return fmt.Errorf("chunk-target-tokens %d exceeds chunk-max-tokens %d", c.ChunkTargetTokens, c.ChunkMaxTokens)
 	}
-	if c.RescueAfter > 0 && c.RescueAfter <= max(c.JobTimeout, c.ChunkTimeout, c.EmbedTimeout, c.SummaryTimeout, c.IndexBuildTimeout) {
-		return fmt.Errorf("rescue-after %s must exceed the longest job timeout, or jobs still running would be handed back", c.RescueAfter)
-	}
 	return nil
+}
+
+// ValidateWorker checks the settings of a process that runs job workers
+// (serve, worker, bench): a rescue-after at or below a job timeout would
+// hand back jobs still running. A client (ingest, search, api) does not run
+// jobs and does not call it. The error names every timeout involved.
+func (c *Config) ValidateWorker() error {
+	timeouts := c.jobTimeouts()
+	if c.RescueAfter == 0 || c.RescueAfter > timeouts[0].value {
+		return nil
+	}
+	parts := make([]string, len(timeouts))
+	for i, t := range timeouts {
+		parts[i] = t.name + " " + FormatDuration(t.value)
+	}
+	return fmt.Errorf("rescue-after %s must exceed the longest job timeout: %s (a job still running would be handed back; raise rescue-after above %s, lower those timeouts, or set rescue-after to 0 for the longest timeout plus 1m)",
+		FormatDuration(c.RescueAfter), strings.Join(parts, ", "), FormatDuration(timeouts[0].value))
+}
+
+// FormatDuration writes d as people write it: 5m, 1h30m, 25s, 300ms,
+// without time.Duration's trailing zero units (5m0s).
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // Load builds a Config from the defaults and the environment (getenv is
