@@ -229,7 +229,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			r = r.WithContext(withKey(r.Context(), key))
 		}
-		if err := rt.handler(rec, r); err != nil {
+		if err := s.handle(rt, rec, r); err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
 				err = errorf(CodeTooLarge, fmt.Sprintf("request body larger than %d bytes", tooLarge.Limit))
