@@ -166,8 +166,8 @@ func TestValidateWorkerNamesEveryTimeout(t *testing.T) {
 	}
 
 	for _, ok := range []map[string]string{
-		{},                                // 0: the longest timeout plus 1m
-		{"KOLLEKTIV_RESCUE_AFTER": "6m"},  // above every timeout
+		{},                               // 0: the longest timeout plus 1m
+		{"KOLLEKTIV_RESCUE_AFTER": "6m"}, // above every timeout
 		{"KOLLEKTIV_RESCUE_AFTER": "11s", "KOLLEKTIV_JOB_TIMEOUT": "10s", "KOLLEKTIV_CHUNK_TIMEOUT": "10s", "KOLLEKTIV_EMBED_TIMEOUT": "10s", "KOLLEKTIV_SUMMARY_TIMEOUT": "10s", "KOLLEKTIV_INDEX_BUILD_TIMEOUT": "10s"},
 	} {
 		c, err := Load(func(k string) string { return ok[k] })
