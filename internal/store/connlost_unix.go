@@ -25,8 +25,11 @@ func connLost(c net.Conn) bool {
 	if err != nil {
 		return false
 	}
+	// Control, not Read: Read waits for the descriptor's read lock, which
+	// pgconn's background reader may hold, blocked, while the connection
+	// sits idle in the pool. A non-blocking peek needs no lock.
 	lost := false
-	err = raw.Read(func(fd uintptr) bool {
+	err = raw.Control(func(fd uintptr) {
 		var b [1]byte
 		n, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		switch {
@@ -37,7 +40,6 @@ func connLost(c net.Conn) bool {
 			// message.
 			lost = err != nil || n >= 0
 		}
-		return true // never wait for the socket to become readable
 	})
 	return lost || err != nil
 }
