@@ -11,8 +11,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -77,7 +79,7 @@ type Config struct {
 	// queue. Default 10.
 	DefaultWorkers int
 	// ChunkingWorkers is the concurrency of the CPU-bound chunking queue.
-	// Default: the number of CPUs.
+	// 0 (the default) means the number of CPUs; WithDefaults resolves it.
 	ChunkingWorkers int
 	// EmbeddingWorkers is the concurrency of the embedding queue. Default 4.
 	EmbeddingWorkers int
@@ -136,8 +138,9 @@ type Config struct {
 	// ChunkTargetTokens and ChunkMaxTokens size chunks. Defaults 400, 512.
 	ChunkTargetTokens, ChunkMaxTokens int
 	// BulkIndexMinBytes is the size of a new source from which its vectors
-	// get an HNSW index of their own, built in bulk after its last batch;
-	// 0 turns that off. Default 2 MiB.
+	// get an HNSW index of their own, built in bulk after its last batch.
+	// Default 2 MiB. 0 turns bulk indexes off, here, in the environment
+	// and flag, and in jobs.Settings alike.
 	BulkIndexMinBytes int
 	// IndexBuildMemory is PostgreSQL's maintenance_work_mem for building a
 	// bulk index, such as 1GB. Default 1GB.
@@ -688,6 +691,46 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	return c, nil
 }
+
+// WithDefaults returns a copy of c with every unset setting at its default,
+// the one place defaults are filled: a setting is unset when it holds its
+// zero value and that value is not one the setting accepts (a zero
+// duration, count or name). A zero that the setting accepts keeps its
+// documented meaning: bulk-index-min-bytes 0 turns bulk indexes off,
+// rescue-after 0 means the longest timeout plus 1m, embedding-dimensions 0
+// the provider's size. chunking-workers 0 becomes the number of CPUs.
+// A Config from Load is complete already; WithDefaults completes one built
+// as a literal (tests, embedding programs), and the packages that take
+// settings from it (app, jobs, api) declare no defaults of their own.
+func (c *Config) WithDefaults() *Config {
+	out := *c
+	out.origin = maps.Clone(c.origin)
+	if out.origin == nil {
+		out.origin = map[string]string{}
+	}
+	zero := &Config{}
+	for _, s := range Settings() {
+		value := s.get(&out)
+		if value != s.get(zero) || s.set(&Config{}, value) == nil {
+			continue // set, or a zero the setting accepts
+		}
+		if err := s.set(&out, s.Default); err != nil {
+			panic(fmt.Sprintf("config: default %q of %s rejected: %v", s.Default, s.Name, err)) // TestEverySettingIsComplete
+		}
+		if out.origin[s.Name] == "" {
+			out.origin[s.Name] = "default"
+		}
+	}
+	if out.ChunkingWorkers == 0 {
+		out.ChunkingWorkers = runtime.NumCPU()
+	}
+	return &out
+}
+
+// Defaults returns every setting at its table default, nothing read from
+// the environment, chunking-workers resolved: what packages that take
+// settings (jobs, api) fill their unset fields from.
+func Defaults() *Config { return MustLoadDefaults().WithDefaults() }
 
 // MustLoadDefaults returns the configuration with every setting at its
 // default, ignoring the environment. For tests.

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -195,5 +197,44 @@ func TestFormatDuration(t *testing.T) {
 		if got := FormatDuration(d); got != want {
 			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// TestWithDefaultsFillsEveryZeroOnce: a Config literal gets the table's
+// defaults, the zeros a setting accepts keep their meaning, set values and
+// a loaded Config stay as they are.
+func TestWithDefaultsFillsEveryZeroOnce(t *testing.T) {
+	t.Parallel()
+	c := (&Config{DefaultWorkers: 3, JobTimeout: 7 * time.Second}).WithDefaults()
+	loaded := MustLoadDefaults()
+	for _, s := range Settings() {
+		want := s.get(loaded)
+		switch s.Name {
+		case "default-workers":
+			want = "3"
+		case "job-timeout":
+			want = "7s"
+		case "chunking-workers":
+			want = strconv.Itoa(runtime.NumCPU())
+		case "bulk-index-min-bytes":
+			want = "0" // a zero it accepts: bulk indexes off
+		}
+		if got := s.get(c); got != want {
+			t.Errorf("%s: %q, want %q", s.Name, got, want)
+		}
+	}
+	if d := Defaults(); d.BulkIndexMinBytes != 2<<20 || d.ChunkingWorkers != runtime.NumCPU() {
+		t.Errorf("Defaults: bulk-index-min-bytes %d, chunking-workers %d", d.BulkIndexMinBytes, d.ChunkingWorkers)
+	}
+	// 0 turns bulk indexes off: a loaded 0 is not filled again.
+	off, err := Load(func(k string) string { return map[string]string{"KOLLEKTIV_BULK_INDEX_MIN_BYTES": "0"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := off.WithDefaults().BulkIndexMinBytes; got != 0 {
+		t.Errorf("bulk-index-min-bytes 0 became %d", got)
+	}
+	if got := Defaults().RescueStuckJobsAfter(); got != 6*time.Minute {
+		t.Errorf("default rescue after %s, want 6m", got)
 	}
 }
