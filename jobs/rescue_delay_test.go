@@ -87,7 +87,9 @@ func (c *rescueClock) report(rescueAfter time.Duration) {
 	}
 	slices.Sort(fromKill)
 	slices.Sort(beyond)
-	pick := func(d []time.Duration, q float64) time.Duration { return d[int(q*float64(len(d)-1))].Round(100 * time.Millisecond) }
+	pick := func(d []time.Duration, q float64) time.Duration {
+		return d[int(q*float64(len(d)-1))].Round(100 * time.Millisecond)
+	}
 	c.t.Logf("rescue: %d of %d orphaned attempts rescued; kill to rescue min %s, median %s, max %s; rescue beyond rescue-after %s from the attempt's start: min %s, median %s, max %s",
 		len(fromKill), len(c.orphaned), pick(fromKill, 0), pick(fromKill, 0.5), pick(fromKill, 1),
 		rescueAfter, pick(beyond, 0), pick(beyond, 0.5), pick(beyond, 1))
