@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -94,7 +95,7 @@ func TestPostgresRestartMidIngest(t *testing.T) {
 	// A client follows the source as `ingest --wait` does: it must ride
 	// out the restart and end with the source.
 	watch := exec.Command(binary, "sources", "watch", added.Source.ID.String())
-	watch.Env = append(env, "KOLLEKTIV_USER=alice")
+	watch.Env = append(slices.Clone(env), "KOLLEKTIV_USER=alice")
 	var watchOut, watchErr lockedBuffer
 	watch.Stdout, watch.Stderr = &watchOut, &watchErr
 	if err := watch.Start(); err != nil {
