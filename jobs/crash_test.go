@@ -307,6 +307,7 @@ func TestCrashWorkers(t *testing.T) {
 	b := &testBundle{pool: pool}
 
 	workers := startProcesses(t, binary, workerEnv(url), 3, "worker")
+	rescues := &rescueClock{t: t, b: b}
 	began := time.Now()
 	var sources []corpusSource
 	kills, rounds := 0, 0
@@ -325,7 +326,10 @@ func TestCrashWorkers(t *testing.T) {
 			if done || kills == wantKills {
 				break
 			}
-			workers.restart(rng.IntN(len(workers.procs)), syscall.SIGKILL)
+			victim := rng.IntN(len(workers.procs))
+			worker := rescues.workerOf(workers, victim)
+			workers.restart(victim, syscall.SIGKILL)
+			rescues.killed(worker)
 			kills++
 		}
 	}
@@ -353,6 +357,7 @@ func TestCrashWorkers(t *testing.T) {
 	assertNoJobUnfinished(t, b)
 	workers.assertRunning()
 	t.Logf("%d sources, %d chunks, %d kills, seed %d; finished %s after the last kill", len(sources), total, kills, seed, finishedAt.Sub(lastKill).Round(time.Millisecond))
+	rescues.report(11 * time.Second) // KOLLEKTIV_RESCUE_AFTER of workerEnv
 }
 
 func tail(b []byte, n int) string {

@@ -24,6 +24,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/embed"
 	"github.com/kollektiv/kollektiv/internal/store"
@@ -44,12 +45,10 @@ const (
 // already sends a few requests at once.
 const DefaultCrawlWorkers = 2
 
-// DefaultBulkIndexMinBytes is the default of Settings.BulkIndexMinBytes:
-// about 2,000 chunks, whose index builds in bulk in a second or two.
-const DefaultBulkIndexMinBytes = 2 << 20
-
-// Settings tune the pipeline; zero values mean the defaults documented on
-// each field.
+// Settings tune the pipeline. A zero field takes its default from the
+// configuration table (config.Defaults), the one place defaults are
+// declared; BulkIndexMinBytes is the exception, as in the configuration:
+// 0 turns bulk indexes off.
 type Settings struct {
 	// JobTimeout bounds orchestration and event jobs. Default 1m.
 	JobTimeout time.Duration
@@ -79,7 +78,8 @@ type Settings struct {
 	// BulkIndexMinBytes is the size of a source's first generation from
 	// which its vectors get an HNSW index of their own, built in bulk after
 	// its last batch, instead of going into the shared index batch by
-	// batch. Default 2 MiB; negative turns bulk indexes off.
+	// batch. 0 (or negative) turns bulk indexes off; the configuration's
+	// default is 2 MiB.
 	BulkIndexMinBytes int
 	// IndexBuild tunes the session that builds a bulk index.
 	IndexBuild store.IndexBuild
@@ -107,21 +107,21 @@ type Settings struct {
 }
 
 func (s Settings) withDefaults() Settings {
-	s.JobTimeout = cmp.Or(s.JobTimeout, time.Minute)
-	s.ChunkTimeout = cmp.Or(s.ChunkTimeout, 5*time.Minute)
-	s.EmbedTimeout = cmp.Or(s.EmbedTimeout, 5*time.Minute)
-	s.SummaryTimeout = cmp.Or(s.SummaryTimeout, 5*time.Minute)
-	s.MaxAttempts = cmp.Or(s.MaxAttempts, 10)
-	s.FanInSafetyInterval = cmp.Or(s.FanInSafetyInterval, 30*time.Second)
-	s.ProgressInterval = cmp.Or(s.ProgressInterval, 300*time.Millisecond)
-	s.BulkIndexMinBytes = cmp.Or(s.BulkIndexMinBytes, DefaultBulkIndexMinBytes)
-	s.IndexBuildTimeout = cmp.Or(s.IndexBuildTimeout, 5*time.Minute)
+	d := config.Defaults()
+	s.JobTimeout = cmp.Or(s.JobTimeout, d.JobTimeout)
+	s.ChunkTimeout = cmp.Or(s.ChunkTimeout, d.ChunkTimeout)
+	s.EmbedTimeout = cmp.Or(s.EmbedTimeout, d.EmbedTimeout)
+	s.SummaryTimeout = cmp.Or(s.SummaryTimeout, d.SummaryTimeout)
+	s.MaxAttempts = cmp.Or(s.MaxAttempts, d.MaxAttempts)
+	s.FanInSafetyInterval = cmp.Or(s.FanInSafetyInterval, d.FanInSafetyInterval)
+	s.ProgressInterval = cmp.Or(s.ProgressInterval, d.ProgressInterval)
+	s.IndexBuildTimeout = cmp.Or(s.IndexBuildTimeout, d.IndexBuildTimeout)
 	s.CrawlTimeout = cmp.Or(s.CrawlTimeout, max(s.ChunkTimeout, s.EmbedTimeout, s.SummaryTimeout, s.IndexBuildTimeout))
-	s.BatchDocuments = cmp.Or(s.BatchDocuments, content.DefaultDocumentBatchSize)
-	s.BatchBytes = cmp.Or(s.BatchBytes, content.DefaultDocumentBatchBytes)
-	s.EmbedBatchChunks = cmp.Or(s.EmbedBatchChunks, content.DefaultEmbedBatchSize)
-	s.EmbedBatchTokens = cmp.Or(s.EmbedBatchTokens, content.DefaultEmbedBatchTokens)
-	s.FairShareDocuments = cmp.Or(s.FairShareDocuments, 200)
+	s.BatchDocuments = cmp.Or(s.BatchDocuments, d.BatchDocuments)
+	s.BatchBytes = cmp.Or(s.BatchBytes, d.BatchBytes)
+	s.EmbedBatchChunks = cmp.Or(s.EmbedBatchChunks, d.EmbedBatchChunks)
+	s.EmbedBatchTokens = cmp.Or(s.EmbedBatchTokens, d.EmbedBatchTokens)
+	s.FairShareDocuments = cmp.Or(s.FairShareDocuments, d.FairShareDocuments)
 	if s.HTTPClient == nil {
 		s.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}

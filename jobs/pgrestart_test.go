@@ -1,11 +1,15 @@
 package jobs_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,13 +92,27 @@ func TestPostgresRestartMidIngest(t *testing.T) {
 		}
 	})
 
-	// Restart once chunks are being written.
+	// A client follows the source as `ingest --wait` does: it must ride
+	// out the restart and end with the source.
+	watch := exec.Command(binary, "sources", "watch", added.Source.ID.String())
+	watch.Env = append(slices.Clone(env), "KOLLEKTIV_USER=alice")
+	var watchOut, watchErr lockedBuffer
+	watch.Stdout, watch.Stderr = &watchOut, &watchErr
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	watchDone := make(chan error, 1)
+	go func() { watchDone <- watch.Wait() }()
+	t.Cleanup(func() { _ = watch.Process.Kill() })
+
+	// Restart once chunks are being written and the client has shown an
+	// event.
 	for waited := 0; ; waited++ {
 		var chunks int
 		if err := pool.QueryRow(ctx, "SELECT count(*) FROM chunks").Scan(&chunks); err != nil {
 			t.Fatal(err)
 		}
-		if chunks > 0 {
+		if chunks > 0 && strings.Contains(watchOut.String(), "processing_scheduled") {
 			break
 		}
 		if waited > 1200 {
@@ -124,6 +142,15 @@ func TestPostgresRestartMidIngest(t *testing.T) {
 	if source.Stage != events.StageCompleted {
 		t.Fatalf("source ended %s: %v", source.Stage, source.Error)
 	}
+	select {
+	case err := <-watchDone:
+		if err != nil || strings.Count(watchOut.String(), "completed") != 1 {
+			t.Fatalf("sources watch across the restart: %v\nstdout:\n%s\nstderr:\n%s", err, watchOut.String(), watchErr.String())
+		}
+		t.Logf("sources watch exited 0 after the restart; stderr: %q", watchErr.String())
+	case <-time.After(time.Minute):
+		t.Fatalf("sources watch still running a minute after the source completed; stdout:\n%s\nstderr:\n%s", watchOut.String(), watchErr.String())
+	}
 	if got := stageEvents(t, b, source.ID, 1); !equal(got, wantStages) {
 		t.Fatalf("stage events %v", got)
 	}
@@ -144,6 +171,24 @@ func TestPostgresRestartMidIngest(t *testing.T) {
 			t.Fatal("a chunk without a vector")
 		}
 	}
+}
+
+// lockedBuffer is a bytes.Buffer a test reads while a process writes it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func runBinary(binary string, env []string, args ...string) ([]byte, error) {

@@ -291,6 +291,11 @@ func (f *sseFaultBundle) assertClientsSawStoredEvents(t *testing.T) {
 	f.workers.assertRunning()
 	f.api.assertRunning()
 	t.Logf("%d events; %d clients reconnected %d times (%d attempts, %d answered 5xx)", len(stored), sseClients, streams-sseClients, attempts, status5xx)
+	// A browser's EventSource gives up on a 5xx: a reconnect must get its
+	// stream (or a refused connection while the API restarts), never one.
+	if status5xx > 0 {
+		t.Fatalf("%d reconnects answered 5xx", status5xx)
+	}
 }
 
 // TestTerminateBackendsDuringIngestAndStreams kills every database

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kollektiv/kollektiv/internal/apikeys"
+	"github.com/kollektiv/kollektiv/internal/store"
 )
 
 type keyContextKey struct{}
@@ -35,6 +36,9 @@ func (s *Server) authenticate(r *http.Request, allowBasic bool) (apikeys.Key, er
 		return apikeys.Key{}, errorf(CodeUnauthorized, "missing API key: send Authorization: Bearer <key> (create one with `kollektiv keys create`)")
 	}
 	key, err := apikeys.Authenticate(r.Context(), s.Pool, secret, s.Now())
+	if store.IsConnectionLost(err) && r.Context().Err() == nil {
+		key, err = apikeys.Authenticate(r.Context(), s.Pool, secret, s.Now()) // a read: once more
+	}
 	if errors.Is(err, apikeys.ErrUnauthorized) {
 		return key, errorf(CodeUnauthorized, err.Error())
 	}

@@ -5,6 +5,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,11 +21,13 @@ import (
 	"github.com/riverqueue/river"
 	"riverqueue.com/riverui"
 
+	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
-// Limits bound what one request may ask; zero values mean the defaults.
+// Limits bound what one request may ask; a zero field takes its default
+// from the configuration table (config.Defaults).
 type Limits struct {
 	// MaxBodyBytes bounds a request body. Default 32 MiB.
 	MaxBodyBytes int64
@@ -40,21 +43,12 @@ type Limits struct {
 }
 
 func (l Limits) withDefaults() Limits {
-	if l.MaxBodyBytes == 0 {
-		l.MaxBodyBytes = 32 << 20
-	}
-	if l.MaxDocuments == 0 {
-		l.MaxDocuments = 1000
-	}
-	if l.MaxCrawlPages == 0 {
-		l.MaxCrawlPages = 500
-	}
-	if l.RateLimit == 0 {
-		l.RateLimit = 20
-	}
-	if l.RateBurst == 0 {
-		l.RateBurst = 40
-	}
+	d := config.Defaults()
+	l.MaxBodyBytes = cmp.Or(l.MaxBodyBytes, int64(d.APIMaxBodyBytes))
+	l.MaxDocuments = cmp.Or(l.MaxDocuments, d.APIMaxDocuments)
+	l.MaxCrawlPages = cmp.Or(l.MaxCrawlPages, d.APIMaxCrawlPages)
+	l.RateLimit = cmp.Or(l.RateLimit, d.APIRateLimit)
+	l.RateBurst = cmp.Or(l.RateBurst, d.APIRateBurst)
 	return l
 }
 
@@ -235,7 +229,7 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			r = r.WithContext(withKey(r.Context(), key))
 		}
-		if err := rt.handler(rec, r); err != nil {
+		if err := s.handle(rt, rec, r); err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
 				err = errorf(CodeTooLarge, fmt.Sprintf("request body larger than %d bytes", tooLarge.Limit))

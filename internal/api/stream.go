@@ -10,11 +10,13 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/kollektiv/kollektiv/internal/search"
 )
 
-// Searcher runs a hybrid search for one user; errors wrapping
-// ErrInvalidQuery are the client's fault.
-type Searcher func(ctx context.Context, userID, query string, k int, sourceID uuid.NullUUID) (any, error)
+// Searcher runs a hybrid search for one user (q.UserID): search.Searcher's
+// Search. Errors wrapping ErrInvalidQuery are the client's fault.
+type Searcher func(ctx context.Context, q search.Query) ([]search.Hit, error)
 
 // ErrInvalidQuery marks a search the client must change.
 var ErrInvalidQuery = errors.New("invalid search")
@@ -86,7 +88,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 		}
 		sourceID = uuid.NullUUID{UUID: id, Valid: true}
 	}
-	hits, err := s.Search(r.Context(), keyFrom(r.Context()).UserID, text, k, sourceID)
+	hits, err := s.Search(r.Context(), search.Query{UserID: keyFrom(r.Context()).UserID, Text: text, K: k, SourceID: sourceID})
 	if errors.Is(err, ErrInvalidQuery) {
 		return errorf(CodeInvalid, clientMessage(err, ErrInvalidQuery))
 	}

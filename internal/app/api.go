@@ -37,8 +37,8 @@ func (a *App) buildAPI() error {
 		Pool:   a.Pool,
 		River:  a.River,
 		Ingest: &ingest.Service{Pool: a.Pool, River: a.River, Logger: a.logger},
-		Search: func(ctx context.Context, userID, query string, k int, sourceID uuid.NullUUID) (any, error) {
-			hits, err := searcher.Search(ctx, search.Query{UserID: userID, Text: query, K: k, SourceID: sourceID})
+		Search: func(ctx context.Context, q search.Query) ([]search.Hit, error) {
+			hits, err := searcher.Search(ctx, q)
 			if errors.Is(err, search.ErrInvalidQuery) {
 				return nil, fmt.Errorf("%w: %w", api.ErrInvalidQuery, err)
 			}

@@ -4,14 +4,12 @@
 package app
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -98,8 +96,16 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	cfg = cfg.WithDefaults() // the one place defaults are filled
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
+	}
+	// Job timeouts and rescue-after concern only processes that run jobs:
+	// a client (ingest, api) runs with any of them.
+	if opts.Worker {
+		if err := cfg.ValidateWorker(); err != nil {
+			return nil, fmt.Errorf("invalid configuration: %w", err)
+		}
 	}
 	created, err := store.EnsureDatabase(ctx, cfg.DatabaseURL)
 	if err != nil {
@@ -208,7 +214,7 @@ func (a *App) buildRiver() (*river.Client[pgx.Tx], error) {
 				BatchDocuments: cfg.BatchDocuments, BatchBytes: cfg.BatchBytes,
 				EmbedBatchChunks: cfg.EmbedBatchChunks, EmbedBatchTokens: cfg.EmbedBatchTokens,
 				FairShareDocuments: cfg.FairShareDocuments,
-				BulkIndexMinBytes:  cmp.Or(cfg.BulkIndexMinBytes, -1), // 0 turns it off
+				BulkIndexMinBytes:  cfg.BulkIndexMinBytes, // 0 turns it off, as in jobs
 				IndexBuild:         store.IndexBuild{Memory: cfg.IndexBuildMemory},
 				IndexBuildTimeout:  cfg.IndexBuildTimeout,
 				WebhookURLs:        cfg.WebhookURLs, WebhookSecret: cfg.WebhookSecret,
@@ -219,6 +225,13 @@ func (a *App) buildRiver() (*river.Client[pgx.Tx], error) {
 		}
 		riverConfig.Workers = workers
 		riverConfig.Queues = a.Queues()
+		// River's client id is the worker's id: river_job.attempted_by
+		// then names a row of the workers table (host, pid, heartbeat).
+		riverConfig.ID = a.workerID.String()
+	} else {
+		// An insert-only client runs no job and rescues none: River's
+		// check of rescue-after against the job timeout is not its concern.
+		riverConfig.JobTimeout, riverConfig.RescueStuckJobsAfter = 0, 0
 	}
 	client, err := river.NewClient(riverpgxv5.New(a.Pool), riverConfig)
 	if err != nil {
@@ -255,8 +268,10 @@ const defaultQueuePollInterval = 100 * time.Millisecond
 // Queues returns the queue settings the worker runs with.
 func (a *App) Queues() map[string]river.QueueConfig { return Queues(a.config) }
 
-// Queues returns the queues a worker of cfg runs, with their concurrency.
+// Queues returns the queues a worker of cfg runs, with their concurrency
+// (cfg with its defaults filled: chunking-workers 0 is the CPU count).
 func Queues(cfg *config.Config) map[string]river.QueueConfig {
+	cfg = cfg.WithDefaults()
 	return map[string]river.QueueConfig{
 		// The default queue carries the orchestration: a completion check
 		// woken by the last batch job (JobRetryTx sends no notification)
@@ -265,7 +280,7 @@ func Queues(cfg *config.Config) map[string]river.QueueConfig {
 		jobs.QueueDefault: {
 			MaxWorkers: cfg.DefaultWorkers, FetchCooldown: cfg.FetchCooldown, FetchPollInterval: defaultQueuePollInterval,
 		},
-		jobs.QueueChunking:  {MaxWorkers: cmp.Or(cfg.ChunkingWorkers, runtime.NumCPU()), FetchCooldown: cfg.FetchCooldown},
+		jobs.QueueChunking:  {MaxWorkers: cfg.ChunkingWorkers, FetchCooldown: cfg.FetchCooldown},
 		jobs.QueueEmbedding: {MaxWorkers: cfg.EmbeddingWorkers, FetchCooldown: cfg.FetchCooldown},
 		jobs.QueueCrawling:  {MaxWorkers: jobs.DefaultCrawlWorkers, FetchCooldown: cfg.FetchCooldown},
 	}

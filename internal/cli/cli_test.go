@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -226,5 +228,36 @@ func TestKeysCommand(t *testing.T) {
 	}
 	if r := run(t, env, "keys", "create"); r.code != 2 {
 		t.Fatalf("create without --user: exit %d, want 2", r.code)
+	}
+}
+
+// TestRescueAfterBelowTimeoutsStopsOnlyWorkers: with the job timeouts at
+// their 5m defaults and KOLLEKTIV_RESCUE_AFTER=25s, a client (ingest) runs,
+// `worker` refuses naming every timeout, and `config` warns.
+func TestRescueAfterBelowTimeoutsStopsOnlyWorkers(t *testing.T) {
+	t.Parallel()
+	url := dbtest.DatabaseURL(t)
+	env := map[string]string{"DATABASE_URL": url, "KOLLEKTIV_LOG_LEVEL": "warn", "KOLLEKTIV_RESCUE_AFTER": "25s"}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "a.md"), []byte("# A\n\nSome text about alpacas.\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const want = "rescue-after 25s must exceed the longest job timeout: chunk-timeout 5m, embed-timeout 5m, summary-timeout 5m, index-build-timeout 5m, job-timeout 1m"
+
+	if r := run(t, env, "ingest", dir); r.code != 0 {
+		t.Fatalf("ingest: exit %d: %s", r.code, r.stderr)
+	}
+	for _, cmd := range []string{"worker", "serve"} {
+		r := run(t, env, cmd, "--http-addr", "127.0.0.1:0")
+		if r.code != 1 || !strings.Contains(r.stderr, want) {
+			t.Fatalf("%s: exit %d, stderr %q, want it to name %q", cmd, r.code, r.stderr, want)
+		}
+	}
+	r := run(t, env, "config")
+	if r.code != 0 || !strings.Contains(r.stderr, "warning: "+want) || !strings.Contains(r.stdout, "KOLLEKTIV_RESCUE_AFTER") {
+		t.Fatalf("config: exit %d, stderr %q", r.code, r.stderr)
+	}
+	if r := run(t, map[string]string{}, "config"); r.code != 0 || r.stderr != "" {
+		t.Fatalf("config of the defaults: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

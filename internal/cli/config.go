@@ -15,7 +15,9 @@ func configCommand() command {
 		help: `
 Prints every setting with its environment variable, its effective value and
 where the value came from (default, env or flag). Secrets are redacted; a
-database URL keeps everything but its password.`,
+database URL keeps everything but its password. Settings that contradict
+each other (a rescue-after at or below a job timeout, which ` + "`serve`" + ` and
+` + "`worker`" + ` refuse) are warned about on stderr.`,
 		example: `
 kollektiv config
 KOLLEKTIV_LOG_LEVEL=debug kollektiv config
@@ -29,7 +31,17 @@ kollektiv config --markdown   # the table of README.md`,
 				if *markdown {
 					return config.MarkdownTable(env.Stdout)
 				}
-				return cfg.Dump(env.Stdout)
+				if err := cfg.Dump(env.Stdout); err != nil {
+					return err
+				}
+				// Clients run with any job settings; workers refuse
+				// these, so say so before a worker is started with them.
+				for _, check := range []func() error{cfg.Validate, cfg.ValidateWorker} {
+					if err := check(); err != nil {
+						fmt.Fprintf(env.Stderr, "warning: %v\n", err)
+					}
+				}
+				return nil
 			}
 		},
 	}

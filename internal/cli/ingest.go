@@ -8,9 +8,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/kollektiv/kollektiv/internal/app"
 	"github.com/kollektiv/kollektiv/internal/config"
@@ -50,7 +47,9 @@ With --wait the command follows the source's events until it completes
 chunked, chunks embedded, the stage, elapsed time and an estimate), else as
 one line per event. With --json it prints one final JSON object:
 source_id, stage, documents, chunks, failed_documents, and skipped (a
-list of {path, reason}).`,
+list of {path, reason}). A lost database connection (a PostgreSQL restart)
+is said once on stderr; the command reconnects with backoff and resumes
+where it was. Ctrl-C stops following (exit 130), not the source: ` + "`kollektiv sources watch ID`" + ` follows it again.`,
 		example: `
 kollektiv ingest ./docs --wait
 kollektiv ingest https://example.com/docs/ --max-pages 200 --wait --json
@@ -128,12 +127,11 @@ kollektiv ingest README.md --user alice`,
 					}
 				}
 				if *wait {
-					if err := followSource(ctx, env, a, source.ID, source.Generation, *asJSON); err != nil {
-						return err
+					ended, err := followSource(ctx, env, a, "ingest", source.ID, source.Generation, *asJSON)
+					if err != nil {
+						return stoppedFollowing(ctx, env, "ingest", source.ID, err)
 					}
-					if source, err = a.Queries.GetSourceByID(ctx, source.ID); err != nil {
-						return fmt.Errorf("error reading source: %w", err)
-					}
+					source = ended
 				}
 				if *asJSON {
 					if err := printSourceJSON(env, source, skipped); err != nil {
@@ -147,29 +145,6 @@ kollektiv ingest README.md --user alice`,
 			}
 		},
 	}
-}
-
-// followSource follows the source generation's events until a terminal
-// one: as redrawn progress bars on a terminal, as one line per event
-// otherwise, or silently (quiet).
-func followSource(ctx context.Context, env Env, a *app.App, sourceID uuid.UUID, generation int32, quiet bool) error {
-	start := time.Now()
-	var view *progressView
-	if !quiet && isTerminal(env.Stdout) {
-		view = newProgressView(env.Stdout, time.Now)
-	}
-	return events.Follow(ctx, a.Pool, sourceID, 0, 500*time.Millisecond, func(e events.Event) (bool, error) {
-		if e.Generation != generation {
-			return false, nil
-		}
-		switch {
-		case view != nil:
-			view.event(e)
-		case !quiet:
-			fmt.Fprintf(env.Stdout, "%6.1fs  %-20s %s\n", time.Since(start).Seconds(), e.Stage, describeEvent(e))
-		}
-		return events.Terminal(e.Stage), nil
-	})
 }
 
 func describeEvent(e events.Event) string {

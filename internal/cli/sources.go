@@ -14,6 +14,7 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/app"
 	"github.com/kollektiv/kollektiv/internal/config"
+	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
@@ -22,14 +23,17 @@ func sourcesCommand() command {
 	return command{
 		name:         "sources",
 		usesDatabase: true,
-		args:         "ls|show|rm|retry|refresh [ID]",
-		summary:      "list, show, delete, retry or refresh the sources of a user",
+		args:         "ls|show|watch|rm|retry|refresh [ID]",
+		summary:      "list, show, watch, delete, retry or refresh the sources of a user",
 		settings:     []string{"database-url", "log-level", "log-format", "user"},
 		help: `
 Manages the sources of --user (default: KOLLEKTIV_USER, "local"):
 
   ls           the sources, newest first: id, stage, documents, chunks, failed
   show ID      one source: stage, counts, progress, summary, failed documents
+  watch ID     follow its events until its current generation completes
+               (exit 0) or fails (exit 1), as ` + "`ingest --wait`" + ` does, through
+               database restarts; --json prints the final object
   rm ID        cancel its jobs and delete it with its documents, chunks and vectors
   retry ID     process its failed documents again
   refresh ID   re-read its path or URL; unchanged documents are skipped
@@ -38,13 +42,14 @@ Manages the sources of --user (default: KOLLEKTIV_USER, "local"):
 		example: `
 kollektiv sources ls
 kollektiv sources show 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10
+kollektiv sources watch 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10 --json
 kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 		flags: func(fs *flag.FlagSet, cfg *config.Config) func(context.Context, Env, []string) error {
 			asJSON := fs.Bool("json", false, "print JSON")
 			limit := fs.Int("limit", 50, "ls: most sources to list")
 			return func(ctx context.Context, env Env, args []string) error {
 				if len(args) == 0 {
-					return fmt.Errorf("%w: want ls, show, rm, retry or refresh", errUsage)
+					return fmt.Errorf("%w: want ls, show, watch, rm, retry or refresh", errUsage)
 				}
 				action := args[0]
 				var id uuid.UUID
@@ -80,6 +85,8 @@ kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 					return tw.Flush()
 				case "show":
 					return showSource(ctx, env, a, cfg.User, id, *asJSON)
+				case "watch":
+					return watchSource(ctx, env, a, cfg.User, id, *asJSON)
 				case "rm":
 					if err := svc.Delete(ctx, cfg.User, id); err != nil {
 						return notFound(err, id)
@@ -115,6 +122,28 @@ func notFound(err error, id uuid.UUID) error {
 		return fmt.Errorf("no source %s for this user", id)
 	}
 	return err
+}
+
+// watchSource follows a source's current generation to its end, as
+// `ingest --wait` does.
+func watchSource(ctx context.Context, env Env, a *app.App, user string, id uuid.UUID, asJSON bool) error {
+	source, err := a.Queries.GetSource(ctx, store.GetSourceParams{ID: id, UserID: user})
+	if err != nil {
+		return notFound(err, id)
+	}
+	ended, err := followSource(ctx, env, a, "sources watch", id, source.Generation, asJSON)
+	if err != nil {
+		return stoppedFollowing(ctx, env, "sources watch", id, err)
+	}
+	if asJSON {
+		if err := printSourceJSON(env, ended, nil); err != nil {
+			return err
+		}
+	}
+	if ended.Stage == events.StageFailed {
+		return exitError{code: 1}
+	}
+	return nil
 }
 
 func showSource(ctx context.Context, env Env, a *app.App, user string, id uuid.UUID, asJSON bool) error {

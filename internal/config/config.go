@@ -5,13 +5,16 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,7 +79,7 @@ type Config struct {
 	// queue. Default 10.
 	DefaultWorkers int
 	// ChunkingWorkers is the concurrency of the CPU-bound chunking queue.
-	// Default: the number of CPUs.
+	// 0 (the default) means the number of CPUs; WithDefaults resolves it.
 	ChunkingWorkers int
 	// EmbeddingWorkers is the concurrency of the embedding queue. Default 4.
 	EmbeddingWorkers int
@@ -93,9 +96,12 @@ type Config struct {
 	EmbedTimeout time.Duration
 	// SummaryTimeout bounds one attempt of generate_summary. Default 5m.
 	SummaryTimeout time.Duration
-	// RescueAfter is how long a job may stay running before River's rescuer
-	// hands it back (its worker presumably died). Default: the longest job
-	// timeout plus one minute.
+	// RescueAfter is how long after its attempt started a job still running
+	// is handed back by River's rescuer (its worker presumably died).
+	// Default: the longest job timeout plus one minute. The rescuer looks
+	// every 30s (River 0.51 has no setting for it), so a killed worker's
+	// job runs again up to 30s after RescueAfter. Worker processes refuse a
+	// RescueAfter at or below a job timeout (ValidateWorker).
 	RescueAfter time.Duration
 	// SoftStopTimeout is how long a stopping worker lets running jobs finish
 	// before cancelling them. Default 30s.
@@ -132,8 +138,9 @@ type Config struct {
 	// ChunkTargetTokens and ChunkMaxTokens size chunks. Defaults 400, 512.
 	ChunkTargetTokens, ChunkMaxTokens int
 	// BulkIndexMinBytes is the size of a new source from which its vectors
-	// get an HNSW index of their own, built in bulk after its last batch;
-	// 0 turns that off. Default 2 MiB.
+	// get an HNSW index of their own, built in bulk after its last batch.
+	// Default 2 MiB. 0 turns bulk indexes off, here, in the environment
+	// and flag, and in jobs.Settings alike.
 	BulkIndexMinBytes int
 	// IndexBuildMemory is PostgreSQL's maintenance_work_mem for building a
 	// bulk index, such as 1GB. Default 1GB.
@@ -350,7 +357,7 @@ func Settings() []Setting {
 		},
 		{
 			Name: "rescue-after", Env: "KOLLEKTIV_RESCUE_AFTER", Default: "0s",
-			Usage: "how long a job may stay running before it is handed back; 0 means the longest timeout plus 1m",
+			Usage: "how long after its attempt started a job still running is handed back (its worker died); 0 means the longest timeout plus 1m; must exceed every job timeout in worker processes. River's rescuer looks every 30s, so a killed worker's job runs again within rescue-after plus 30s",
 			set:   nonNegativeDuration(func(c *Config) *time.Duration { return &c.RescueAfter }),
 			get:   func(c *Config) string { return c.RescueAfter.String() },
 		},
@@ -600,18 +607,67 @@ func (c *Config) RescueStuckJobsAfter() time.Duration {
 	if c.RescueAfter > 0 {
 		return c.RescueAfter
 	}
-	return max(c.JobTimeout, c.ChunkTimeout, c.EmbedTimeout, c.SummaryTimeout, c.IndexBuildTimeout) + time.Minute
+	longest := c.jobTimeouts()[0]
+	return longest.value + time.Minute
 }
 
-// Validate checks the settings against each other.
+// namedTimeout is one job timeout setting and its value.
+type namedTimeout struct {
+	name  string
+	value time.Duration
+}
+
+// jobTimeouts returns every setting that bounds a job's attempt, longest
+// first (ties in table order).
+func (c *Config) jobTimeouts() []namedTimeout {
+	timeouts := []namedTimeout{
+		{"chunk-timeout", c.ChunkTimeout},
+		{"embed-timeout", c.EmbedTimeout},
+		{"summary-timeout", c.SummaryTimeout},
+		{"index-build-timeout", c.IndexBuildTimeout},
+		{"job-timeout", c.JobTimeout},
+	}
+	slices.SortStableFunc(timeouts, func(a, b namedTimeout) int { return cmp.Compare(b.value, a.value) })
+	return timeouts
+}
+
+// Validate checks the settings every process uses against each other.
+// Settings only workers use are checked by ValidateWorker.
 func (c *Config) Validate() error {
 	if c.ChunkTargetTokens > c.ChunkMaxTokens {
 		return fmt.Errorf("chunk-target-tokens %d exceeds chunk-max-tokens %d", c.ChunkTargetTokens, c.ChunkMaxTokens)
 	}
-	if c.RescueAfter > 0 && c.RescueAfter <= max(c.JobTimeout, c.ChunkTimeout, c.EmbedTimeout, c.SummaryTimeout, c.IndexBuildTimeout) {
-		return fmt.Errorf("rescue-after %s must exceed the longest job timeout, or jobs still running would be handed back", c.RescueAfter)
-	}
 	return nil
+}
+
+// ValidateWorker checks the settings of a process that runs job workers
+// (serve, worker, bench): a rescue-after at or below a job timeout would
+// hand back jobs still running. A client (ingest, search, api) does not run
+// jobs and does not call it. The error names every timeout involved.
+func (c *Config) ValidateWorker() error {
+	timeouts := c.jobTimeouts()
+	if c.RescueAfter == 0 || c.RescueAfter > timeouts[0].value {
+		return nil
+	}
+	parts := make([]string, len(timeouts))
+	for i, t := range timeouts {
+		parts[i] = t.name + " " + FormatDuration(t.value)
+	}
+	return fmt.Errorf("rescue-after %s must exceed the longest job timeout: %s (a job still running would be handed back; raise rescue-after above %s, lower those timeouts, or set rescue-after to 0 for the longest timeout plus 1m)",
+		FormatDuration(c.RescueAfter), strings.Join(parts, ", "), FormatDuration(timeouts[0].value))
+}
+
+// FormatDuration writes d as people write it: 5m, 1h30m, 25s, 300ms,
+// without time.Duration's trailing zero units (5m0s).
+func FormatDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // Load builds a Config from the defaults and the environment (getenv is
@@ -635,6 +691,46 @@ func Load(getenv func(string) string) (*Config, error) {
 	}
 	return c, nil
 }
+
+// WithDefaults returns a copy of c with every unset setting at its default,
+// the one place defaults are filled: a setting is unset when it holds its
+// zero value and that value is not one the setting accepts (a zero
+// duration, count or name). A zero that the setting accepts keeps its
+// documented meaning: bulk-index-min-bytes 0 turns bulk indexes off,
+// rescue-after 0 means the longest timeout plus 1m, embedding-dimensions 0
+// the provider's size. chunking-workers 0 becomes the number of CPUs.
+// A Config from Load is complete already; WithDefaults completes one built
+// as a literal (tests, embedding programs), and the packages that take
+// settings from it (app, jobs, api) declare no defaults of their own.
+func (c *Config) WithDefaults() *Config {
+	out := *c
+	out.origin = maps.Clone(c.origin)
+	if out.origin == nil {
+		out.origin = map[string]string{}
+	}
+	zero := &Config{}
+	for _, s := range Settings() {
+		value := s.get(&out)
+		if value != s.get(zero) || s.set(&Config{}, value) == nil {
+			continue // set, or a zero the setting accepts
+		}
+		if err := s.set(&out, s.Default); err != nil {
+			panic(fmt.Sprintf("config: default %q of %s rejected: %v", s.Default, s.Name, err)) // TestEverySettingIsComplete
+		}
+		if out.origin[s.Name] == "" {
+			out.origin[s.Name] = "default"
+		}
+	}
+	if out.ChunkingWorkers == 0 {
+		out.ChunkingWorkers = runtime.NumCPU()
+	}
+	return &out
+}
+
+// Defaults returns every setting at its table default, nothing read from
+// the environment, chunking-workers resolved: what packages that take
+// settings (jobs, api) fill their unset fields from.
+func Defaults() *Config { return MustLoadDefaults().WithDefaults() }
 
 // MustLoadDefaults returns the configuration with every setting at its
 // default, ignoring the environment. For tests.

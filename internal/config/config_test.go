@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +144,97 @@ func TestEnvironRoundTrips(t *testing.T) {
 		if got, want := s.get(back), s.get(c); got != want {
 			t.Errorf("%s: %q after the round trip, want %q", s.Name, got, want)
 		}
+	}
+}
+
+// TestValidateWorkerNamesEveryTimeout: a rescue-after at or below a job
+// timeout is a worker's problem only, and the message names every timeout.
+func TestValidateWorkerNamesEveryTimeout(t *testing.T) {
+	t.Parallel()
+	c, err := Load(func(k string) string { return map[string]string{"KOLLEKTIV_RESCUE_AFTER": "25s"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Validate refuses a client's configuration: %v", err)
+	}
+	err = c.ValidateWorker()
+	if err == nil {
+		t.Fatal("ValidateWorker accepts rescue-after 25s below 5m job timeouts")
+	}
+	want := "rescue-after 25s must exceed the longest job timeout: chunk-timeout 5m, embed-timeout 5m, summary-timeout 5m, index-build-timeout 5m, job-timeout 1m"
+	if !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("error %q\nwant prefix %q", err, want)
+	}
+
+	for _, ok := range []map[string]string{
+		{},                               // 0: the longest timeout plus 1m
+		{"KOLLEKTIV_RESCUE_AFTER": "6m"}, // above every timeout
+		{"KOLLEKTIV_RESCUE_AFTER": "11s", "KOLLEKTIV_JOB_TIMEOUT": "10s", "KOLLEKTIV_CHUNK_TIMEOUT": "10s", "KOLLEKTIV_EMBED_TIMEOUT": "10s", "KOLLEKTIV_SUMMARY_TIMEOUT": "10s", "KOLLEKTIV_INDEX_BUILD_TIMEOUT": "10s"},
+	} {
+		c, err := Load(func(k string) string { return ok[k] })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.ValidateWorker(); err != nil {
+			t.Errorf("%v: %v", ok, err)
+		}
+	}
+	c, _ = Load(func(k string) string {
+		return map[string]string{"KOLLEKTIV_RESCUE_AFTER": "1m", "KOLLEKTIV_JOB_TIMEOUT": "90s"}[k]
+	})
+	if err := c.ValidateWorker(); err == nil || !strings.Contains(err.Error(), "rescue-after 1m must exceed the longest job timeout: chunk-timeout 5m") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestFormatDuration(t *testing.T) {
+	t.Parallel()
+	for d, want := range map[time.Duration]string{
+		5 * time.Minute: "5m", 25 * time.Second: "25s", 90 * time.Second: "1m30s", time.Hour: "1h",
+		90 * time.Minute: "1h30m", 300 * time.Millisecond: "300ms", time.Hour + time.Second: "1h0m1s",
+	} {
+		if got := FormatDuration(d); got != want {
+			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+// TestWithDefaultsFillsEveryZeroOnce: a Config literal gets the table's
+// defaults, the zeros a setting accepts keep their meaning, set values and
+// a loaded Config stay as they are.
+func TestWithDefaultsFillsEveryZeroOnce(t *testing.T) {
+	t.Parallel()
+	c := (&Config{DefaultWorkers: 3, JobTimeout: 7 * time.Second}).WithDefaults()
+	loaded := MustLoadDefaults()
+	for _, s := range Settings() {
+		want := s.get(loaded)
+		switch s.Name {
+		case "default-workers":
+			want = "3"
+		case "job-timeout":
+			want = "7s"
+		case "chunking-workers":
+			want = strconv.Itoa(runtime.NumCPU())
+		case "bulk-index-min-bytes":
+			want = "0" // a zero it accepts: bulk indexes off
+		}
+		if got := s.get(c); got != want {
+			t.Errorf("%s: %q, want %q", s.Name, got, want)
+		}
+	}
+	if d := Defaults(); d.BulkIndexMinBytes != 2<<20 || d.ChunkingWorkers != runtime.NumCPU() {
+		t.Errorf("Defaults: bulk-index-min-bytes %d, chunking-workers %d", d.BulkIndexMinBytes, d.ChunkingWorkers)
+	}
+	// 0 turns bulk indexes off: a loaded 0 is not filled again.
+	off, err := Load(func(k string) string { return map[string]string{"KOLLEKTIV_BULK_INDEX_MIN_BYTES": "0"}[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := off.WithDefaults().BulkIndexMinBytes; got != 0 {
+		t.Errorf("bulk-index-min-bytes 0 became %d", got)
+	}
+	if got := Defaults().RescueStuckJobsAfter(); got != 6*time.Minute {
+		t.Errorf("default rescue after %s, want 6m", got)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -46,6 +48,7 @@ func Connect(ctx context.Context, databaseURL string, maxConns ...int32) (*pgxpo
 		}
 		return fmt.Errorf("error registering pgvector types (is the database migrated? run `kollektiv migrate up`): %w", err)
 	}
+	config.PrepareConn = prepareConn
 	pool, err := pgxpool.NewWithConfig(ctx, config)
 	if err != nil {
 		return nil, fmt.Errorf("error creating pool: %w", err)
@@ -55,6 +58,19 @@ func Connect(ctx context.Context, databaseURL string, maxConns ...int32) (*pgxpo
 		return nil, fmt.Errorf("error connecting to the database: %w", err)
 	}
 	return pool, nil
+}
+
+// prepareConn refuses a pooled connection the server has closed, so the
+// pool opens another instead of failing the query. pgxpool pings only
+// connections idle for over a second; one whose backend was terminated
+// (pg_terminate_backend, a server restart) a moment earlier would fail the
+// next query with SQLSTATE 57P01, an event stream's reconnect with a 500.
+// The check peeks at the socket: no round trip.
+func prepareConn(_ context.Context, conn *pgx.Conn) (bool, error) {
+	if conn.IsClosed() || connLost(conn.PgConn().Conn()) {
+		return false, nil // destroyed; pgxpool acquires another
+	}
+	return true, nil
 }
 
 // connectPlain opens a pool without type registration, for work that must
@@ -114,6 +130,34 @@ func EnsureDatabase(ctx context.Context, databaseURL string) (bool, error) {
 		}
 	}
 	return false, fmt.Errorf("error connecting to a maintenance database to create %q: %w", name, lastErr)
+}
+
+// IsConnectionLost reports whether err means the database connection was
+// lost or could not be made (a terminated backend, a server restarting or
+// shutting down, a refused or cut connection) rather than that the
+// statement failed: a read-only query that failed so can run again, on
+// another connection, and a client can reconnect.
+func IsConnectionLost(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	// Whatever the server said while connecting (starting up, not
+	// accepting connections), no connection was made.
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// Class 57P: admin_shutdown (pg_terminate_backend), crash_shutdown,
+		// cannot_connect_now (starting up or shutting down); class 08:
+		// connection exceptions.
+		return strings.HasPrefix(pgErr.Code, "57P") || strings.HasPrefix(pgErr.Code, "08")
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
 }
 
 func isCode(err error, code string) bool {
