@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kollektiv/kollektiv/internal/apikeys"
+	"github.com/kollektiv/kollektiv/internal/derr"
 )
 
 type keyContextKey struct{}
@@ -32,11 +33,11 @@ func (s *Server) authenticate(r *http.Request, allowBasic bool) (apikeys.Key, er
 		}
 	}
 	if secret == "" {
-		return apikeys.Key{}, errorf(CodeUnauthorized, "missing API key: send Authorization: Bearer <key> (create one with `kollektiv keys create`)")
+		return apikeys.Key{}, errorf(derr.Unauthorized, "missing API key: send Authorization: Bearer <key> (create one with `kollektiv keys create`)")
 	}
 	key, err := apikeys.Authenticate(r.Context(), s.Pool, secret, s.Now())
 	if errors.Is(err, apikeys.ErrUnauthorized) {
-		return key, errorf(CodeUnauthorized, err.Error())
+		return key, errorf(derr.Unauthorized, err.Error())
 	}
 	if err != nil {
 		return key, err

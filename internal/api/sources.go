@@ -21,6 +21,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kollektiv/kollektiv/internal/content"
+	"github.com/kollektiv/kollektiv/internal/derr"
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
@@ -111,19 +112,19 @@ func decodeJSON(r *http.Request, v any) error {
 		case errors.As(err, &tooLarge):
 			return err
 		case errors.As(err, &syntax):
-			return errorf(CodeInvalid, fmt.Sprintf("malformed JSON at byte %d: %v", syntax.Offset, err))
+			return errorf(derr.Invalid, fmt.Sprintf("malformed JSON at byte %d: %v", syntax.Offset, err))
 		case errors.As(err, &typeErr):
-			return errorf(CodeInvalid, fmt.Sprintf("field %s: want %s, got %s", typeErr.Field, jsonKind(typeErr.Type.Kind()), typeErr.Value))
+			return errorf(derr.Invalid, fmt.Sprintf("field %s: want %s, got %s", typeErr.Field, jsonKind(typeErr.Type.Kind()), typeErr.Value))
 		case errors.Is(err, io.EOF):
-			return errorf(CodeInvalid, "empty body: want a JSON object")
+			return errorf(derr.Invalid, "empty body: want a JSON object")
 		case errors.Is(err, io.ErrUnexpectedEOF):
-			return errorf(CodeInvalid, "malformed JSON: the body ends in the middle of a value")
+			return errorf(derr.Invalid, "malformed JSON: the body ends in the middle of a value")
 		default:
-			return errorf(CodeInvalid, "invalid JSON: "+err.Error())
+			return errorf(derr.Invalid, "invalid JSON: "+err.Error())
 		}
 	}
 	if dec.More() {
-		return errorf(CodeInvalid, "invalid JSON: more than one value in the body")
+		return errorf(derr.Invalid, "invalid JSON: more than one value in the body")
 	}
 	return nil
 }
@@ -164,10 +165,10 @@ func (s *Server) createSource(w http.ResponseWriter, r *http.Request) error {
 		params.Kind, params.URI, params.Options = ingest.KindURL, req.URL, req.Crawl
 		params.Documents, params.Problems, err = content.Crawl(r.Context(), req.URL, opts)
 		if err != nil {
-			return errorf(CodeInvalid, "url: "+err.Error())
+			return errorf(derr.Invalid, "url: "+err.Error())
 		}
 		if len(params.Documents) == 0 {
-			return errorf(CodeInvalid, fmt.Sprintf("url: no document could be fetched from %s (%d problems, first: %v)", req.URL, len(params.Problems), firstProblem(params.Problems)))
+			return errorf(derr.Invalid, fmt.Sprintf("url: no document could be fetched from %s (%d problems, first: %v)", req.URL, len(params.Problems), firstProblem(params.Problems)))
 		}
 		return s.add(w, r, params)
 	}
@@ -185,20 +186,20 @@ func (s *Server) decodeCreateSource(r *http.Request) (createSourceRequest, error
 	}
 	switch {
 	case req.URL != "" && len(req.Documents) > 0:
-		return req, errorf(CodeInvalid, "send either url or documents, not both")
+		return req, errorf(derr.Invalid, "send either url or documents, not both")
 	case req.URL != "":
 		if _, err := s.crawlOptions(req.Crawl); err != nil {
 			return req, err
 		}
 		if !strings.HasPrefix(req.URL, "http://") && !strings.HasPrefix(req.URL, "https://") {
-			return req, errorf(CodeInvalid, "url: want an http or https URL")
+			return req, errorf(derr.Invalid, "url: want an http or https URL")
 		}
 	case len(req.Documents) > 0:
 		if len(req.Documents) > s.Limits.MaxDocuments {
-			return req, errorf(CodeTooLarge, fmt.Sprintf("%d documents in one request; the limit is %d", len(req.Documents), s.Limits.MaxDocuments))
+			return req, errorf(derr.TooLarge, fmt.Sprintf("%d documents in one request; the limit is %d", len(req.Documents), s.Limits.MaxDocuments))
 		}
 	default:
-		return req, errorf(CodeInvalid, `want {"url": ...} or {"documents": [{"title", "url", "content"}]}`)
+		return req, errorf(derr.Invalid, `want {"url": ...} or {"documents": [{"title", "url", "content"}]}`)
 	}
 	return req, nil
 }
@@ -279,7 +280,7 @@ const maxIdempotencyKeyBytes = 255
 func idempotencyKey(r *http.Request) (string, error) {
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > maxIdempotencyKeyBytes || !utf8.ValidString(key) {
-		return "", errorf(CodeInvalid, fmt.Sprintf("Idempotency-Key: want at most %d bytes of UTF-8 text", maxIdempotencyKeyBytes))
+		return "", errorf(derr.Invalid, fmt.Sprintf("Idempotency-Key: want at most %d bytes of UTF-8 text", maxIdempotencyKeyBytes))
 	}
 	return key, nil
 }
@@ -315,11 +316,11 @@ func (s *Server) crawlOptions(req *crawlRequest) (content.CrawlOptions, error) {
 	}
 	switch {
 	case req.PageLimit < 0:
-		return opts, errorf(CodeInvalid, "crawl.page_limit: must not be negative")
+		return opts, errorf(derr.Invalid, "crawl.page_limit: must not be negative")
 	case req.PageLimit > s.Limits.MaxCrawlPages:
-		return opts, errorf(CodeTooLarge, fmt.Sprintf("crawl.page_limit %d is above the limit of %d pages", req.PageLimit, s.Limits.MaxCrawlPages))
+		return opts, errorf(derr.TooLarge, fmt.Sprintf("crawl.page_limit %d is above the limit of %d pages", req.PageLimit, s.Limits.MaxCrawlPages))
 	case req.MaxDepth < 0:
-		return opts, errorf(CodeInvalid, "crawl.max_depth: must not be negative")
+		return opts, errorf(derr.Invalid, "crawl.max_depth: must not be negative")
 	}
 	opts.MaxPages = cmp.Or(req.PageLimit, 50)
 	opts.MaxDepth = req.MaxDepth
@@ -329,9 +330,6 @@ func (s *Server) crawlOptions(req *crawlRequest) (content.CrawlOptions, error) {
 
 func (s *Server) add(w http.ResponseWriter, r *http.Request, p ingest.AddParams) error {
 	added, err := s.Ingest.Add(r.Context(), p)
-	if errors.Is(err, ingest.ErrSourceBusy) {
-		return errorf(CodeConflict, err.Error())
-	}
 	if err != nil {
 		return err
 	}
@@ -353,7 +351,7 @@ func (s *Server) uploadSource(w http.ResponseWriter, r *http.Request) error {
 		if errors.As(err, &tooLarge) {
 			return err
 		}
-		return errorf(CodeInvalid, "want a multipart/form-data body with files: "+err.Error())
+		return errorf(derr.Invalid, "want a multipart/form-data body with files: "+err.Error())
 	}
 	defer func() { _ = r.MultipartForm.RemoveAll() }()
 	var files []*multipart.FileHeader
@@ -361,10 +359,10 @@ func (s *Server) uploadSource(w http.ResponseWriter, r *http.Request) error {
 		files = append(files, fhs...)
 	}
 	if len(files) == 0 {
-		return errorf(CodeInvalid, "no files in the upload")
+		return errorf(derr.Invalid, "no files in the upload")
 	}
 	if len(files) > s.Limits.MaxDocuments {
-		return errorf(CodeTooLarge, fmt.Sprintf("%d files in one request; the limit is %d", len(files), s.Limits.MaxDocuments))
+		return errorf(derr.TooLarge, fmt.Sprintf("%d files in one request; the limit is %d", len(files), s.Limits.MaxDocuments))
 	}
 	idem, err := idempotencyKey(r)
 	if err != nil {
@@ -434,7 +432,7 @@ func formatOf(name string) content.Format {
 func (s *Server) sourceID(r *http.Request) (uuid.UUID, error) {
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err != nil {
-		return id, errorf(CodeNotFound, "no such source")
+		return id, errorf(derr.NotFound, "no such source")
 	}
 	return id, nil
 }
@@ -442,7 +440,7 @@ func (s *Server) sourceID(r *http.Request) (uuid.UUID, error) {
 func (s *Server) ownedSource(ctx context.Context, id uuid.UUID) (store.Source, error) {
 	source, err := s.queries.GetSource(ctx, store.GetSourceParams{ID: id, UserID: keyFrom(ctx).UserID})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return source, errorf(CodeNotFound, "no such source")
+		return source, errorf(derr.NotFound, "no such source")
 	}
 	return source, err
 }
@@ -493,7 +491,7 @@ func (s *Server) listSources(w http.ResponseWriter, r *http.Request) error {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100 {
-			return errorf(CodeInvalid, "limit: want a whole number from 1 to 100")
+			return errorf(derr.Invalid, "limit: want a whole number from 1 to 100")
 		}
 		limit = n
 	}
@@ -501,7 +499,7 @@ func (s *Server) listSources(w http.ResponseWriter, r *http.Request) error {
 	if c := r.URL.Query().Get("cursor"); c != "" {
 		at, id, err := decodeCursor(c)
 		if err != nil {
-			return errorf(CodeInvalid, "cursor: not a cursor this API returned")
+			return errorf(derr.Invalid, "cursor: not a cursor this API returned")
 		}
 		params.BeforeCreatedAt, params.BeforeID = &at, uuid.NullUUID{UUID: id, Valid: true}
 	}
@@ -551,11 +549,7 @@ func (s *Server) deleteSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	err = s.Ingest.Delete(r.Context(), keyFrom(r.Context()).UserID, id)
-	if errors.Is(err, ingest.ErrNotFound) {
-		return errorf(CodeNotFound, "no such source")
-	}
-	if err != nil {
+	if err := s.Ingest.Delete(r.Context(), keyFrom(r.Context()).UserID, id); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -567,13 +561,10 @@ func (s *Server) retrySource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Not found, still running (or a racing retry won) and nothing to
+	// retry are domain errors: 404, 409 and 409 with the reason.
 	source, n, err := s.Ingest.Retry(r.Context(), keyFrom(r.Context()).UserID, id)
-	switch {
-	case errors.Is(err, ingest.ErrNotFound):
-		return errorf(CodeNotFound, "no such source")
-	case errors.Is(err, ingest.ErrSourceBusy):
-		return errorf(CodeConflict, err.Error())
-	case err != nil:
+	if err != nil {
 		return err
 	}
 	view := viewOf(source)
@@ -605,15 +596,15 @@ func (s *Server) refreshSource(w http.ResponseWriter, r *http.Request) error {
 		params.Options = crawl
 		params.Documents, params.Problems, err = content.Crawl(r.Context(), source.URI, opts)
 		if err != nil {
-			return errorf(CodeInvalid, "url: "+err.Error())
+			return errorf(derr.Invalid, "url: "+err.Error())
 		}
 	case source.Kind == ingest.KindFiles && source.URI != "":
 		params.Documents, params.Problems, err = content.LoadPath(r.Context(), source.URI, content.LoadOptions{})
 		if err != nil {
-			return errorf(CodeConflict, "cannot re-read "+source.URI+": "+err.Error())
+			return errorf(derr.Conflict, "cannot re-read "+source.URI+": "+err.Error())
 		}
 	default:
-		return errorf(CodeConflict, "this source was sent inline or uploaded: there is nothing to re-read; send its documents again")
+		return errorf(derr.Conflict, "this source was sent inline or uploaded: there is nothing to re-read; send its documents again")
 	}
 	return s.add(w, r, params)
 }

@@ -2,29 +2,24 @@ package api
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 
 	"github.com/google/uuid"
+
+	"github.com/kollektiv/kollektiv/internal/derr"
 )
 
-// Searcher runs a hybrid search for one user; errors wrapping
-// ErrInvalidQuery are the client's fault.
+// Searcher runs a hybrid search for one user; an error of kind
+// derr.Invalid is the client's fault (400).
 type Searcher func(ctx context.Context, userID, query string, k int, sourceID uuid.NullUUID) (any, error)
-
-// ErrInvalidQuery marks a search the client must change.
-var ErrInvalidQuery = errors.New("invalid search")
-
-// ErrInvalidRequest marks an error of an EventStreamer or Searcher that is
-// the client's fault.
-var ErrInvalidRequest = errors.New("invalid request")
 
 // EventStreamer streams a source's events over SSE: the snapshot first,
 // then stored events after Last-Event-ID, then live ones, until the
-// generation's terminal event.
+// generation's terminal event. An error of a domain kind (derr) returned
+// before anything is written answers the request with its status.
 type EventStreamer func(w http.ResponseWriter, r *http.Request, sourceID uuid.UUID, generation int32, snapshot any) error
 
 func (s *Server) sourceEvents(w http.ResponseWriter, r *http.Request) error {
@@ -38,7 +33,7 @@ func (s *Server) sourceEvents(w http.ResponseWriter, r *http.Request) error {
 	}
 	if v := r.Header.Get("Last-Event-ID"); v != "" {
 		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
-			return errorf(CodeInvalid, "Last-Event-ID: want an event id")
+			return errorf(derr.Invalid, "Last-Event-ID: want an event id")
 		}
 	}
 	view, err := s.fullView(r.Context(), source)
@@ -46,9 +41,6 @@ func (s *Server) sourceEvents(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	err = s.Events(w, r, source.ID, source.Generation, view)
-	if errors.Is(err, ErrInvalidRequest) {
-		return errorf(CodeInvalid, err.Error())
-	}
 	if err != nil && !started(w) {
 		return err
 	}
@@ -63,13 +55,13 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	text := q.Get("q")
 	if text == "" {
-		return errorf(CodeInvalid, "q: want the text to search for")
+		return errorf(derr.Invalid, "q: want the text to search for")
 	}
 	k := 10
 	if v := q.Get("k"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100 {
-			return errorf(CodeInvalid, "k: want a whole number from 1 to 100")
+			return errorf(derr.Invalid, "k: want a whole number from 1 to 100")
 		}
 		k = n
 	}
@@ -77,7 +69,7 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	if v := q.Get("source_id"); v != "" {
 		id, err := uuid.Parse(v)
 		if err != nil {
-			return errorf(CodeInvalid, "source_id: not a source id")
+			return errorf(derr.Invalid, "source_id: not a source id")
 		}
 		// Another user's source is not found, as everywhere.
 		if _, err := s.ownedSource(r.Context(), id); err != nil {
@@ -86,9 +78,6 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 		sourceID = uuid.NullUUID{UUID: id, Valid: true}
 	}
 	hits, err := s.Search(r.Context(), keyFrom(r.Context()).UserID, text, k, sourceID)
-	if errors.Is(err, ErrInvalidQuery) {
-		return errorf(CodeInvalid, err.Error())
-	}
 	if err != nil {
 		return fmt.Errorf("error searching: %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -112,7 +113,7 @@ kollektiv ingest README.md --user alice`,
 						return err
 					}
 				}
-				if *wait && source.Stage == events.StageFailed {
+				if *wait && lifecycle.StageOf(source) == lifecycle.StageFailed {
 					return exitError{code: 1}
 				}
 				return nil
@@ -140,7 +141,7 @@ func followSource(ctx context.Context, env Env, a *app.App, sourceID uuid.UUID, 
 		case !quiet:
 			fmt.Fprintf(env.Stdout, "%6.1fs  %-20s %s\n", time.Since(start).Seconds(), e.Stage, describeEvent(e))
 		}
-		return events.Terminal(e.Stage), nil
+		return e.Stage.Terminal(), nil
 	})
 }
 
@@ -151,11 +152,11 @@ func describeEvent(e events.Event) string {
 	}
 	num := func(k string) string { return fmt.Sprint(p[k]) }
 	switch e.Stage {
-	case events.StageProgress:
+	case lifecycle.StageProgress:
 		return fmt.Sprintf("documents %s/%s, chunks embedded %s/%s", num("documents_processed"), num("documents_total"), num("chunks_embedded"), num("chunks_written"))
-	case events.StageSummaryGenerated:
+	case lifecycle.StageSummaryGenerated:
 		return fmt.Sprintf("keywords %v", p["keywords"])
-	case events.StageFailed:
+	case lifecycle.StageFailed:
 		return fmt.Sprint(p["error"])
 	default:
 		parts := []string{}

@@ -15,7 +15,9 @@ import (
 	"github.com/kollektiv/kollektiv/internal/app"
 	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/content"
+	"github.com/kollektiv/kollektiv/internal/derr"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -32,7 +34,8 @@ Manages the sources of --user (default: KOLLEKTIV_USER, "local"):
   ls           the sources, newest first: id, stage, documents, chunks, failed
   show ID      one source: stage, counts, progress, summary, failed documents
   rm ID        cancel its jobs and delete it with its documents, chunks and vectors
-  retry ID     process its failed documents again
+  retry ID     process its failed documents again (exit 4 when it is still
+               being processed or has nothing to retry)
   refresh ID   re-read its path or URL; unchanged documents are skipped
 
 --json prints what the API would return.`,
@@ -128,9 +131,10 @@ kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 	}
 }
 
+// notFound names the source in a not-found error (exit status 3).
 func notFound(err error, id uuid.UUID) error {
-	if errors.Is(err, ingest.ErrNotFound) || errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("no source %s for this user", id)
+	if errors.Is(err, lifecycle.ErrNotFound) || errors.Is(err, pgx.ErrNoRows) {
+		return derr.New(derr.NotFound, fmt.Sprintf("no source %s for this user", id))
 	}
 	return err
 }

@@ -16,12 +16,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/kollektiv/kollektiv/internal/derr"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
 // ErrInvalidLastEventID is returned, before anything is written, for a
 // Last-Event-ID header that is not a non-negative integer.
-var ErrInvalidLastEventID = errors.New("Last-Event-ID must be a non-negative integer")
+var ErrInvalidLastEventID = derr.New(derr.Invalid, "Last-Event-ID must be a non-negative integer")
 
 // SSEOptions configures one event stream.
 type SSEOptions struct {
@@ -171,7 +173,7 @@ func endedAt(ctx context.Context, opts SSEOptions, lastID int64) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("error loading last event: %w", err)
 	}
-	return row.SourceID == opts.SourceID && Terminal(row.Stage) && row.Generation >= opts.Generation, nil
+	return row.SourceID == opts.SourceID && lifecycle.Stage(row.Stage).Terminal() && row.Generation >= opts.Generation, nil
 }
 
 // sendAfter writes every stored event after *lastID and flushes, advancing
@@ -188,11 +190,11 @@ func sendAfter(ctx context.Context, s *sseWriter, opts SSEOptions, lastID *int64
 			if err != nil {
 				return false, fmt.Errorf("error encoding event %d: %w", e.ID, err)
 			}
-			if err := s.event(strconv.FormatInt(e.ID, 10), e.Stage, data); err != nil {
+			if err := s.event(strconv.FormatInt(e.ID, 10), string(e.Stage), data); err != nil {
 				return false, err
 			}
 			*lastID = e.ID
-			if Terminal(e.Stage) && e.Generation >= opts.Generation {
+			if e.Stage.Terminal() && e.Generation >= opts.Generation {
 				return true, s.flush()
 			}
 		}

@@ -1,7 +1,8 @@
 // Package ingest is the one way a source enters Kollektiv, shared by the CLI
 // and the API: the source's rows, its documents and its first job are
 // written in one transaction, so a source is never accepted and then
-// forgotten.
+// forgotten. Its stage and generation change only through internal/lifecycle's
+// guarded transitions.
 package ingest
 
 import (
@@ -20,7 +21,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/kollektiv/kollektiv/internal/content"
-	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/jobs"
 )
@@ -31,10 +32,6 @@ const (
 	KindURL    = "url"
 	KindInline = "inline"
 )
-
-// ErrSourceBusy is returned when a source is ingested again while its
-// previous run has not finished.
-var ErrSourceBusy = errors.New("source is still being processed")
 
 // Service adds sources.
 type Service struct {
@@ -103,7 +100,7 @@ func (s *Service) Add(ctx context.Context, p AddParams) (Added, error) {
 			}
 		}
 
-		source, refreshed, err := s.createOrRefresh(ctx, q, p, options)
+		source, refreshed, err := s.createOrRefresh(ctx, tx, p, options)
 		if err != nil {
 			return err
 		}
@@ -172,17 +169,17 @@ func (s *Service) Add(ctx context.Context, p AddParams) (Added, error) {
 	return added, nil
 }
 
-func (s *Service) createOrRefresh(ctx context.Context, q *store.Queries, p AddParams, options []byte) (store.Source, bool, error) {
+func (s *Service) createOrRefresh(ctx context.Context, tx pgx.Tx, p AddParams, options []byte) (store.Source, bool, error) {
+	q := store.New(tx)
 	if p.Kind != KindInline && p.URI != "" {
 		existing, err := q.FindSourceByURI(ctx, store.FindSourceByURIParams{UserID: p.UserID, Kind: p.Kind, URI: p.URI})
 		switch {
 		case err == nil:
-			if !events.Terminal(existing.Stage) {
-				return existing, false, fmt.Errorf("%w: %s is at stage %s; wait for it to finish", ErrSourceBusy, existing.ID, existing.Stage)
-			}
-			source, err := q.StartSourceGeneration(ctx, existing.ID)
+			// Guarded in SQL: a source still running, or refreshed by a
+			// racing request meanwhile, gives lifecycle.ErrBusy.
+			source, err := lifecycle.StartGeneration(ctx, tx, p.UserID, existing.ID)
 			if err != nil {
-				return source, false, fmt.Errorf("error starting a new run: %w", err)
+				return source, false, err
 			}
 			return source, true, nil
 		case !errors.Is(err, pgx.ErrNoRows):
@@ -193,40 +190,26 @@ func (s *Service) createOrRefresh(ctx context.Context, q *store.Queries, p AddPa
 	if p.IdempotencyKey != "" {
 		key = &p.IdempotencyKey
 	}
-	source, err := q.CreateSource(ctx, store.CreateSourceParams{
+	source, err := lifecycle.Create(ctx, tx, store.CreateSourceParams{
 		ID: uuid.New(), UserID: p.UserID, Kind: p.Kind, URI: p.URI, Options: options, IdempotencyKey: key,
 	})
-	if err != nil {
-		return source, false, fmt.Errorf("error creating source: %w", err)
-	}
-	return source, false, nil
+	return source, false, err
 }
 
-// ErrNotFound is returned for a source that does not exist for the user.
-var ErrNotFound = errors.New("source not found")
-
 // Retry processes a finished source's failed documents again, in a new
-// generation. It reports how many documents were sent back.
+// generation. It reports how many documents were sent back. The start of
+// the generation is guarded in SQL (lifecycle.StartRetry): of two racing
+// retries one wins and the other gets lifecycle.ErrBusy (a conflict); a
+// completed source without a document to retry gets
+// lifecycle.ErrNothingToRetry (a conflict too) and is left as it was; an
+// unknown one lifecycle.ErrNotFound.
 func (s *Service) Retry(ctx context.Context, userID string, sourceID uuid.UUID) (store.Source, int64, error) {
 	var source store.Source
 	var n int64
 	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		q := store.New(tx)
 		var err error
-		if source, err = lockOwnedSource(ctx, tx, userID, sourceID); err != nil {
+		if source, n, err = lifecycle.StartRetry(ctx, tx, userID, sourceID); err != nil {
 			return err
-		}
-		if !events.Terminal(source.Stage) {
-			return fmt.Errorf("%w: %s is at stage %s", ErrSourceBusy, source.ID, source.Stage)
-		}
-		if n, err = q.ResetFailedDocuments(ctx, source.ID); err != nil {
-			return fmt.Errorf("error resetting failed documents: %w", err)
-		}
-		if source, err = q.StartSourceGeneration(ctx, source.ID); err != nil {
-			return fmt.Errorf("error starting a new run: %w", err)
-		}
-		if source, err = q.RefreshSourceCounts(ctx, source.ID); err != nil {
-			return fmt.Errorf("error counting documents: %w", err)
 		}
 		return s.schedule(ctx, tx, source, map[string]any{"documents": source.DocumentCount, "retry": n})
 	})
@@ -235,23 +218,21 @@ func (s *Service) Retry(ctx context.Context, userID string, sourceID uuid.UUID) 
 
 // Delete cancels a source's waiting jobs and removes it with its documents,
 // chunks, vectors, summary and events, in one transaction. Jobs already
-// running find the source gone and do nothing.
+// running find the source gone and do nothing. An unknown source gives
+// lifecycle.ErrNotFound.
 //
 // A bulk-built vector index of the source is dropped after the commit, when
 // that can be done within a few seconds (another index build holds the
 // table's lock meanwhile); otherwise the next worker to start drops it.
 func (s *Service) Delete(ctx context.Context, userID string, sourceID uuid.UUID) error {
 	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		if _, err := lockOwnedSource(ctx, tx, userID, sourceID); err != nil {
+		// The delete takes the row's lock first: a job committing its own
+		// transition of the source waits, then finds no row.
+		if err := lifecycle.Delete(ctx, tx, userID, sourceID); err != nil {
 			return err
 		}
-		if _, err := store.CancelSourceJobs(ctx, tx, sourceID); err != nil {
-			return err
-		}
-		if _, err := store.New(tx).DeleteSource(ctx, store.DeleteSourceParams{ID: sourceID, UserID: userID}); err != nil {
-			return fmt.Errorf("error deleting source: %w", err)
-		}
-		return nil
+		_, err := store.CancelSourceJobs(ctx, tx, sourceID)
+		return err
 	})
 	if err != nil {
 		return err
@@ -263,23 +244,9 @@ func (s *Service) Delete(ctx context.Context, userID string, sourceID uuid.UUID)
 	return nil
 }
 
-func lockOwnedSource(ctx context.Context, tx pgx.Tx, userID string, sourceID uuid.UUID) (store.Source, error) {
-	source, err := store.New(tx).GetSource(ctx, store.GetSourceParams{ID: sourceID, UserID: userID})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return source, ErrNotFound
-	}
-	if err != nil {
-		return source, fmt.Errorf("error loading source: %w", err)
-	}
-	if _, err := tx.Exec(ctx, "SELECT 1 FROM sources WHERE id = $1 FOR UPDATE", sourceID); err != nil {
-		return source, fmt.Errorf("error locking source: %w", err)
-	}
-	return source, nil
-}
-
 // schedule writes the created event and the first job of a generation.
 func (s *Service) schedule(ctx context.Context, tx pgx.Tx, source store.Source, payload map[string]any) error {
-	if err := jobs.ScheduleEvent(ctx, s.River, tx, source.ID, source.Generation, events.StageCreated, "", payload); err != nil {
+	if err := jobs.ScheduleEvent(ctx, s.River, tx, source.ID, source.Generation, lifecycle.StageCreated, "", payload); err != nil {
 		return err
 	}
 	if _, err := s.River.InsertTx(ctx, tx, jobs.ProcessDocumentsArgs{SourceGeneration: jobs.SourceGeneration{

@@ -91,6 +91,48 @@ func (q *Queries) AddSourceProgress(ctx context.Context, arg AddSourceProgressPa
 	return i, err
 }
 
+const completeSource = `-- name: CompleteSource :one
+UPDATE sources
+SET stage = 'completed', error = NULL, updated_at = now(), completed_at = now()
+WHERE id = $1 AND generation = $2 AND stage = 'chunks_generated'
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished
+`
+
+type CompleteSourceParams struct {
+	ID         uuid.UUID
+	Generation int32
+}
+
+func (q *Queries) CompleteSource(ctx context.Context, arg CompleteSourceParams) (Source, error) {
+	row := q.db.QueryRow(ctx, completeSource, arg.ID, arg.Generation)
+	var i Source
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Kind,
+		&i.URI,
+		&i.Options,
+		&i.Stage,
+		&i.Generation,
+		&i.DocumentCount,
+		&i.ChunkCount,
+		&i.FailedDocumentCount,
+		&i.Error,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.CompletedAt,
+		&i.DocumentsScheduled,
+		&i.DocumentsProcessed,
+		&i.ChunksWritten,
+		&i.ChunksEmbedded,
+		&i.ProgressAt,
+		&i.BulkIndex,
+		&i.BatchJobsUnfinished,
+	)
+	return i, err
+}
+
 const createSource = `-- name: CreateSource :one
 INSERT INTO sources (id, user_id, kind, uri, options, idempotency_key)
 VALUES ($1, $2, $3, $4, $5, $6)
@@ -143,8 +185,9 @@ func (q *Queries) CreateSource(ctx context.Context, arg CreateSourceParams) (Sou
 	return i, err
 }
 
-const deleteSource = `-- name: DeleteSource :execrows
+const deleteSource = `-- name: DeleteSource :one
 DELETE FROM sources WHERE id = $1 AND user_id = $2
+RETURNING id
 `
 
 type DeleteSourceParams struct {
@@ -152,12 +195,56 @@ type DeleteSourceParams struct {
 	UserID string
 }
 
-func (q *Queries) DeleteSource(ctx context.Context, arg DeleteSourceParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteSource, arg.ID, arg.UserID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+// From any stage. Jobs of the source that run later find it gone.
+func (q *Queries) DeleteSource(ctx context.Context, arg DeleteSourceParams) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, deleteSource, arg.ID, arg.UserID)
+	var id uuid.UUID
+	err := row.Scan(&id)
+	return id, err
+}
+
+const failSource = `-- name: FailSource :one
+UPDATE sources
+SET stage = 'failed', error = $1, updated_at = now(), completed_at = now()
+WHERE id = $2 AND generation = $3 AND stage IN ('created', 'processing_scheduled', 'chunks_generated')
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished
+`
+
+type FailSourceParams struct {
+	Error      *string
+	ID         uuid.UUID
+	Generation int32
+}
+
+// Ends a generation that is still running, with the reason.
+func (q *Queries) FailSource(ctx context.Context, arg FailSourceParams) (Source, error) {
+	row := q.db.QueryRow(ctx, failSource, arg.Error, arg.ID, arg.Generation)
+	var i Source
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Kind,
+		&i.URI,
+		&i.Options,
+		&i.Stage,
+		&i.Generation,
+		&i.DocumentCount,
+		&i.ChunkCount,
+		&i.FailedDocumentCount,
+		&i.Error,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.CompletedAt,
+		&i.DocumentsScheduled,
+		&i.DocumentsProcessed,
+		&i.ChunksWritten,
+		&i.ChunksEmbedded,
+		&i.ProgressAt,
+		&i.BulkIndex,
+		&i.BatchJobsUnfinished,
+	)
+	return i, err
 }
 
 const findSourceByURI = `-- name: FindSourceByURI :one
@@ -385,6 +472,48 @@ func (q *Queries) ListSources(ctx context.Context, arg ListSourcesParams) ([]Sou
 	return items, nil
 }
 
+const markSourceChunksGenerated = `-- name: MarkSourceChunksGenerated :one
+UPDATE sources
+SET stage = 'chunks_generated', error = NULL, updated_at = now()
+WHERE id = $1 AND generation = $2 AND stage = 'processing_scheduled'
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished
+`
+
+type MarkSourceChunksGeneratedParams struct {
+	ID         uuid.UUID
+	Generation int32
+}
+
+func (q *Queries) MarkSourceChunksGenerated(ctx context.Context, arg MarkSourceChunksGeneratedParams) (Source, error) {
+	row := q.db.QueryRow(ctx, markSourceChunksGenerated, arg.ID, arg.Generation)
+	var i Source
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Kind,
+		&i.URI,
+		&i.Options,
+		&i.Stage,
+		&i.Generation,
+		&i.DocumentCount,
+		&i.ChunkCount,
+		&i.FailedDocumentCount,
+		&i.Error,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.CompletedAt,
+		&i.DocumentsScheduled,
+		&i.DocumentsProcessed,
+		&i.ChunksWritten,
+		&i.ChunksEmbedded,
+		&i.ProgressAt,
+		&i.BulkIndex,
+		&i.BatchJobsUnfinished,
+	)
+	return i, err
+}
+
 const refreshSourceCounts = `-- name: RefreshSourceCounts :one
 UPDATE sources s
 SET document_count = c.documents,
@@ -439,7 +568,7 @@ SET stage = 'processing_scheduled',
     bulk_index = CASE WHEN generation = 1 THEN $3::boolean ELSE bulk_index END,
     documents_processed = 0, chunks_written = 0, chunks_embedded = 0,
     progress_at = NULL, updated_at = now()
-WHERE id = $4 AND generation = $5
+WHERE id = $4 AND generation = $5 AND stage = 'created'
 RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished
 `
 
@@ -491,24 +620,28 @@ func (q *Queries) ScheduleSourceProcessing(ctx context.Context, arg ScheduleSour
 	return i, err
 }
 
-const setSourceStage = `-- name: SetSourceStage :one
+const startSourceGeneration = `-- name: StartSourceGeneration :one
+
 UPDATE sources
-SET stage = $1,
-    error = $2,
-    updated_at = now(),
-    completed_at = CASE WHEN $1 IN ('completed', 'failed') THEN now() ELSE NULL END
-WHERE id = $3
+SET generation = generation + 1, stage = 'created', error = NULL,
+    completed_at = NULL, updated_at = now()
+WHERE id = $1 AND user_id = $2 AND stage IN ('completed', 'failed')
 RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished
 `
 
-type SetSourceStageParams struct {
-	Stage string
-	Error *string
-	ID    uuid.UUID
+type StartSourceGenerationParams struct {
+	ID     uuid.UUID
+	UserID string
 }
 
-func (q *Queries) SetSourceStage(ctx context.Context, arg SetSourceStageParams) (Source, error) {
-	row := q.db.QueryRow(ctx, setSourceStage, arg.Stage, arg.Error, arg.ID)
+// The transitions of a source's lifecycle (internal/lifecycle calls them;
+// nothing else writes stage or generation). Each is one statement that
+// carries its own guard: no row means the source is not in a stage the
+// transition leaves from, or is of another generation, or is gone: someone
+// else won.
+// Starts another run of the pipeline over a finished source (refresh).
+func (q *Queries) StartSourceGeneration(ctx context.Context, arg StartSourceGenerationParams) (Source, error) {
+	row := q.db.QueryRow(ctx, startSourceGeneration, arg.ID, arg.UserID)
 	var i Source
 	err := row.Scan(
 		&i.ID,
@@ -537,17 +670,28 @@ func (q *Queries) SetSourceStage(ctx context.Context, arg SetSourceStageParams) 
 	return i, err
 }
 
-const startSourceGeneration = `-- name: StartSourceGeneration :one
-UPDATE sources
+const startSourceRetry = `-- name: StartSourceRetry :one
+UPDATE sources s
 SET generation = generation + 1, stage = 'created', error = NULL,
     completed_at = NULL, updated_at = now()
-WHERE id = $1
+WHERE s.id = $1 AND s.user_id = $2 AND s.stage IN ('completed', 'failed')
+  AND (s.stage = 'failed'
+       OR EXISTS (SELECT 1 FROM documents d
+                  WHERE d.source_id = s.id AND d.status = 'failed' AND d.content <> ''))
 RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished
 `
 
-// Starts another run of the pipeline over a source (retry or refresh).
-func (q *Queries) StartSourceGeneration(ctx context.Context, id uuid.UUID) (Source, error) {
-	row := q.db.QueryRow(ctx, startSourceGeneration, id)
+type StartSourceRetryParams struct {
+	ID     uuid.UUID
+	UserID string
+}
+
+// Starts another run of a finished source to process its failed documents
+// again: only when there is something to retry, a failed source or a
+// document that failed after it was loaded (one that could not be loaded
+// has nothing to process).
+func (q *Queries) StartSourceRetry(ctx context.Context, arg StartSourceRetryParams) (Source, error) {
+	row := q.db.QueryRow(ctx, startSourceRetry, arg.ID, arg.UserID)
 	var i Source
 	err := row.Scan(
 		&i.ID,
