@@ -168,7 +168,7 @@ func stageEvents(t *testing.T, b *testBundle, sourceID uuid.UUID, generation int
 	}
 	var stages []string
 	for _, e := range evs {
-		if e.Generation == generation && lifecycle.Stage(e.Stage) != lifecycle.StageProgress {
+		if e.Generation == generation && e.Stage != lifecycle.StageProgress {
 			stages = append(stages, string(e.Stage))
 		}
 	}

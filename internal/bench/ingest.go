@@ -500,7 +500,7 @@ func floorRun(ctx context.Context, opts IngestOptions, docs []content.Document, 
 		return nil, err
 	}
 	defer pool.Close()
-	if _, err := store.New(pool).CreateSource(ctx, store.CreateSourceParams{ID: sourceID, UserID: "bench", Kind: ingest.KindFiles, URI: opts.Corpus, Options: []byte("{}")}); err != nil {
+	if _, err := lifecycle.Create(ctx, pool, store.CreateSourceParams{ID: sourceID, UserID: "bench", Kind: ingest.KindFiles, URI: opts.Corpus, Options: []byte("{}")}); err != nil {
 		return nil, fmt.Errorf("error creating source: %w", err)
 	}
 	indexName := store.VectorIndexName(embedder.Dimensions())
@@ -515,7 +515,7 @@ func floorRun(ctx context.Context, opts IngestOptions, docs []content.Document, 
 	docRows := make([][]any, len(docs))
 	for i, d := range docs {
 		hash, _ := hex.DecodeString(d.ContentHash())
-		docRows[i] = []any{content.DocumentID(sourceID, d.URL), sourceID, d.URL, d.Title, d.Content, hash, "embedded"}
+		docRows[i] = []any{content.DocumentID(sourceID, d.URL), sourceID, d.URL, d.Title, d.Content, hash, string(lifecycle.DocumentEmbedded)}
 	}
 	start = time.Now()
 	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"documents"}, []string{"id", "source_id", "url", "title", "content", "content_hash", "status"}, pgx.CopyFromRows(docRows)); err != nil {

@@ -212,7 +212,7 @@ func pipelineRun(ctx context.Context, pool *pgxpool.Pool, rc *river.Client[pgx.T
 	gen := jobs.SourceGeneration{SourceID: uuid.New(), Generation: 1}
 	start := time.Now()
 	// The fan-in's counter lives on the source row, as in the pipeline.
-	if _, err := store.New(pool).CreateSource(ctx, store.CreateSourceParams{ID: gen.SourceID, UserID: "bench", Kind: "inline", Options: []byte("{}")}); err != nil {
+	if _, err := lifecycle.Create(ctx, pool, store.CreateSourceParams{ID: gen.SourceID, UserID: "bench", Kind: "inline", Options: []byte("{}")}); err != nil {
 		return 0, 0, fmt.Errorf("error creating source: %w", err)
 	}
 	if _, err := rc.Insert(ctx, fanOutArgs{SourceGeneration: gen, Batches: batches}, nil); err != nil {

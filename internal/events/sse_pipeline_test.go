@@ -166,7 +166,7 @@ func TestSSEResumeDuringIngest(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertSameEvents(t, got, stored)
-	if end := got[len(got)-1]; lifecycle.Stage(end.Stage) != lifecycle.StageCompleted {
+	if end := got[len(got)-1]; end.Stage != lifecycle.StageCompleted {
 		t.Fatalf("stream ended at %s, want completed", end.Stage)
 	}
 	final, err := store.New(b.pool).GetSourceByID(ctx, source.ID)
