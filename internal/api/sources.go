@@ -178,7 +178,8 @@ func (s *Server) createSource(w http.ResponseWriter, r *http.Request) error {
 }
 
 // decodeCreateSource reads and checks the body of POST /v1/sources: all
-// that needs neither the database nor the network. Its errors are *Error.
+// that needs neither the database nor the network. Its errors are of kind
+// derr.Invalid or derr.TooLarge.
 func (s *Server) decodeCreateSource(r *http.Request) (createSourceRequest, error) {
 	var req createSourceRequest
 	if err := decodeJSON(r, &req); err != nil {
