@@ -6,6 +6,12 @@
 // results, insert the jobs and events that follow, and complete itself with
 // JobCompleteTx. A crash at any point leaves either everything or nothing,
 // and deterministic ids make the retried attempt write the same rows.
+//
+// A pipeline job starts with jobSource (validate the args, load the source,
+// complete at once when it moved on) and changes the source's stage only
+// through internal/lifecycle's guarded transitions, inside inJobTx: when
+// the transition finds the source gone or moved on, the transaction rolls
+// back and the job completes without effect.
 package jobs
 
 import (
