@@ -24,3 +24,7 @@ func (g SourceGeneration) Validate() error {
 	}
 	return nil
 }
+
+// sourceGeneration lets jobSource find the run in any args that embed
+// SourceGeneration.
+func (g SourceGeneration) sourceGeneration() SourceGeneration { return g }

@@ -7,8 +7,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kollektiv/kollektiv/internal/content"
-	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/search"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/jobs"
@@ -39,7 +39,7 @@ func TestPipelineBulkIndex(t *testing.T) {
 	}
 	largeID, smallID := add(large), add(small)
 	for _, id := range []uuid.UUID{largeID, smallID} {
-		if source := waitTerminal(t, b, id); source.Stage != events.StageCompleted {
+		if source := waitTerminal(t, b, id); source.Stage != string(lifecycle.StageCompleted) {
 			t.Fatalf("source %s ended %s: %v", id, source.Stage, source.Error)
 		}
 	}

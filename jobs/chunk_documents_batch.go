@@ -12,7 +12,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/kollektiv/kollektiv/internal/content"
-	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -26,7 +26,7 @@ type ChunkDocumentsBatchArgs struct {
 }
 
 // Kind is the job kind.
-func (ChunkDocumentsBatchArgs) Kind() string { return store.KindChunkDocumentsBatch }
+func (ChunkDocumentsBatchArgs) Kind() string { return string(lifecycle.KindChunkDocumentsBatch) }
 
 // InsertOpts puts the job on the CPU-bound chunking queue.
 func (ChunkDocumentsBatchArgs) InsertOpts() river.InsertOpts {
@@ -67,15 +67,9 @@ type chunkedDocument struct {
 // Work chunks the batch.
 func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[ChunkDocumentsBatchArgs]) error {
 	args := job.Args
-	if err := validateArgs(args); err != nil {
-		return err
-	}
-	source, ok, err := w.p.currentSource(ctx, args.SourceGeneration, events.StageProcessingScheduled)
-	if err != nil {
-		return err
-	}
+	source, ok, err := jobSource(ctx, w.p, job, lifecycle.StageProcessingScheduled)
 	if !ok {
-		return completeNow(ctx, w.p.Pool, job)
+		return err
 	}
 	docs, err := w.p.queries.GetDocumentsByIDs(ctx, args.DocumentIDs)
 	if err != nil {
@@ -90,7 +84,7 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if d.Status != "pending" {
+		if lifecycle.DocumentStatus(d.Status) != lifecycle.DocumentPending {
 			continue
 		}
 		chunks, err := w.chunk(d)
@@ -131,10 +125,10 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 		}
 		statuses := make([]store.SetDocumentStatusParams, len(results))
 		for i, r := range results {
-			statuses[i] = store.SetDocumentStatusParams{ID: r.id, Status: "chunked", ChunkCount: int32(len(r.chunks))}
+			statuses[i] = store.SetDocumentStatusParams{ID: r.id, Status: string(lifecycle.DocumentChunked), ChunkCount: int32(len(r.chunks))}
 			if r.err != nil {
 				msg := r.err.Error()
-				statuses[i] = store.SetDocumentStatusParams{ID: r.id, Status: "failed", Error: &msg}
+				statuses[i] = store.SetDocumentStatusParams{ID: r.id, Status: string(lifecycle.DocumentFailed), Error: &msg}
 			}
 		}
 		if err := setDocumentStatuses(ctx, q, statuses); err != nil {

@@ -19,8 +19,8 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/dbtest"
-	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/testbin"
 	"github.com/kollektiv/kollektiv/internal/testcorpus"
@@ -203,11 +203,11 @@ func finished(t *testing.T, b *testBundle, id uuid.UUID) (store.Source, bool) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !events.Terminal(source.Stage) {
+	if !lifecycle.StageOf(source).Terminal() {
 		return source, false
 	}
 	s := stageEvents(t, b, id, source.Generation)
-	return source, len(s) > 0 && events.Terminal(s[len(s)-1])
+	return source, len(s) > 0 && lifecycle.Stage(s[len(s)-1]).Terminal()
 }
 
 // assertCompletedExactly checks that a source completed, its stage events
@@ -216,7 +216,7 @@ func finished(t *testing.T, b *testBundle, id uuid.UUID) (store.Source, bool) {
 func assertCompletedExactly(t *testing.T, b *testBundle, src corpusSource) int {
 	t.Helper()
 	source, _ := finished(t, b, src.id)
-	if source.Stage != events.StageCompleted {
+	if source.Stage != string(lifecycle.StageCompleted) {
 		t.Fatalf("source %s ended %s: %v", src.id, source.Stage, source.Error)
 	}
 	if got := stageEvents(t, b, src.id, 1); !equal(got, wantStages) {

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -15,7 +16,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/kollektiv/kollektiv/internal/content"
-	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -63,7 +64,7 @@ type CrawlSourceArgs struct {
 }
 
 // Kind is the job kind.
-func (CrawlSourceArgs) Kind() string { return store.KindCrawlSource }
+func (CrawlSourceArgs) Kind() string { return string(lifecycle.KindCrawlSource) }
 
 // InsertOpts puts the job on the crawling queue, once per source
 // generation: a long crawl waits on the network and must not hold a slot
@@ -105,15 +106,9 @@ var errCrawlSuperseded = errors.New("the source is no longer crawling this gener
 // Work crawls, or goes on crawling from the checkpoint.
 func (w *CrawlSourceWorker) Work(ctx context.Context, job *river.Job[CrawlSourceArgs]) error {
 	args := job.Args
-	if err := validateArgs(args); err != nil {
+	source, ok, err := jobSource(ctx, w.p, job, lifecycle.StageCrawling)
+	if err != nil || !ok {
 		return err
-	}
-	source, ok, err := w.p.currentSource(ctx, args.SourceGeneration, events.StageCrawling)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return completeNow(ctx, w.p.Pool, job)
 	}
 	logger := w.p.Logger.With(slog.String("source_id", source.ID.String()), slog.Int("generation", int(args.Generation)))
 	opts := args.Crawl.ContentOptions()
@@ -154,7 +149,7 @@ func (w *CrawlSourceWorker) Work(ctx context.Context, job *river.Job[CrawlSource
 				return nil
 			}
 			lastProgress = time.Now()
-			return ScheduleEvent(ctx, rc, tx, source.ID, args.Generation, events.StageProgress,
+			return ScheduleEvent(ctx, rc, tx, source.ID, args.Generation, lifecycle.StageProgress,
 				fmt.Sprintf("%d:crawl:%d", args.Generation, b.State.Fetched), map[string]any{
 					"pages_fetched": b.State.Fetched, "pages_limit": args.Crawl.MaxPages,
 					"documents": len(b.State.Stored), "failed_documents": len(b.State.Failed),
@@ -228,11 +223,8 @@ func (w *CrawlSourceWorker) finish(ctx context.Context, job *river.Job[CrawlSour
 	rc := client(ctx)
 	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
-		if _, err := q.FinishSourceCrawl(ctx, store.FinishSourceCrawlParams{ID: source.ID, Generation: job.Args.Generation}); errors.Is(err, pgx.ErrNoRows) {
-			logger.InfoContext(ctx, "source moved on during its crawl: nothing to do")
-			return completeTx(ctx, tx, job)
-		} else if err != nil {
-			return fmt.Errorf("error ending crawl: %w", err)
+		if _, ok, err := lifecycle.FinishCrawl(ctx, tx, source.ID, job.Args.Generation); err != nil || !ok {
+			return cmp.Or(err, errSourceMovedOn)
 		}
 		keep := make([]uuid.UUID, 0, len(state.Stored)+len(state.Failed))
 		for _, u := range slices.Concat(state.Stored, state.Failed) {
@@ -249,7 +241,7 @@ func (w *CrawlSourceWorker) finish(ctx context.Context, job *river.Job[CrawlSour
 		if err != nil {
 			return fmt.Errorf("error counting documents: %w", err)
 		}
-		if err := ScheduleEvent(ctx, rc, tx, source.ID, job.Args.Generation, events.StageCreated, "", map[string]any{
+		if err := ScheduleEvent(ctx, rc, tx, source.ID, job.Args.Generation, lifecycle.StageCreated, "", map[string]any{
 			"documents": counted.DocumentCount, "failed_documents": counted.FailedDocumentCount,
 			"pages_fetched": state.Fetched, "removed_documents": removed, "refresh": job.Args.Generation > 1,
 		}); err != nil {
@@ -264,21 +256,19 @@ func (w *CrawlSourceWorker) finish(ctx context.Context, job *river.Job[CrawlSour
 	})
 }
 
-// fail ends a crawl that cannot go on: the source fails with msg.
+// fail ends a crawl that cannot go on: the source fails with msg, through
+// the same transition and event as a pipeline failure.
 func (w *CrawlSourceWorker) fail(ctx context.Context, job *river.Job[CrawlSourceArgs], source store.Source, msg string) error {
 	w.p.Logger.WarnContext(ctx, "crawl failed", slog.String("source_id", source.ID.String()), slog.String("error", msg))
-	rc := client(ctx)
-	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
+	return inJobTx(ctx, w.p, job, func(tx pgx.Tx) error {
 		q := store.New(tx)
-		if _, err := q.FailSourceCrawl(ctx, store.FailSourceCrawlParams{ID: source.ID, Generation: job.Args.Generation, Error: &msg}); errors.Is(err, pgx.ErrNoRows) {
-			return completeTx(ctx, tx, job)
-		} else if err != nil {
-			return fmt.Errorf("error failing source: %w", err)
-		}
 		if err := q.DeleteCrawlCheckpoint(ctx, source.ID); err != nil {
 			return fmt.Errorf("error removing crawl checkpoint: %w", err)
 		}
 		counted, err := q.RefreshSourceCounts(ctx, source.ID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return errSourceMovedOn // deleted
+		}
 		if err != nil {
 			return fmt.Errorf("error counting documents: %w", err)
 		}
@@ -286,13 +276,7 @@ func (w *CrawlSourceWorker) fail(ctx context.Context, job *river.Job[CrawlSource
 		if err != nil {
 			return fmt.Errorf("error listing failed documents: %w", err)
 		}
-		if err := ScheduleEvent(ctx, rc, tx, source.ID, job.Args.Generation, events.StageFailed, "", map[string]any{
-			"error": msg, "documents": counted.DocumentCount, "chunks": counted.ChunkCount,
-			"failed_documents": failedDocumentsPayload(failed),
-		}); err != nil {
-			return err
-		}
-		return completeTx(ctx, tx, job)
+		return failSource(ctx, w.p, tx, job, counted, msg, failed)
 	})
 }
 

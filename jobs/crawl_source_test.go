@@ -14,9 +14,8 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
-	"github.com/kollektiv/kollektiv/internal/store"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/jobs"
 )
 
@@ -82,7 +81,7 @@ func crawlJob(t *testing.T, b *testBundle, sourceID uuid.UUID) crawlJobRow {
 	for {
 		var row crawlJobRow
 		err := b.pool.QueryRow(ctx, `SELECT state, attempt, coalesce(array_length(errors, 1), 0) FROM river_job
-			WHERE kind = $1 AND args->>'source_id' = $2`, store.KindCrawlSource, sourceID.String()).Scan(&row.State, &row.Attempt, &row.Errors)
+			WHERE kind = $1 AND args->>'source_id' = $2`, string(lifecycle.KindCrawlSource), sourceID.String()).Scan(&row.State, &row.Attempt, &row.Errors)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -125,11 +124,11 @@ func TestCrawlResumesAfterFailedAttempt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if added.Source.Stage != events.StageCrawling {
+	if lifecycle.StageOf(added.Source) != lifecycle.StageCrawling {
 		t.Fatalf("source added at stage %s, want crawling", added.Source.Stage)
 	}
 	source := waitTerminal(t, b, added.Source.ID)
-	if source.Stage != events.StageCompleted || source.DocumentCount != 12 || source.FailedDocumentCount != 0 {
+	if source.Stage != string(lifecycle.StageCompleted) || source.DocumentCount != 12 || source.FailedDocumentCount != 0 {
 		t.Fatalf("source %s with %d documents (%d failed), want completed with 12", source.Stage, source.DocumentCount, source.FailedDocumentCount)
 	}
 	if !killed.Load() || storedAtKill.Load() != 5 {
@@ -151,7 +150,7 @@ func TestCrawlResumesAfterFailedAttempt(t *testing.T) {
 	if stages != "crawling created processing_scheduled chunks_generated summary_generated completed" {
 		t.Errorf("stage events %q", stages)
 	}
-	if p := eventPayload(t, b, source.ID, 1, events.StageCreated); p["pages_fetched"] != float64(12) || p["documents"] != float64(12) {
+	if p := eventPayload(t, b, source.ID, 1, lifecycle.StageCreated); p["pages_fetched"] != float64(12) || p["documents"] != float64(12) {
 		t.Errorf("created event %v", p)
 	}
 	var checkpoints int
@@ -217,7 +216,7 @@ func TestCrawlFailsSourceAtLastAttempt(t *testing.T) {
 		t.Fatal(err)
 	}
 	source := waitTerminal(t, b, added.Source.ID)
-	if source.Stage != events.StageFailed || source.Error == nil || !strings.Contains(*source.Error, "crawl failed after 2 attempts") ||
+	if source.Stage != string(lifecycle.StageFailed) || source.Error == nil || !strings.Contains(*source.Error, "crawl failed after 2 attempts") ||
 		!strings.Contains(*source.Error, "database went away") {
 		t.Fatalf("source %s (%v), want failed naming the crawl's error", source.Stage, source.Error)
 	}

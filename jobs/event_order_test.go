@@ -10,6 +10,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/jobs"
 )
 
@@ -30,12 +31,12 @@ func TestStageEventsKeepPipelineOrder(t *testing.T) {
 	waitTerminal(t, b, id)
 
 	// Generation 2's first event is held back; its second is not.
-	delayed, err := b.client.Insert(ctx, jobs.PublishEventArgs{SourceID: id, Generation: 2, Stage: events.StageCreated, Key: events.StageKey(2, events.StageCreated)},
+	delayed, err := b.client.Insert(ctx, jobs.PublishEventArgs{SourceID: id, Generation: 2, Stage: lifecycle.StageCreated, Key: events.StageKey(2, lifecycle.StageCreated)},
 		&river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	next, err := b.client.Insert(ctx, jobs.PublishEventArgs{SourceID: id, Generation: 2, Stage: events.StageProcessingScheduled, Key: events.StageKey(2, events.StageProcessingScheduled)}, nil)
+	next, err := b.client.Insert(ctx, jobs.PublishEventArgs{SourceID: id, Generation: 2, Stage: lifecycle.StageProcessingScheduled, Key: events.StageKey(2, lifecycle.StageProcessingScheduled)}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +61,7 @@ func TestStageEventsKeepPipelineOrder(t *testing.T) {
 	for {
 		got := stageEvents(t, b, id, 2)
 		if len(got) == 2 {
-			if want := []string{events.StageCreated, events.StageProcessingScheduled}; !equal(got, want) {
+			if want := []string{string(lifecycle.StageCreated), string(lifecycle.StageProcessingScheduled)}; !equal(got, want) {
 				t.Fatalf("stage events of generation 2 stored as %v, want %v", got, want)
 			}
 			return

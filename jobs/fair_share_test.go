@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/kollektiv/kollektiv/internal/content"
-	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/jobs"
 )
@@ -66,14 +66,14 @@ func TestFairShareWaitsForUserQueue(t *testing.T) {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	if source, err := store.New(b.pool).GetSourceByID(ctx, added.Source.ID); err != nil || source.Stage != events.StageCreated {
+	if source, err := store.New(b.pool).GetSourceByID(ctx, added.Source.ID); err != nil || source.Stage != string(lifecycle.StageCreated) {
 		t.Fatalf("source scheduled while its user's queue was locked: stage %s, %v", source.Stage, err)
 	}
 
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if source := waitTerminal(t, b, added.Source.ID); source.Stage != events.StageCompleted {
+	if source := waitTerminal(t, b, added.Source.ID); source.Stage != string(lifecycle.StageCompleted) {
 		t.Fatalf("stage %s, want completed", source.Stage)
 	}
 	var attempt int

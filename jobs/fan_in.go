@@ -9,7 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
 
-	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -55,7 +55,7 @@ func FanIn(ctx context.Context, rc *river.Client[pgx.Tx], tx pgx.Tx, gen SourceG
 	if unfinished > 0 {
 		return false, nil
 	}
-	checkID, err := store.WaitingCheckJob(ctx, tx, gen.SourceID, gen.Generation)
+	checkID, err := store.WaitingCheckJob(ctx, tx, string(lifecycle.KindCheckChunkingComplete), gen.SourceID, gen.Generation)
 	if err != nil {
 		return false, err
 	}
@@ -86,7 +86,7 @@ func addProgress(ctx context.Context, p *pipeline, rc *river.Client[pgx.Tx], tx 
 	if !row.ProgressDue {
 		return nil
 	}
-	return ScheduleEvent(ctx, rc, tx, gen.SourceID, gen.Generation, events.StageProgress,
+	return ScheduleEvent(ctx, rc, tx, gen.SourceID, gen.Generation, lifecycle.StageProgress,
 		fmt.Sprintf("%d:progress:%d", gen.Generation, jobID), map[string]any{
 			"documents_processed": row.DocumentsProcessed,
 			"documents_total":     row.DocumentsScheduled,

@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +12,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/kollektiv/kollektiv/internal/content"
-	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/provider"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/summarize"
@@ -29,7 +30,7 @@ type GenerateSummaryArgs struct {
 }
 
 // Kind is the job kind.
-func (GenerateSummaryArgs) Kind() string { return "generate_summary" }
+func (GenerateSummaryArgs) Kind() string { return string(lifecycle.KindGenerateSummary) }
 
 // InsertOpts makes the job unique per source generation.
 func (GenerateSummaryArgs) InsertOpts() river.InsertOpts {
@@ -51,15 +52,9 @@ func (w *GenerateSummaryWorker) Timeout(*river.Job[GenerateSummaryArgs]) time.Du
 // Work summarises the source.
 func (w *GenerateSummaryWorker) Work(ctx context.Context, job *river.Job[GenerateSummaryArgs]) error {
 	args := job.Args
-	if err := validateArgs(args); err != nil {
-		return err
-	}
-	source, ok, err := w.p.currentSource(ctx, args.SourceGeneration, events.StageChunksGenerated)
-	if err != nil {
-		return err
-	}
+	source, ok, err := jobSource(ctx, w.p, job, lifecycle.StageChunksGenerated)
 	if !ok {
-		return completeNow(ctx, w.p.Pool, job)
+		return err
 	}
 
 	summary, err := w.summarize(ctx, source)
@@ -77,30 +72,30 @@ func (w *GenerateSummaryWorker) Work(ctx context.Context, job *river.Job[Generat
 	}
 
 	rc := client(ctx)
-	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
+	return inJobTx(ctx, w.p, job, func(tx pgx.Tx) error {
 		q := store.New(tx)
 		if _, err := q.UpsertSummary(ctx, store.UpsertSummaryParams{
 			SourceID: source.ID, Summary: summary.Summary, Keywords: summary.Keywords, Model: w.p.Summarizer.Model(),
 		}); err != nil {
 			return fmt.Errorf("error storing summary: %w", err)
 		}
-		if err := ScheduleEvent(ctx, rc, tx, source.ID, args.Generation, events.StageSummaryGenerated, "", map[string]any{
+		if err := ScheduleEvent(ctx, rc, tx, source.ID, args.Generation, lifecycle.StageSummaryGenerated, "", map[string]any{
 			"summary": summary.Summary, "keywords": summary.Keywords,
 		}); err != nil {
 			return err
+		}
+		if _, ok, err := lifecycle.Complete(ctx, tx, source.ID, args.Generation); err != nil || !ok {
+			return cmp.Or(err, errSourceMovedOn)
 		}
 		source, err := q.RefreshSourceCounts(ctx, source.ID)
 		if err != nil {
 			return fmt.Errorf("error counting: %w", err)
 		}
-		if _, err := q.SetSourceStage(ctx, store.SetSourceStageParams{ID: source.ID, Stage: events.StageCompleted}); err != nil {
-			return fmt.Errorf("error setting stage: %w", err)
-		}
 		failed, err := q.ListFailedDocuments(ctx, source.ID)
 		if err != nil {
 			return fmt.Errorf("error listing failed documents: %w", err)
 		}
-		if err := ScheduleEvent(ctx, rc, tx, source.ID, args.Generation, events.StageCompleted, "", map[string]any{
+		if err := ScheduleEvent(ctx, rc, tx, source.ID, args.Generation, lifecycle.StageCompleted, "", map[string]any{
 			"documents": source.DocumentCount, "chunks": source.ChunkCount, "failed_documents": source.FailedDocumentCount,
 			"failed": failedDocumentsPayload(failed),
 		}); err != nil {
@@ -148,19 +143,9 @@ func (w *GenerateSummaryWorker) summarize(ctx context.Context, source store.Sour
 	return summary, err
 }
 
-func (w *GenerateSummaryWorker) fail(ctx context.Context, job *river.Job[GenerateSummaryArgs], source store.Source, msg string) error {
-	w.p.Logger.ErrorContext(ctx, "summary failed", slog.String("source_id", source.ID.String()), slog.String("error", msg))
-	rc := client(ctx)
-	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
-		q := store.New(tx)
-		if _, err := q.SetSourceStage(ctx, store.SetSourceStageParams{ID: source.ID, Stage: events.StageFailed, Error: &msg}); err != nil {
-			return fmt.Errorf("error setting stage: %w", err)
-		}
-		if err := ScheduleEvent(ctx, rc, tx, source.ID, job.Args.Generation, events.StageFailed, "", map[string]any{
-			"error": msg, "documents": source.DocumentCount, "chunks": source.ChunkCount, "failed_documents": []failedDocument{},
-		}); err != nil {
-			return err
-		}
-		return completeTx(ctx, tx, job)
+func (w *GenerateSummaryWorker) fail(ctx context.Context, job *river.Job[GenerateSummaryArgs], source store.Source, reason string) error {
+	w.p.Logger.ErrorContext(ctx, "summary failed", slog.String("source_id", source.ID.String()), slog.String("error", reason))
+	return inJobTx(ctx, w.p, job, func(tx pgx.Tx) error {
+		return failSource(ctx, w.p, tx, job, source, reason, nil)
 	})
 }

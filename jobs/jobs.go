@@ -6,6 +6,12 @@
 // results, insert the jobs and events that follow, and complete itself with
 // JobCompleteTx. A crash at any point leaves either everything or nothing,
 // and deterministic ids make the retried attempt write the same rows.
+//
+// A pipeline job starts with jobSource (validate the args, load the source,
+// complete at once when it moved on) and changes the source's stage only
+// through internal/lifecycle's guarded transitions, inside inJobTx: when
+// the transition finds the source gone or moved on, the transaction rolls
+// back and the job completes without effect.
 package jobs
 
 import (
@@ -27,6 +33,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/embed"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/summarize"
 )
@@ -230,6 +237,63 @@ func completeTx[T river.JobArgs](ctx context.Context, tx pgx.Tx, job *river.Job[
 // deleted or moved on).
 func completeNow[T river.JobArgs](ctx context.Context, pool *pgxpool.Pool, job *river.Job[T]) error {
 	return inTx(ctx, pool, func(tx pgx.Tx) error { return completeTx(ctx, tx, job) })
+}
+
+// sourceJobArgs are the args of a job that works on one source generation.
+type sourceJobArgs interface {
+	river.JobArgs
+	argsValidator
+	sourceGeneration() SourceGeneration
+}
+
+// jobSource is the start of every pipeline job's Work: it validates the
+// args and loads the job's source, and reports whether the job should act:
+// the source exists, the job belongs to its current generation, and the
+// source is at the stage the job expects. When it should not (the source
+// was deleted or moved on), jobSource completes the job without effect and
+// returns false with that completion's error; Work returns err whenever ok
+// is false.
+//
+// The read only spares a stale job its slow work: the transition that the
+// job's transaction ends with is guarded in SQL (internal/lifecycle) and
+// decides.
+func jobSource[T sourceJobArgs](ctx context.Context, p *pipeline, job *river.Job[T], stage lifecycle.Stage) (source store.Source, ok bool, err error) {
+	if err := validateArgs(job.Args); err != nil {
+		return source, false, err
+	}
+	gen := job.Args.sourceGeneration()
+	source, err = p.queries.GetSourceByID(ctx, gen.SourceID)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		p.Logger.InfoContext(ctx, "source deleted: nothing to do", slog.String("source_id", gen.SourceID.String()))
+		return source, false, completeNow(ctx, p.Pool, job)
+	case err != nil:
+		return source, false, fmt.Errorf("error loading source: %w", err)
+	case source.Generation != gen.Generation || lifecycle.StageOf(source) != stage:
+		p.Logger.InfoContext(ctx, "source moved on: nothing to do", slog.String("source_id", gen.SourceID.String()),
+			slog.Int("job_generation", int(gen.Generation)), slog.Int("source_generation", int(source.Generation)),
+			slog.String("source_stage", source.Stage))
+		return source, false, completeNow(ctx, p.Pool, job)
+	}
+	return source, true, nil
+}
+
+// errSourceMovedOn is returned inside a job's transaction when its guarded
+// transition did not apply: the source was deleted, or moved on to another
+// stage or generation since the job loaded it.
+var errSourceMovedOn = errors.New("source moved on")
+
+// inJobTx runs fn, the writes of a job that end with a guarded transition
+// of its source, in one transaction. When fn returns errSourceMovedOn the
+// transaction rolls back and the job completes without effect, as a job
+// does that finds its source moved on before it starts.
+func inJobTx[T river.JobArgs](ctx context.Context, p *pipeline, job *river.Job[T], fn func(tx pgx.Tx) error) error {
+	err := inTx(ctx, p.Pool, fn)
+	if errors.Is(err, errSourceMovedOn) {
+		p.Logger.InfoContext(ctx, "source moved on while the job ran: nothing written", slog.Int64("job_id", job.ID))
+		return completeNow(ctx, p.Pool, job)
+	}
+	return err
 }
 
 // setDocumentStatuses writes documents' statuses in one batch.

@@ -12,7 +12,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/kollektiv/kollektiv/internal/content"
-	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/provider"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
@@ -27,7 +27,7 @@ type PersistChunksArgs struct {
 }
 
 // Kind is the job kind.
-func (PersistChunksArgs) Kind() string { return store.KindPersistChunks }
+func (PersistChunksArgs) Kind() string { return string(lifecycle.KindPersistChunks) }
 
 // InsertOpts puts the job on the embedding queue.
 func (PersistChunksArgs) InsertOpts() river.InsertOpts {
@@ -60,15 +60,9 @@ func (w *PersistChunksWorker) Timeout(*river.Job[PersistChunksArgs]) time.Durati
 // Work embeds the batch.
 func (w *PersistChunksWorker) Work(ctx context.Context, job *river.Job[PersistChunksArgs]) error {
 	args := job.Args
-	if err := validateArgs(args); err != nil {
-		return err
-	}
-	source, ok, err := w.p.currentSource(ctx, args.SourceGeneration, events.StageProcessingScheduled)
-	if err != nil {
-		return err
-	}
+	source, ok, err := jobSource(ctx, w.p, job, lifecycle.StageProcessingScheduled)
 	if !ok {
-		return completeNow(ctx, w.p.Pool, job)
+		return err
 	}
 	chunks, err := w.p.queries.GetChunksByIDs(ctx, args.ChunkIDs)
 	if err != nil {
@@ -128,7 +122,7 @@ func (w *PersistChunksWorker) embedFailed(ctx context.Context, job *river.Job[Pe
 	for _, c := range chunks {
 		if !seen[c.DocumentID] {
 			seen[c.DocumentID] = true
-			statuses = append(statuses, store.SetDocumentStatusParams{ID: c.DocumentID, Status: "failed", Error: &msg})
+			statuses = append(statuses, store.SetDocumentStatusParams{ID: c.DocumentID, Status: string(lifecycle.DocumentFailed), Error: &msg})
 		}
 	}
 	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {

@@ -17,8 +17,8 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
 	"github.com/kollektiv/kollektiv/internal/content"
-	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/localpg"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/testbin"
@@ -129,8 +129,8 @@ func TestPostgresRestartMidIngest(t *testing.T) {
 	var source store.Source
 	for {
 		source, err = store.New(pool).GetSourceByID(ctx, added.Source.ID)
-		if err == nil && events.Terminal(source.Stage) {
-			if s := stageEvents(t, b, source.ID, 1); len(s) > 0 && events.Terminal(s[len(s)-1]) {
+		if err == nil && lifecycle.StageOf(source).Terminal() {
+			if s := stageEvents(t, b, source.ID, 1); len(s) > 0 && lifecycle.Stage(s[len(s)-1]).Terminal() {
 				break
 			}
 		}
@@ -139,7 +139,7 @@ func TestPostgresRestartMidIngest(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if source.Stage != events.StageCompleted {
+	if source.Stage != string(lifecycle.StageCompleted) {
 		t.Fatalf("source ended %s: %v", source.Stage, source.Error)
 	}
 	select {

@@ -26,6 +26,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/embed"
 	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/provider"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/summarize"
@@ -144,9 +145,9 @@ func waitTerminal(t *testing.T, b *testBundle, sourceID uuid.UUID) store.Source 
 		if err != nil {
 			t.Fatal(err)
 		}
-		if events.Terminal(source.Stage) {
+		if lifecycle.StageOf(source).Terminal() {
 			evs := stageEvents(t, b, sourceID, source.Generation)
-			if len(evs) > 0 && events.Terminal(evs[len(evs)-1]) {
+			if len(evs) > 0 && lifecycle.Stage(evs[len(evs)-1]).Terminal() {
 				return source
 			}
 		}
@@ -168,14 +169,14 @@ func stageEvents(t *testing.T, b *testBundle, sourceID uuid.UUID, generation int
 	}
 	var stages []string
 	for _, e := range evs {
-		if e.Generation == generation && e.Stage != events.StageProgress {
-			stages = append(stages, e.Stage)
+		if e.Generation == generation && e.Stage != lifecycle.StageProgress {
+			stages = append(stages, string(e.Stage))
 		}
 	}
 	return stages
 }
 
-func eventPayload(t *testing.T, b *testBundle, sourceID uuid.UUID, generation int32, stage string) map[string]any {
+func eventPayload(t *testing.T, b *testBundle, sourceID uuid.UUID, generation int32, stage lifecycle.Stage) map[string]any {
 	t.Helper()
 	evs, err := events.After(context.Background(), b.pool, sourceID, 0, 100_000)
 	if err != nil {
@@ -237,8 +238,8 @@ func expectedChunks(t *testing.T, b *testBundle, sourceID uuid.UUID, docs []cont
 }
 
 var wantStages = []string{
-	events.StageCreated, events.StageProcessingScheduled, events.StageChunksGenerated,
-	events.StageSummaryGenerated, events.StageCompleted,
+	string(lifecycle.StageCreated), string(lifecycle.StageProcessingScheduled), string(lifecycle.StageChunksGenerated),
+	string(lifecycle.StageSummaryGenerated), string(lifecycle.StageCompleted),
 }
 
 func TestPipelineHappyPath(t *testing.T) {
@@ -259,7 +260,7 @@ func TestPipelineHappyPath(t *testing.T) {
 	}
 	source := waitTerminal(t, b, added.Source.ID)
 
-	if source.Stage != events.StageCompleted || source.DocumentCount != 5 || source.FailedDocumentCount != 0 {
+	if lifecycle.Stage(source.Stage) != lifecycle.StageCompleted || source.DocumentCount != 5 || source.FailedDocumentCount != 0 {
 		t.Fatalf("source ended %+v", source)
 	}
 	if got := stageEvents(t, b, source.ID, 1); !equal(got, wantStages) {
@@ -332,10 +333,10 @@ func TestPipelineBadDocumentAmongGoodOnes(t *testing.T) {
 		t.Fatal(err)
 	}
 	source := waitTerminal(t, b, added.Source.ID)
-	if source.Stage != events.StageCompleted || source.DocumentCount != 4 || source.FailedDocumentCount != 2 {
+	if lifecycle.Stage(source.Stage) != lifecycle.StageCompleted || source.DocumentCount != 4 || source.FailedDocumentCount != 2 {
 		t.Fatalf("source ended %+v, want completed with 2 of 4 documents failed", source)
 	}
-	failed := eventPayload(t, b, source.ID, 1, events.StageCompleted)["failed"].([]any)
+	failed := eventPayload(t, b, source.ID, 1, lifecycle.StageCompleted)["failed"].([]any)
 	urls := []string{}
 	for _, f := range failed {
 		m := f.(map[string]any)
@@ -392,15 +393,15 @@ func TestPipelineDiscardedBatchFailsSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	source := waitTerminal(t, b, added.Source.ID)
-	if source.Stage != events.StageFailed || source.Error == nil || !strings.Contains(*source.Error, "connection reset") {
+	if lifecycle.Stage(source.Stage) != lifecycle.StageFailed || source.Error == nil || !strings.Contains(*source.Error, "connection reset") {
 		t.Fatalf("source ended %+v, want failed with the embedding error", source)
 	}
-	payload := eventPayload(t, b, source.ID, 1, events.StageFailed)
+	payload := eventPayload(t, b, source.ID, 1, lifecycle.StageFailed)
 	failed := payload["failed_documents"].([]any)
 	if len(failed) != 1 || failed[0].(map[string]any)["url"] != "poisoned.md" {
 		t.Fatalf("failed event names %v, want poisoned.md only", failed)
 	}
-	if got := stageEvents(t, b, source.ID, 1); !equal(got, []string{events.StageCreated, events.StageProcessingScheduled, events.StageFailed}) {
+	if got := stageEvents(t, b, source.ID, 1); !equal(got, []string{string(lifecycle.StageCreated), string(lifecycle.StageProcessingScheduled), string(lifecycle.StageFailed)}) {
 		t.Fatalf("stage events %v", got)
 	}
 	for _, c := range chunksOf(t, b, source.ID) {
@@ -429,7 +430,7 @@ func TestPipelinePermanentEmbeddingErrorFailsFast(t *testing.T) {
 		t.Fatal(err)
 	}
 	source := waitTerminal(t, b, added.Source.ID)
-	if source.Stage != events.StageFailed || !strings.Contains(*source.Error, "API key was rejected") {
+	if lifecycle.Stage(source.Stage) != lifecycle.StageFailed || !strings.Contains(*source.Error, "API key was rejected") {
 		t.Fatalf("source ended %+v, want failed saying the key was rejected", source)
 	}
 	// Permanent: each embedding job tried once, never retried.
@@ -469,7 +470,7 @@ func TestPipelineReingest(t *testing.T) {
 		t.Fatalf("second ingest: %+v, want a refresh of the same source", second)
 	}
 	source = waitTerminal(t, b, source.ID)
-	if source.Stage != events.StageCompleted || source.DocumentCount != 2 {
+	if lifecycle.Stage(source.Stage) != lifecycle.StageCompleted || source.DocumentCount != 2 {
 		t.Fatalf("after refresh %+v", source)
 	}
 	if got := stageEvents(t, b, source.ID, 2); !equal(got, wantStages) {
@@ -490,7 +491,7 @@ func TestPipelineReingest(t *testing.T) {
 		}
 	}
 	// The unchanged document was not even scheduled.
-	if scheduled := eventPayload(t, b, source.ID, 2, events.StageProcessingScheduled)["documents"]; scheduled != float64(1) {
+	if scheduled := eventPayload(t, b, source.ID, 2, lifecycle.StageProcessingScheduled)["documents"]; scheduled != float64(1) {
 		t.Fatalf("refresh scheduled %v documents, want 1 (the changed one)", scheduled)
 	}
 
@@ -498,7 +499,7 @@ func TestPipelineReingest(t *testing.T) {
 	if _, err := b.ingest.Add(ctx, ingest.AddParams{UserID: "alice", Kind: ingest.KindFiles, URI: "/docs", Documents: v2}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.ingest.Add(ctx, ingest.AddParams{UserID: "alice", Kind: ingest.KindFiles, URI: "/docs", Documents: v2}); !errors.Is(err, ingest.ErrSourceBusy) {
+	if _, err := b.ingest.Add(ctx, ingest.AddParams{UserID: "alice", Kind: ingest.KindFiles, URI: "/docs", Documents: v2}); !errors.Is(err, lifecycle.ErrBusy) {
 		t.Fatalf("refresh of a running source: %v, want ErrSourceBusy", err)
 	}
 	waitTerminal(t, b, source.ID)
@@ -518,7 +519,7 @@ func TestPipelineOneWorkerPerQueue(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if source := waitTerminal(t, b, added.Source.ID); source.Stage != events.StageCompleted {
+	if source := waitTerminal(t, b, added.Source.ID); lifecycle.Stage(source.Stage) != lifecycle.StageCompleted {
 		t.Fatalf("source ended %s", source.Stage)
 	}
 }
@@ -687,7 +688,7 @@ func TestReingestAfterEmbedderSwitch(t *testing.T) {
 		t.Fatal(err)
 	}
 	source := waitTerminal(t, b, first.Source.ID)
-	if scheduled := eventPayload(t, b, source.ID, 2, events.StageProcessingScheduled)["documents"]; scheduled != float64(2) {
+	if scheduled := eventPayload(t, b, source.ID, 2, lifecycle.StageProcessingScheduled)["documents"]; scheduled != float64(2) {
 		t.Fatalf("%v documents scheduled, want both (their vectors are of another model)", scheduled)
 	}
 	var stale int

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -11,7 +10,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/kollektiv/kollektiv/internal/content"
-	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -21,7 +20,7 @@ type ProcessDocumentsArgs struct {
 }
 
 // Kind is the job kind.
-func (ProcessDocumentsArgs) Kind() string { return "process_documents" }
+func (ProcessDocumentsArgs) Kind() string { return string(lifecycle.KindProcessDocuments) }
 
 // InsertOpts makes the job unique per source generation.
 func (ProcessDocumentsArgs) InsertOpts() river.InsertOpts {
@@ -44,19 +43,13 @@ func (w *ProcessDocumentsWorker) Timeout(*river.Job[ProcessDocumentsArgs]) time.
 // Work schedules the generation's batches.
 func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[ProcessDocumentsArgs]) error {
 	args := job.Args
-	if err := validateArgs(args); err != nil {
-		return err
-	}
-	source, ok, err := w.p.currentSource(ctx, args.SourceGeneration, events.StageCreated)
-	if err != nil {
-		return err
-	}
+	source, ok, err := jobSource(ctx, w.p, job, lifecycle.StageCreated)
 	if !ok {
-		return completeNow(ctx, w.p.Pool, job)
+		return err
 	}
 
 	rc := client(ctx)
-	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
+	return inJobTx(ctx, w.p, job, func(tx pgx.Tx) error {
 		q := store.New(tx)
 		// First, so that a job that must wait for the user's queue snoozes
 		// before doing anything.
@@ -91,12 +84,15 @@ func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[Proces
 			batches[i] = river.InsertManyParams{Args: batch, InsertOpts: w.p.batchInsertOpts(queued + span.Start)}
 		}
 		bulk := w.p.Settings.BulkIndexMinBytes > 0 && total >= w.p.Settings.BulkIndexMinBytes
-		scheduled, err := q.ScheduleSourceProcessing(ctx, store.ScheduleSourceProcessingParams{
+		scheduled, ok, err := lifecycle.ScheduleProcessing(ctx, tx, store.ScheduleSourceProcessingParams{
 			ID: source.ID, Generation: args.Generation, DocumentsScheduled: int32(len(docs)),
 			BatchJobs: int32(len(batches)), BulkIndex: bulk,
 		})
 		if err != nil {
-			return fmt.Errorf("error scheduling source: %w", err)
+			return err
+		}
+		if !ok {
+			return errSourceMovedOn
 		}
 		if len(batches) > 0 {
 			if _, err := rc.InsertManyTx(ctx, tx, batches); err != nil {
@@ -114,7 +110,7 @@ func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[Proces
 		if _, err := rc.InsertTx(ctx, tx, CheckChunkingCompleteArgs{SourceGeneration: args.SourceGeneration}, check); err != nil {
 			return fmt.Errorf("error inserting completion check: %w", err)
 		}
-		if err := ScheduleEvent(ctx, rc, tx, source.ID, args.Generation, events.StageProcessingScheduled, "", map[string]any{
+		if err := ScheduleEvent(ctx, rc, tx, source.ID, args.Generation, lifecycle.StageProcessingScheduled, "", map[string]any{
 			"documents": len(docs), "batches": len(batches),
 		}); err != nil {
 			return err
@@ -124,26 +120,4 @@ func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[Proces
 			slog.Bool("bulk_index", scheduled.BulkIndex))
 		return completeTx(ctx, tx, job)
 	})
-}
-
-// currentSource loads the source of a job and reports whether the job
-// should act: the source exists, the job belongs to its current generation,
-// and the source is at the stage the job expects. A job for a deleted source
-// or a superseded generation completes without doing anything.
-func (p *pipeline) currentSource(ctx context.Context, gen SourceGeneration, stage string) (store.Source, bool, error) {
-	source, err := p.queries.GetSourceByID(ctx, gen.SourceID)
-	if errors.Is(err, pgx.ErrNoRows) {
-		p.Logger.InfoContext(ctx, "source deleted: nothing to do", slog.String("source_id", gen.SourceID.String()))
-		return source, false, nil
-	}
-	if err != nil {
-		return source, false, fmt.Errorf("error loading source: %w", err)
-	}
-	if source.Generation != gen.Generation || (stage != "" && source.Stage != stage) {
-		p.Logger.InfoContext(ctx, "source moved on: nothing to do", slog.String("source_id", gen.SourceID.String()),
-			slog.Int("job_generation", int(gen.Generation)), slog.Int("source_generation", int(source.Generation)),
-			slog.String("source_stage", source.Stage))
-		return source, false, nil
-	}
-	return source, true, nil
 }

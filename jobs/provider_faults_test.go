@@ -11,8 +11,8 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/embed"
-	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/provider"
 )
 
@@ -75,7 +75,7 @@ func TestProviderStormThenRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 	source := waitTerminal(t, b, added.Source.ID)
-	if source.Stage != events.StageCompleted {
+	if lifecycle.Stage(source.Stage) != lifecycle.StageCompleted {
 		t.Fatalf("source ended %s: %v", source.Stage, source.Error)
 	}
 	for _, c := range chunksOf(t, b, source.ID) {
@@ -104,7 +104,7 @@ func TestProviderRejectedKeyFailsFast(t *testing.T) {
 	}
 	start := time.Now()
 	source := waitTerminal(t, b, added.Source.ID)
-	if source.Stage != events.StageFailed || source.Error == nil || !strings.Contains(*source.Error, "API key was rejected") {
+	if lifecycle.Stage(source.Stage) != lifecycle.StageFailed || source.Error == nil || !strings.Contains(*source.Error, "API key was rejected") {
 		t.Fatalf("source ended %s: %v; want failed saying the key was rejected", source.Stage, source.Error)
 	}
 	if calls := storm.calls.Load(); calls != 1 {

@@ -21,6 +21,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -31,7 +32,7 @@ import (
 type PublishEventArgs struct {
 	SourceID   uuid.UUID       `json:"source_id"`
 	Generation int32           `json:"generation"`
-	Stage      string          `json:"stage"`
+	Stage      lifecycle.Stage `json:"stage"`
 	Key        string          `json:"key"`
 	Payload    json.RawMessage `json:"payload,omitempty"`
 	WebhookURL string          `json:"webhook_url,omitempty"`
@@ -39,7 +40,7 @@ type PublishEventArgs struct {
 }
 
 // Kind is the job kind.
-func (PublishEventArgs) Kind() string { return store.KindPublishEvent }
+func (PublishEventArgs) Kind() string { return string(lifecycle.KindPublishEvent) }
 
 // InsertOpts puts events on the default queue.
 func (PublishEventArgs) InsertOpts() river.InsertOpts {
@@ -53,7 +54,7 @@ func (a PublishEventArgs) Validate() error {
 		return errors.New("source_id: must be set")
 	case a.Generation < 1:
 		return errors.New("generation: must be at least 1")
-	case !validStage(a.Stage):
+	case !a.Stage.Valid():
 		return fmt.Errorf("stage: %q is not a known stage", a.Stage)
 	case a.Key == "":
 		return errors.New("key: must be set")
@@ -65,15 +66,6 @@ func (a PublishEventArgs) Validate() error {
 		return fmt.Errorf("webhook_url: %q is not an http(s) URL", a.WebhookURL)
 	}
 	return nil
-}
-
-func validStage(stage string) bool {
-	switch stage {
-	case events.StageCreated, events.StageCrawling, events.StageProcessingScheduled, events.StageChunksGenerated,
-		events.StageSummaryGenerated, events.StageCompleted, events.StageFailed, events.StageProgress:
-		return true
-	}
-	return false
 }
 
 // PublishEventWorker writes the event row and notifies listeners, in one
@@ -105,8 +97,8 @@ func (w *PublishEventWorker) Work(ctx context.Context, job *river.Job[PublishEve
 	// scheduled before them, even one whose job was delayed (its worker
 	// crashed and the job waits for the rescuer): a stream ends at
 	// completed or failed, and a client shows the latest stage it saw.
-	if args.Stage != events.StageProgress {
-		pending, err := store.EarlierEventsPending(ctx, w.p.Pool, args.SourceID, job.ID)
+	if args.Stage != lifecycle.StageProgress {
+		pending, err := store.EarlierEventsPending(ctx, w.p.Pool, string(lifecycle.KindPublishEvent), args.SourceID, job.ID)
 		if err != nil {
 			return err
 		}
@@ -116,7 +108,7 @@ func (w *PublishEventWorker) Work(ctx context.Context, job *river.Job[PublishEve
 	}
 	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
 		if _, err := store.New(tx).GetSourceByID(ctx, args.SourceID); errors.Is(err, pgx.ErrNoRows) {
-			w.p.Logger.InfoContext(ctx, "source deleted: event dropped", slog.String("source_id", args.SourceID.String()), slog.String("stage", args.Stage))
+			w.p.Logger.InfoContext(ctx, "source deleted: event dropped", slog.String("source_id", args.SourceID.String()), slog.String("stage", string(args.Stage)))
 			return completeTx(ctx, tx, job)
 		} else if err != nil {
 			return fmt.Errorf("error loading source: %w", err)
@@ -156,7 +148,7 @@ func (w *PublishEventWorker) deliver(ctx context.Context, args PublishEventArgs)
 		return fmt.Errorf("error loading event: %w", err)
 	}
 	body, err := json.Marshal(events.Event{
-		ID: row.ID, SourceID: row.SourceID, Generation: row.Generation, Stage: row.Stage, Payload: row.Payload, CreatedAt: row.CreatedAt,
+		ID: row.ID, SourceID: row.SourceID, Generation: row.Generation, Stage: lifecycle.Stage(row.Stage), Payload: row.Payload, CreatedAt: row.CreatedAt,
 	})
 	if err != nil {
 		return fmt.Errorf("error encoding event: %w", err)
@@ -189,7 +181,7 @@ func (w *PublishEventWorker) deliver(ctx context.Context, args PublishEventArgs)
 // ScheduleEvent inserts the publish_event job of an event in tx, so the
 // event is published if and only if tx commits. An empty key means the
 // stage event's key (one per stage and generation).
-func ScheduleEvent(ctx context.Context, rc *river.Client[pgx.Tx], tx pgx.Tx, sourceID uuid.UUID, generation int32, stage, key string, payload any) error {
+func ScheduleEvent(ctx context.Context, rc *river.Client[pgx.Tx], tx pgx.Tx, sourceID uuid.UUID, generation int32, stage lifecycle.Stage, key string, payload any) error {
 	raw, err := json.Marshal(payload)
 	if err != nil {
 		return fmt.Errorf("error encoding %s event: %w", stage, err)

@@ -17,8 +17,8 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/dbtest"
-	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/testbin"
 )
@@ -154,8 +154,8 @@ func TestSIGTERMHandsBackRunningJobs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if events.Terminal(source.Stage) {
-			if source.Stage != events.StageCompleted {
+		if lifecycle.StageOf(source).Terminal() {
+			if lifecycle.Stage(source.Stage) != lifecycle.StageCompleted {
 				t.Fatalf("source ended %s: %v", source.Stage, source.Error)
 			}
 			break

@@ -22,6 +22,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/dbtest"
 	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/testbin"
 )
@@ -225,7 +226,7 @@ func (f *sseFaultBundle) stream(ctx context.Context, res *sseClientResult, lastI
 			case cur.id > 0:
 				res.events = append(res.events, cur)
 				*lastID = cur.id
-				if events.Terminal(cur.event) {
+				if lifecycle.Stage(cur.event).Terminal() {
 					return true, nil
 				}
 			}
@@ -279,7 +280,7 @@ func (f *sseFaultBundle) assertClientsSawStoredEvents(t *testing.T) {
 			t.Fatalf("client %d received %d events over %d streams, stored %d", i, len(res.events), res.streams, len(stored))
 		}
 		for j, e := range stored {
-			if got := res.events[j]; got.id != e.ID || got.event != e.Stage {
+			if got := res.events[j]; got.id != e.ID || got.event != string(e.Stage) {
 				t.Fatalf("client %d: event %d is %d %s, stored %d %s", i, j, got.id, got.event, e.ID, e.Stage)
 			}
 		}

@@ -16,6 +16,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/jobs"
 )
 
@@ -64,7 +65,7 @@ func TestWebhooks(t *testing.T) {
 		t.Fatal(err)
 	}
 	source := waitTerminal(t, b, added.Source.ID)
-	if source.Stage != events.StageCompleted {
+	if lifecycle.Stage(source.Stage) != lifecycle.StageCompleted {
 		t.Fatalf("source ended %s with a webhook down", source.Stage)
 	}
 

@@ -1,12 +1,3 @@
--- name: StartSourceCrawl :one
--- Moves a URL source's new generation from created to crawling and keeps
--- its options. No row: the source is not at the start of that generation
--- (deleted, or another run won).
-UPDATE sources
-SET stage = 'crawling', options = @options, updated_at = now()
-WHERE id = @id AND generation = @generation AND stage = 'created'
-RETURNING *;
-
 -- name: GetCrawlCheckpoint :one
 -- The checkpoint of a generation's crawl; no row before its first batch.
 SELECT state, pages_fetched FROM source_crawls
@@ -28,23 +19,6 @@ ON CONFLICT (source_id) DO UPDATE
 SET generation = EXCLUDED.generation, state = EXCLUDED.state,
     pages_fetched = EXCLUDED.pages_fetched, updated_at = now()
 RETURNING pages_fetched;
-
--- name: FinishSourceCrawl :one
--- Ends a crawl whose pages are stored: crawling becomes created, the
--- stage from which process_documents takes over. No row: the crawl is no
--- longer current.
-UPDATE sources
-SET stage = 'created', updated_at = now()
-WHERE id = @id AND generation = @generation AND stage = 'crawling'
-RETURNING *;
-
--- name: FailSourceCrawl :one
--- Ends a crawl that cannot go on (no page could be stored, bad start URL).
--- No row: the crawl is no longer current.
-UPDATE sources
-SET stage = 'failed', error = @error, completed_at = now(), updated_at = now()
-WHERE id = @id AND generation = @generation AND stage = 'crawling'
-RETURNING *;
 
 -- name: DeleteCrawlCheckpoint :exec
 DELETE FROM source_crawls WHERE source_id = @source_id;

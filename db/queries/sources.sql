@@ -32,21 +32,69 @@ WHERE user_id = @user_id
 ORDER BY created_at DESC, id DESC
 LIMIT @max_rows;
 
--- name: SetSourceStage :one
-UPDATE sources
-SET stage = @stage,
-    error = sqlc.narg('error'),
-    updated_at = now(),
-    completed_at = CASE WHEN @stage IN ('completed', 'failed') THEN now() ELSE NULL END
-WHERE id = @id
-RETURNING *;
+-- The transitions of a source's lifecycle (internal/lifecycle calls them;
+-- nothing else writes stage or generation). Each is one statement that
+-- carries its own guard: no row means the source is not in a stage the
+-- transition leaves from, or is of another generation, or is gone: someone
+-- else won.
 
 -- name: StartSourceGeneration :one
--- Starts another run of the pipeline over a source (retry or refresh).
+-- Starts another run of the pipeline over a finished source (refresh).
 UPDATE sources
 SET generation = generation + 1, stage = 'created', error = NULL,
     completed_at = NULL, updated_at = now()
-WHERE id = @id
+WHERE id = @id AND user_id = @user_id AND stage IN ('completed', 'failed')
+RETURNING *;
+
+-- name: StartSourceRetry :one
+-- Starts another run of a finished source to process its failed documents
+-- again: only when there is something to retry, a failed source or a
+-- document that failed after it was loaded (one that could not be loaded
+-- has nothing to process).
+UPDATE sources s
+SET generation = generation + 1, stage = 'created', error = NULL,
+    completed_at = NULL, updated_at = now()
+WHERE s.id = @id AND s.user_id = @user_id AND s.stage IN ('completed', 'failed')
+  AND (s.stage = 'failed'
+       OR EXISTS (SELECT 1 FROM documents d
+                  WHERE d.source_id = s.id AND d.status = 'failed' AND d.content <> ''))
+RETURNING *;
+
+-- name: MarkSourceChunksGenerated :one
+UPDATE sources
+SET stage = 'chunks_generated', error = NULL, updated_at = now()
+WHERE id = @id AND generation = @generation AND stage = 'processing_scheduled'
+RETURNING *;
+
+-- name: CompleteSource :one
+UPDATE sources
+SET stage = 'completed', error = NULL, updated_at = now(), completed_at = now()
+WHERE id = @id AND generation = @generation AND stage = 'chunks_generated'
+RETURNING *;
+
+-- name: FailSource :one
+-- Ends a generation that is still running, with the reason.
+UPDATE sources
+SET stage = 'failed', error = @error, updated_at = now(), completed_at = now()
+WHERE id = @id AND generation = @generation AND stage IN ('created', 'crawling', 'processing_scheduled', 'chunks_generated')
+RETURNING *;
+
+-- name: StartSourceCrawl :one
+-- Moves a URL source's new generation from created to crawling and keeps
+-- its options. No row: the source is not at the start of that generation
+-- (deleted, or another run won).
+UPDATE sources
+SET stage = 'crawling', options = @options, updated_at = now()
+WHERE id = @id AND generation = @generation AND stage = 'created'
+RETURNING *;
+
+-- name: FinishSourceCrawl :one
+-- Ends a crawl whose pages are stored: crawling becomes created, the
+-- stage from which process_documents takes over. No row: the crawl is no
+-- longer current.
+UPDATE sources
+SET stage = 'created', updated_at = now()
+WHERE id = @id AND generation = @generation AND stage = 'crawling'
 RETURNING *;
 
 -- name: RefreshSourceCounts :one
@@ -64,8 +112,10 @@ FROM (
 WHERE s.id = @id
 RETURNING s.*;
 
--- name: DeleteSource :execrows
-DELETE FROM sources WHERE id = @id AND user_id = @user_id;
+-- name: DeleteSource :one
+-- From any stage. Jobs of the source that run later find it gone.
+DELETE FROM sources WHERE id = @id AND user_id = @user_id
+RETURNING id;
 
 -- name: ScheduleSourceProcessing :one
 -- Marks the generation's processing as scheduled, resets its progress and
@@ -79,7 +129,7 @@ SET stage = 'processing_scheduled',
     bulk_index = CASE WHEN generation = 1 THEN @bulk_index::boolean ELSE bulk_index END,
     documents_processed = 0, chunks_written = 0, chunks_embedded = 0,
     progress_at = NULL, updated_at = now()
-WHERE id = @id AND generation = @generation
+WHERE id = @id AND generation = @generation AND stage = 'created'
 RETURNING *;
 
 -- name: AddSourceProgress :one

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kollektiv/kollektiv/internal/apikeys"
+	"github.com/kollektiv/kollektiv/internal/derr"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -33,14 +34,14 @@ func (s *Server) authenticate(r *http.Request, allowBasic bool) (apikeys.Key, er
 		}
 	}
 	if secret == "" {
-		return apikeys.Key{}, errorf(CodeUnauthorized, "missing API key: send Authorization: Bearer <key> (create one with `kollektiv keys create`)")
+		return apikeys.Key{}, errorf(derr.Unauthorized, "missing API key: send Authorization: Bearer <key> (create one with `kollektiv keys create`)")
 	}
 	key, err := apikeys.Authenticate(r.Context(), s.Pool, secret, s.Now())
 	if store.IsConnectionLost(err) && r.Context().Err() == nil {
 		key, err = apikeys.Authenticate(r.Context(), s.Pool, secret, s.Now()) // a read: once more
 	}
 	if errors.Is(err, apikeys.ErrUnauthorized) {
-		return key, errorf(CodeUnauthorized, err.Error())
+		return key, errorf(derr.Unauthorized, err.Error())
 	}
 	if err != nil {
 		return key, err

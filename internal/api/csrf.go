@@ -2,6 +2,8 @@ package api
 
 import (
 	"net/http"
+
+	"github.com/kollektiv/kollektiv/internal/derr"
 )
 
 // browserGuard protects every route from what a browser on another site can
@@ -39,7 +41,7 @@ func (g *browserGuard) check(w http.ResponseWriter, r *http.Request) error {
 	h.Set("Content-Security-Policy", "frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	if err := g.crossOrigin.Check(r); err != nil {
-		return errorf(CodeForbidden, "cross-origin "+r.Method+" refused: this server accepts state-changing requests only from its own pages or from non-browser clients ("+err.Error()+")")
+		return errorf(derr.Forbidden, "cross-origin "+r.Method+" refused: this server accepts state-changing requests only from its own pages or from non-browser clients ("+err.Error()+")")
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/kollektiv/kollektiv/internal/derr"
 )
 
 // FuzzCreateSourceRequest fuzzes the decoding and checking of a
@@ -42,7 +44,7 @@ func FuzzCreateSourceRequest(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	s := &Server{Config: Config{Limits: Limits{MaxDocuments: 20, MaxCrawlPages: 10}.withDefaults()}}
-	known := map[string]bool{CodeInvalid: true, CodeTooLarge: true}
+	known := map[derr.Kind]bool{derr.Invalid: true, derr.TooLarge: true}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r := httptest.NewRequest(http.MethodPost, "/v1/sources", bytes.NewReader(body))
 		r.Body = http.MaxBytesReader(nil, r.Body, 64<<10)
@@ -52,16 +54,17 @@ func FuzzCreateSourceRequest(f *testing.F) {
 			if errors.As(err, &tooLarge) {
 				return // wrap answers it with too_large
 			}
-			var e *Error
-			if !errors.As(err, &e) || !known[e.Code] || e.Message == "" {
-				t.Fatalf("error %#v (%v) is not an *Error with a client's code", err, err)
+			var e *derr.Error
+			if !errors.As(err, &e) || !known[e.Kind] || e.Message == "" {
+				t.Fatalf("error %#v (%v) is not a *derr.Error of a client's kind", err, err)
 			}
 			w := httptest.NewRecorder()
 			s.writeError(w, r, err)
 			var out struct {
 				Error *Error `json:"error"`
 			}
-			if w.Code != status(e.Code) || json.Unmarshal(w.Body.Bytes(), &out) != nil || out.Error == nil || *out.Error != *e {
+			want := Error{Code: string(e.Kind), Message: err.Error()}
+			if w.Code != derr.HTTPStatus(err) || json.Unmarshal(w.Body.Bytes(), &out) != nil || out.Error == nil || *out.Error != want {
 				t.Fatalf("rendered %d %s for %v", w.Code, w.Body, e)
 			}
 			return

@@ -3,6 +3,8 @@ package api
 import (
 	_ "embed"
 	"net/http"
+
+	"github.com/kollektiv/kollektiv/internal/derr"
 )
 
 //go:embed openapi.json
@@ -15,7 +17,7 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Ready(r.Context()); err != nil {
-		return errorf(CodeUnavailable, err.Error())
+		return errorf(derr.Unavailable, err.Error())
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	return nil

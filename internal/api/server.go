@@ -22,6 +22,7 @@ import (
 	"riverqueue.com/riverui"
 
 	"github.com/kollektiv/kollektiv/internal/config"
+	"github.com/kollektiv/kollektiv/internal/derr"
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
@@ -143,7 +144,7 @@ func New(cfg Config) (*Server, error) {
 		return nil
 	}}))
 	s.mux.Handle("/", s.wrap(route{pattern: "/", access: public, handler: func(http.ResponseWriter, *http.Request) error {
-		return errorf(CodeNotFound, "no such endpoint")
+		return errorf(derr.NotFound, "no such endpoint")
 	}}))
 	return s, nil
 }
@@ -219,12 +220,12 @@ func (s *Server) wrap(rt route) http.Handler {
 				return
 			}
 			if rt.access == admin && !key.Admin {
-				s.writeError(rec, r, errorf(CodeForbidden, "this needs an admin key"))
+				s.writeError(rec, r, errorf(derr.Forbidden, "this needs an admin key"))
 				return
 			}
 			if wait, ok := s.limiter.allow(key.ID.String()); !ok {
 				rec.Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
-				s.writeError(rec, r, errorf(CodeRateLimited, fmt.Sprintf("rate limit of %d requests per second exceeded; retry after %s", s.Limits.RateLimit, wait.Round(time.Millisecond))))
+				s.writeError(rec, r, errorf(derr.RateLimited, fmt.Sprintf("rate limit of %d requests per second exceeded; retry after %s", s.Limits.RateLimit, wait.Round(time.Millisecond))))
 				return
 			}
 			r = r.WithContext(withKey(r.Context(), key))
@@ -232,7 +233,7 @@ func (s *Server) wrap(rt route) http.Handler {
 		if err := s.handle(rt, rec, r); err != nil {
 			var tooLarge *http.MaxBytesError
 			if errors.As(err, &tooLarge) {
-				err = errorf(CodeTooLarge, fmt.Sprintf("request body larger than %d bytes", tooLarge.Limit))
+				err = errorf(derr.TooLarge, fmt.Sprintf("request body larger than %d bytes", tooLarge.Limit))
 			}
 			s.writeError(rec, r, err)
 		}

@@ -23,8 +23,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kollektiv/kollektiv/internal/content"
-	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/derr"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -116,26 +117,26 @@ func decodeJSON(r *http.Request, v any) error {
 		case errors.As(err, &tooLarge):
 			return err
 		case errors.As(err, &syntax):
-			return errorf(CodeInvalid, fmt.Sprintf("malformed JSON at byte %d: %v", syntax.Offset, err))
+			return errorf(derr.Invalid, fmt.Sprintf("malformed JSON at byte %d: %v", syntax.Offset, err))
 		case errors.As(err, &typeErr) && typeErr.Field == "":
 			// The body itself has the wrong type: there is no field to name.
 			want := "a JSON object"
 			if k := typeErr.Type.Kind(); k != reflect.Struct && k != reflect.Map {
 				want = jsonKind(k) + " in JSON"
 			}
-			return errorf(CodeInvalid, fmt.Sprintf("request body must be %s, got %s", want, jsonValue(typeErr.Value)))
+			return errorf(derr.Invalid, fmt.Sprintf("request body must be %s, got %s", want, jsonValue(typeErr.Value)))
 		case errors.As(err, &typeErr):
-			return errorf(CodeInvalid, fmt.Sprintf("field %s: want %s, got %s", typeErr.Field, jsonKind(typeErr.Type.Kind()), typeErr.Value))
+			return errorf(derr.Invalid, fmt.Sprintf("field %s: want %s, got %s", typeErr.Field, jsonKind(typeErr.Type.Kind()), typeErr.Value))
 		case errors.Is(err, io.EOF):
-			return errorf(CodeInvalid, "empty body: want a JSON object")
+			return errorf(derr.Invalid, "empty body: want a JSON object")
 		case errors.Is(err, io.ErrUnexpectedEOF):
-			return errorf(CodeInvalid, "malformed JSON: the body ends in the middle of a value")
+			return errorf(derr.Invalid, "malformed JSON: the body ends in the middle of a value")
 		default:
-			return errorf(CodeInvalid, "invalid JSON: "+err.Error())
+			return errorf(derr.Invalid, "invalid JSON: "+err.Error())
 		}
 	}
 	if dec.More() {
-		return errorf(CodeInvalid, "invalid JSON: more than one value in the body")
+		return errorf(derr.Invalid, "invalid JSON: more than one value in the body")
 	}
 	return nil
 }
@@ -202,7 +203,8 @@ func (s *Server) createSource(w http.ResponseWriter, r *http.Request) error {
 }
 
 // decodeCreateSource reads and checks the body of POST /v1/sources: all
-// that needs neither the database nor the network. Its errors are *Error.
+// that needs neither the database nor the network. Its errors are of kind
+// derr.Invalid or derr.TooLarge.
 func (s *Server) decodeCreateSource(r *http.Request) (createSourceRequest, error) {
 	var req createSourceRequest
 	if err := decodeJSON(r, &req); err != nil {
@@ -210,24 +212,24 @@ func (s *Server) decodeCreateSource(r *http.Request) (createSourceRequest, error
 	}
 	switch {
 	case req.URL != "" && len(req.Documents) > 0:
-		return req, errorf(CodeInvalid, "send either url or documents, not both")
+		return req, errorf(derr.Invalid, "send either url or documents, not both")
 	case req.URL != "":
 		crawl, err := s.crawlSettings(req.Crawl)
 		if err != nil {
 			return req, err
 		}
 		if !strings.HasPrefix(req.URL, "http://") && !strings.HasPrefix(req.URL, "https://") {
-			return req, errorf(CodeInvalid, "url: want an http or https URL")
+			return req, errorf(derr.Invalid, "url: want an http or https URL")
 		}
 		if err := content.ValidateCrawl(req.URL, crawl.ContentOptions()); err != nil {
-			return req, errorf(CodeInvalid, "url: "+err.Error())
+			return req, errorf(derr.Invalid, "url: "+err.Error())
 		}
 	case len(req.Documents) > 0:
 		if len(req.Documents) > s.Limits.MaxDocuments {
-			return req, errorf(CodeTooLarge, fmt.Sprintf("%d documents in one request; the limit is %d", len(req.Documents), s.Limits.MaxDocuments))
+			return req, errorf(derr.TooLarge, fmt.Sprintf("%d documents in one request; the limit is %d", len(req.Documents), s.Limits.MaxDocuments))
 		}
 	default:
-		return req, errorf(CodeInvalid, `want {"url": ...} or {"documents": [{"title", "url", "content"}]}`)
+		return req, errorf(derr.Invalid, `want {"url": ...} or {"documents": [{"title", "url", "content"}]}`)
 	}
 	return req, nil
 }
@@ -319,7 +321,7 @@ const maxIdempotencyKeyBytes = 255
 func idempotencyKey(r *http.Request) (string, error) {
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > maxIdempotencyKeyBytes || !utf8.ValidString(key) {
-		return "", errorf(CodeInvalid, fmt.Sprintf("Idempotency-Key: want at most %d bytes of UTF-8 text", maxIdempotencyKeyBytes))
+		return "", errorf(derr.Invalid, fmt.Sprintf("Idempotency-Key: want at most %d bytes of UTF-8 text", maxIdempotencyKeyBytes))
 	}
 	return key, nil
 }
@@ -347,7 +349,7 @@ func (s *Server) replay(r *http.Request, w http.ResponseWriter, p ingest.AddPara
 // idempotencyKeyReused is the client's error for ingest.ErrIdempotencyKeyReused.
 func idempotencyKeyReused(key string, err error) error {
 	detail := strings.TrimPrefix(err.Error(), ingest.ErrIdempotencyKeyReused.Error()+": ")
-	return errorf(CodeIdempotencyKeyReused, fmt.Sprintf("Idempotency-Key %q was already used with different parameters (%s); send the same request to get that source again, or use a new key", key, detail))
+	return errorf(derr.IdempotencyKeyReused, fmt.Sprintf("Idempotency-Key %q was already used with different parameters (%s); send the same request to get that source again, or use a new key", key, detail))
 }
 
 // hashJSONRequest is the sha256 of a request's canonical form: the
@@ -407,30 +409,16 @@ func (s *Server) crawlSettings(req *crawlRequest) (ingest.CrawlSettings, error) 
 	}
 	switch {
 	case req.PageLimit < 0:
-		return opts, errorf(CodeInvalid, "crawl.page_limit: must not be negative")
+		return opts, errorf(derr.Invalid, "crawl.page_limit: must not be negative")
 	case req.PageLimit > s.Limits.MaxCrawlPages:
-		return opts, errorf(CodeTooLarge, fmt.Sprintf("crawl.page_limit %d is above the limit of %d pages", req.PageLimit, s.Limits.MaxCrawlPages))
+		return opts, errorf(derr.TooLarge, fmt.Sprintf("crawl.page_limit %d is above the limit of %d pages", req.PageLimit, s.Limits.MaxCrawlPages))
 	case req.MaxDepth < 0:
-		return opts, errorf(CodeInvalid, "crawl.max_depth: must not be negative")
+		return opts, errorf(derr.Invalid, "crawl.max_depth: must not be negative")
 	}
 	opts.MaxPages = cmp.Or(req.PageLimit, 50)
 	opts.MaxDepth = req.MaxDepth
 	opts.IncludePaths, opts.ExcludePaths = req.IncludePaths, req.ExcludePaths
 	return opts, nil
-}
-
-// ingestError gives the client's error for an error of ingest.Service.
-func ingestError(err error) error {
-	switch {
-	case errors.Is(err, ingest.ErrNotFound):
-		return errorf(CodeNotFound, "no such source")
-	case errors.Is(err, ingest.ErrSourceBusy), errors.Is(err, ingest.ErrNothingToRefresh),
-		errors.Is(err, ingest.ErrCannotReRead), errors.Is(err, ingest.ErrInvalidOptions):
-		return errorf(CodeConflict, err.Error())
-	case errors.Is(err, ingest.ErrCrawlTooLarge):
-		return errorf(CodeTooLarge, err.Error())
-	}
-	return err
 }
 
 func (s *Server) add(w http.ResponseWriter, r *http.Request, p ingest.AddParams) error {
@@ -439,7 +427,7 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request, p ingest.AddParams)
 		return idempotencyKeyReused(p.IdempotencyKey, err)
 	}
 	if err != nil {
-		return ingestError(err)
+		return err
 	}
 	view := viewOf(added.Source)
 	for _, prob := range p.Problems {
@@ -459,7 +447,7 @@ func (s *Server) uploadSource(w http.ResponseWriter, r *http.Request) error {
 		if errors.As(err, &tooLarge) {
 			return err
 		}
-		return errorf(CodeInvalid, "want a multipart/form-data body with files: "+err.Error())
+		return errorf(derr.Invalid, "want a multipart/form-data body with files: "+err.Error())
 	}
 	defer func() { _ = r.MultipartForm.RemoveAll() }()
 	var files []*multipart.FileHeader
@@ -467,10 +455,10 @@ func (s *Server) uploadSource(w http.ResponseWriter, r *http.Request) error {
 		files = append(files, fhs...)
 	}
 	if len(files) == 0 {
-		return errorf(CodeInvalid, "no files in the upload")
+		return errorf(derr.Invalid, "no files in the upload")
 	}
 	if len(files) > s.Limits.MaxDocuments {
-		return errorf(CodeTooLarge, fmt.Sprintf("%d files in one request; the limit is %d", len(files), s.Limits.MaxDocuments))
+		return errorf(derr.TooLarge, fmt.Sprintf("%d files in one request; the limit is %d", len(files), s.Limits.MaxDocuments))
 	}
 	idem, err := idempotencyKey(r)
 	if err != nil {
@@ -545,7 +533,7 @@ func formatOf(name string) content.Format {
 func (s *Server) sourceID(r *http.Request) (uuid.UUID, error) {
 	id, err := uuid.Parse(r.PathValue("id"))
 	if err != nil {
-		return id, errorf(CodeNotFound, "no such source")
+		return id, errorf(derr.NotFound, "no such source")
 	}
 	return id, nil
 }
@@ -553,7 +541,7 @@ func (s *Server) sourceID(r *http.Request) (uuid.UUID, error) {
 func (s *Server) ownedSource(ctx context.Context, id uuid.UUID) (store.Source, error) {
 	source, err := s.queries.GetSource(ctx, store.GetSourceParams{ID: id, UserID: keyFrom(ctx).UserID})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return source, errorf(CodeNotFound, "no such source")
+		return source, errorf(derr.NotFound, "no such source")
 	}
 	return source, err
 }
@@ -578,7 +566,7 @@ func (s *Server) getSource(w http.ResponseWriter, r *http.Request) error {
 // fullView adds the summary and the failed documents with their reasons.
 func (s *Server) fullView(ctx context.Context, source store.Source) (sourceView, error) {
 	view := viewOf(source)
-	if source.Stage == events.StageCrawling {
+	if lifecycle.StageOf(source) == lifecycle.StageCrawling {
 		crawl, err := s.queries.GetCrawlCheckpoint(ctx, store.GetCrawlCheckpointParams{SourceID: source.ID, Generation: source.Generation})
 		switch {
 		case err == nil:
@@ -615,7 +603,7 @@ func (s *Server) listSources(w http.ResponseWriter, r *http.Request) error {
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 100 {
-			return errorf(CodeInvalid, "limit: want a whole number from 1 to 100")
+			return errorf(derr.Invalid, "limit: want a whole number from 1 to 100")
 		}
 		limit = n
 	}
@@ -623,7 +611,7 @@ func (s *Server) listSources(w http.ResponseWriter, r *http.Request) error {
 	if c := r.URL.Query().Get("cursor"); c != "" {
 		at, id, err := decodeCursor(c)
 		if err != nil {
-			return errorf(CodeInvalid, "cursor: not a cursor this API returned")
+			return errorf(derr.Invalid, "cursor: not a cursor this API returned")
 		}
 		params.BeforeCreatedAt, params.BeforeID = &at, uuid.NullUUID{UUID: id, Valid: true}
 	}
@@ -673,11 +661,7 @@ func (s *Server) deleteSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	err = s.Ingest.Delete(r.Context(), keyFrom(r.Context()).UserID, id)
-	if errors.Is(err, ingest.ErrNotFound) {
-		return errorf(CodeNotFound, "no such source")
-	}
-	if err != nil {
+	if err := s.Ingest.Delete(r.Context(), keyFrom(r.Context()).UserID, id); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -689,13 +673,10 @@ func (s *Server) retrySource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	// Not found, still running (or a racing retry won) and nothing to
+	// retry are domain errors: 404, 409 and 409 with the reason.
 	source, n, err := s.Ingest.Retry(r.Context(), keyFrom(r.Context()).UserID, id)
-	switch {
-	case errors.Is(err, ingest.ErrNotFound):
-		return errorf(CodeNotFound, "no such source")
-	case errors.Is(err, ingest.ErrSourceBusy):
-		return errorf(CodeConflict, err.Error())
-	case err != nil:
+	if err != nil {
 		return err
 	}
 	view := viewOf(source)
@@ -721,7 +702,7 @@ func (s *Server) refreshSource(w http.ResponseWriter, r *http.Request) error {
 		AllowPrivate: &allowPrivate, MaxCrawlPages: s.Limits.MaxCrawlPages,
 	})
 	if err != nil {
-		return ingestError(err)
+		return err
 	}
 	writeJSON(w, http.StatusAccepted, viewOf(added.Source))
 	return nil

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 )
 
 type sseEvent struct {
@@ -102,7 +103,7 @@ func TestEventsResumeWithoutGapOrDuplicate(t *testing.T) {
 		t.Fatal("the stream did not end")
 	}
 	all := append(append([]sseEvent{}, first...), rest...)
-	if last := all[len(all)-1]; last.event != events.StageCompleted {
+	if last := all[len(all)-1]; last.event != string(lifecycle.StageCompleted) {
 		t.Fatalf("stream ended with %s, want completed", last.event)
 	}
 	stored, err := events.After(context.Background(), b.app.Pool, uuid.MustParse(id), 0, 10_000)
@@ -113,7 +114,7 @@ func TestEventsResumeWithoutGapOrDuplicate(t *testing.T) {
 		t.Fatalf("received %d events, stored %d", len(all), len(stored))
 	}
 	for i, e := range stored {
-		if all[i].id != e.ID || all[i].event != e.Stage {
+		if all[i].id != e.ID || all[i].event != string(e.Stage) {
 			t.Fatalf("event %d: received %d %s, stored %d %s", i, all[i].id, all[i].event, e.ID, e.Stage)
 		}
 	}

@@ -38,19 +38,15 @@ func (a *App) buildAPI() error {
 		River:  a.River,
 		Ingest: &ingest.Service{Pool: a.Pool, River: a.River, Logger: a.logger},
 		Search: func(ctx context.Context, q search.Query) ([]search.Hit, error) {
-			hits, err := searcher.Search(ctx, q)
-			if errors.Is(err, search.ErrInvalidQuery) {
-				return nil, fmt.Errorf("%w: %w", api.ErrInvalidQuery, err)
-			}
-			return hits, err
+			// An invalid query is of kind derr.Invalid: the API answers 400.
+			return searcher.Search(ctx, q)
 		},
 		Events: func(w http.ResponseWriter, r *http.Request, sourceID uuid.UUID, generation int32, snapshot any) error {
 			err := events.ServeSSE(w, r, events.SSEOptions{
 				Pool: a.Pool, Hub: a.Hub, SourceID: sourceID, Generation: generation, Snapshot: snapshot, Heartbeat: sseHeartbeat,
 			})
+			// A bad Last-Event-ID is of kind derr.Invalid: the API answers 400.
 			switch {
-			case errors.Is(err, events.ErrInvalidLastEventID):
-				return fmt.Errorf("%w: %w", api.ErrInvalidRequest, err)
 			case errors.Is(err, events.ErrSubscriptionDropped), errors.Is(err, events.ErrHubStopped):
 				// The stream was cut (a slow reader, or shutdown): the
 				// client resumes with Last-Event-ID and misses nothing.

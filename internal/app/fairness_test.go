@@ -10,7 +10,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/dbtest"
 	"github.com/kollektiv/kollektiv/internal/ingest"
-	"github.com/kollektiv/kollektiv/internal/store"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 )
 
 // TestFairShare submits a source 20 times larger than five others, of five
@@ -62,8 +62,8 @@ func TestFairShare(t *testing.T) {
 	// to 3, the rest at 4; its embedding jobs follow their batch's. The
 	// small sources, with nothing of their users queued, are all at 1.
 	for _, s := range sources {
-		batches := jobPriorities(ctx, t, a, s, store.KindChunkDocumentsBatch)
-		persists := jobPriorities(ctx, t, a, s, store.KindPersistChunks)
+		batches := jobPriorities(ctx, t, a, s, string(lifecycle.KindChunkDocumentsBatch))
+		persists := jobPriorities(ctx, t, a, s, string(lifecycle.KindPersistChunks))
 		want := map[int]int{1: 3}
 		if s.large {
 			want = map[int]int{1: 3, 2: 3, 3: 3, 4: 51}

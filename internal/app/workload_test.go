@@ -18,7 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kollektiv/kollektiv/internal/content"
-	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/testcorpus"
 )
@@ -131,7 +131,7 @@ func waitFinished(ctx context.Context, t *testing.T, pool *pgxpool.Pool, sources
 			}
 			var at time.Time
 			err = pool.QueryRow(ctx, `SELECT created_at FROM source_events WHERE source_id = $1 AND generation = $2 AND stage = ANY($3)`,
-				s.id, source.Generation, []string{events.StageCompleted, events.StageFailed}).Scan(&at)
+				s.id, source.Generation, []string{string(lifecycle.StageCompleted), string(lifecycle.StageFailed)}).Scan(&at)
 			if err == nil {
 				s.finished, s.completedAt, s.took = source, at, at.Sub(source.CreatedAt)
 				break
@@ -154,7 +154,7 @@ func waitFinished(ctx context.Context, t *testing.T, pool *pgxpool.Pool, sources
 func checkCompleted(ctx context.Context, t *testing.T, pool *pgxpool.Pool, sources []*plannedSource) {
 	t.Helper()
 	for _, s := range sources {
-		if s.finished.Stage != events.StageCompleted {
+		if s.finished.Stage != string(lifecycle.StageCompleted) {
 			t.Errorf("source %s of %s: stage %s (%v), want completed", s.id, s.user, s.finished.Stage, s.finished.Error)
 			continue
 		}

@@ -31,6 +31,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/embed"
 	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -133,7 +134,7 @@ func (r *IngestReport) WriteTable(w io.Writer) error {
 }
 
 // stageOrder is the order of the stage events of a successful ingest.
-var stageOrder = []string{events.StageCreated, events.StageProcessingScheduled, events.StageChunksGenerated, events.StageSummaryGenerated, events.StageCompleted}
+var stageOrder = []lifecycle.Stage{lifecycle.StageCreated, lifecycle.StageProcessingScheduled, lifecycle.StageChunksGenerated, lifecycle.StageSummaryGenerated, lifecycle.StageCompleted}
 
 // Ingest ingests the corpus end to end with a `kollektiv worker` child
 // process, then measures the floor of the same work, Runs times.
@@ -276,11 +277,11 @@ func ingestRun(ctx context.Context, opts IngestOptions, docs []content.Document,
 	defer cancel()
 	err = events.Follow(waitCtx, pool, source.ID, 0, 100*time.Millisecond, func(e events.Event) (bool, error) {
 		switch e.Stage {
-		case events.StageCompleted:
+		case lifecycle.StageCompleted:
 			wall = time.Since(start)
 			// Searchable at completed means every chunk has its vector now.
 			return true, pool.QueryRow(ctx, "SELECT count(*) FROM chunks WHERE source_id = $1 AND embedding IS NULL", source.ID).Scan(&unembedded)
-		case events.StageFailed:
+		case lifecycle.StageFailed:
 			return true, fmt.Errorf("ingest failed: %s", e.Payload)
 		}
 		return false, worker.exited()
@@ -304,7 +305,7 @@ func ingestRun(ctx context.Context, opts IngestOptions, docs []content.Document,
 
 // stageTimes returns the times between the stage events, from start.
 func stageTimes(start time.Time, stored []events.Event) []StageTime {
-	at := map[string]time.Time{}
+	at := map[lifecycle.Stage]time.Time{}
 	for _, e := range stored {
 		if _, seen := at[e.Stage]; !seen {
 			at[e.Stage] = e.CreatedAt
@@ -317,8 +318,8 @@ func stageTimes(start time.Time, stored []events.Event) []StageTime {
 		if !ok {
 			continue
 		}
-		out = append(out, StageTime{From: from, To: stage, Seconds: seconds(t.Sub(prev))})
-		from, prev = stage, t
+		out = append(out, StageTime{From: from, To: string(stage), Seconds: seconds(t.Sub(prev))})
+		from, prev = string(stage), t
 	}
 	return out
 }
@@ -499,7 +500,7 @@ func floorRun(ctx context.Context, opts IngestOptions, docs []content.Document, 
 		return nil, err
 	}
 	defer pool.Close()
-	if _, err := store.New(pool).CreateSource(ctx, store.CreateSourceParams{ID: sourceID, UserID: "bench", Kind: ingest.KindFiles, URI: opts.Corpus, Options: []byte("{}")}); err != nil {
+	if _, err := lifecycle.Create(ctx, pool, store.CreateSourceParams{ID: sourceID, UserID: "bench", Kind: ingest.KindFiles, URI: opts.Corpus, Options: []byte("{}")}); err != nil {
 		return nil, fmt.Errorf("error creating source: %w", err)
 	}
 	indexName := store.VectorIndexName(embedder.Dimensions())
@@ -514,7 +515,7 @@ func floorRun(ctx context.Context, opts IngestOptions, docs []content.Document, 
 	docRows := make([][]any, len(docs))
 	for i, d := range docs {
 		hash, _ := hex.DecodeString(d.ContentHash())
-		docRows[i] = []any{content.DocumentID(sourceID, d.URL), sourceID, d.URL, d.Title, d.Content, hash, "embedded"}
+		docRows[i] = []any{content.DocumentID(sourceID, d.URL), sourceID, d.URL, d.Title, d.Content, hash, string(lifecycle.DocumentEmbedded)}
 	}
 	start = time.Now()
 	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"documents"}, []string{"id", "source_id", "url", "title", "content", "content_hash", "status"}, pgx.CopyFromRows(docRows)); err != nil {

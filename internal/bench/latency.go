@@ -20,7 +20,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/app"
 	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/events"
-	"github.com/kollektiv/kollektiv/internal/store"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 )
 
 // LatencyOptions configure the latency benchmark.
@@ -116,7 +116,7 @@ func Latency(ctx context.Context, opts LatencyOptions) (_ *LatencyReport, err er
 		if err := a.Pool.QueryRow(ctx, `
 			SELECT max(finalized_at) FROM river_job
 			WHERE kind = $1 AND args @> jsonb_build_object('source_id', $2::text)`,
-			store.KindPersistChunks, s.sourceID.String()).Scan(&committed); err != nil {
+			lifecycle.KindPersistChunks, s.sourceID.String()).Scan(&committed); err != nil {
 			return nil, fmt.Errorf("error reading persist_chunks jobs: %w", err)
 		}
 		if committed == nil {
@@ -196,21 +196,21 @@ func (c *latencyClient) run(ctx context.Context, n int) (*latencySample, error) 
 		if !ok {
 			continue
 		}
-		switch name {
-		case events.StageChunksGenerated:
+		switch lifecycle.Stage(name) {
+		case lifecycle.StageChunksGenerated:
 			s.chunksGenerated = time.Now()
 			var e events.Event
 			if err := json.Unmarshal([]byte(data), &e); err != nil {
 				return nil, fmt.Errorf("error decoding chunks_generated: %w", err)
 			}
 			s.eventStored = e.CreatedAt
-		case events.StageCompleted:
+		case lifecycle.StageCompleted:
 			s.completed = time.Now()
 			if s.chunksGenerated.IsZero() {
 				return nil, errors.New("completed came without chunks_generated")
 			}
 			return s, nil
-		case events.StageFailed:
+		case lifecycle.StageFailed:
 			return nil, fmt.Errorf("source %s failed: %s", created.ID, data)
 		}
 	}

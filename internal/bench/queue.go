@@ -18,6 +18,7 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/app"
 	"github.com/kollektiv/kollektiv/internal/config"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/jobs"
 )
@@ -211,7 +212,7 @@ func pipelineRun(ctx context.Context, pool *pgxpool.Pool, rc *river.Client[pgx.T
 	gen := jobs.SourceGeneration{SourceID: uuid.New(), Generation: 1}
 	start := time.Now()
 	// The fan-in's counter lives on the source row, as in the pipeline.
-	if _, err := store.New(pool).CreateSource(ctx, store.CreateSourceParams{ID: gen.SourceID, UserID: "bench", Kind: "inline", Options: []byte("{}")}); err != nil {
+	if _, err := lifecycle.Create(ctx, pool, store.CreateSourceParams{ID: gen.SourceID, UserID: "bench", Kind: "inline", Options: []byte("{}")}); err != nil {
 		return 0, 0, fmt.Errorf("error creating source: %w", err)
 	}
 	if _, err := rc.Insert(ctx, fanOutArgs{SourceGeneration: gen, Batches: batches}, nil); err != nil {
@@ -264,13 +265,13 @@ func (fanOutArgs) Kind() string { return "bench_fan_out" }
 // source generation in their args, as the fan-in's queries expect.
 type batchArgs struct{ jobs.SourceGeneration }
 
-func (batchArgs) Kind() string { return store.KindChunkDocumentsBatch }
+func (batchArgs) Kind() string { return string(lifecycle.KindChunkDocumentsBatch) }
 
 func (batchArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: jobs.QueueChunking} }
 
 type followUpArgs struct{ jobs.SourceGeneration }
 
-func (followUpArgs) Kind() string { return store.KindPersistChunks }
+func (followUpArgs) Kind() string { return string(lifecycle.KindPersistChunks) }
 
 func (followUpArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: jobs.QueueEmbedding}
@@ -278,7 +279,7 @@ func (followUpArgs) InsertOpts() river.InsertOpts {
 
 type checkArgs struct{ jobs.SourceGeneration }
 
-func (checkArgs) Kind() string { return store.KindCheckChunkingComplete }
+func (checkArgs) Kind() string { return string(lifecycle.KindCheckChunkingComplete) }
 
 type finalArgs struct{ jobs.SourceGeneration }
 
@@ -301,10 +302,10 @@ func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[fanOutArgs]) err
 		if _, err := rc.InsertManyTx(ctx, tx, batches); err != nil {
 			return fmt.Errorf("error inserting batch jobs: %w", err)
 		}
-		if _, err := store.New(tx).ScheduleSourceProcessing(ctx, store.ScheduleSourceProcessingParams{
+		if _, ok, err := lifecycle.ScheduleProcessing(ctx, tx, store.ScheduleSourceProcessingParams{
 			ID: job.Args.SourceID, Generation: job.Args.Generation, DocumentsScheduled: int32(len(batches)), BatchJobs: int32(len(batches)),
-		}); err != nil {
-			return fmt.Errorf("error scheduling source: %w", err)
+		}); err != nil || !ok {
+			return cmp.Or(err, fmt.Errorf("source %s is not at created", job.Args.SourceID))
 		}
 		// Like the pipeline's check: it waits, scheduled, for the last batch
 		// job to wake it.
@@ -354,7 +355,7 @@ type checkWorker struct {
 func (w *checkWorker) Work(ctx context.Context, job *river.Job[checkArgs]) error {
 	rc := river.ClientFromContext[pgx.Tx](ctx)
 	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-		counts, err := store.CountBatchJobs(ctx, tx, job.Args.SourceID, job.Args.Generation)
+		counts, err := store.CountBatchJobs(ctx, tx, lifecycle.BatchJobKinds(), job.Args.SourceID, job.Args.Generation)
 		if err != nil {
 			return err
 		}

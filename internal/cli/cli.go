@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/kollektiv/kollektiv/internal/config"
+	"github.com/kollektiv/kollektiv/internal/derr"
 )
 
 // Env is what a command sees of its process: its streams and environment.
@@ -66,7 +67,9 @@ func commands() []command {
 }
 
 // Main runs the command line args (without the program name) and returns the
-// process exit status: 0 success, 1 failure, 2 usage error.
+// process exit status: 0 success, 1 failure, 2 usage error or invalid input,
+// and for a domain error the status derr.ExitCode gives (3 not found, 4
+// conflict, ...; README lists them).
 func Main(ctx context.Context, args []string, env Env) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
 		if len(args) > 1 {
@@ -132,8 +135,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 		printUsage(env.Stderr, cmd, fs)
 		return 2
 	default:
+		// The exit status of a domain error (not found, conflict, ...) is
+		// derr's table; anything else is 1.
 		fmt.Fprintf(env.Stderr, "kollektiv %s: %v\n", cmd.name, err)
-		return 1
+		return derr.ExitCode(err)
 	}
 }
 

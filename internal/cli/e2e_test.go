@@ -89,7 +89,7 @@ func TestBinaryAsReadmeSays(t *testing.T) {
 	if out, _, code = kollektiv("search", "ownership"); code != 0 || !strings.HasPrefix(out, "no hits") {
 		t.Fatalf("search after rm: %d %s", code, out)
 	}
-	if _, errOut, code := kollektiv("sources", "show", id[1]); code != 1 || !strings.Contains(errOut, "no source") {
+	if _, errOut, code := kollektiv("sources", "show", id[1]); code != 3 || !strings.Contains(errOut, "no source") {
 		t.Fatalf("show after rm: %d %s", code, errOut)
 	}
 }

@@ -53,7 +53,7 @@ func followSource(ctx context.Context, env Env, a *app.App, cmd string, sourceID
 			case !quiet:
 				fmt.Fprintf(env.Stdout, "%6.1fs  %-20s %s\n", time.Since(start).Seconds(), e.Stage, describeEvent(e))
 			}
-			return events.Terminal(e.Stage), nil
+			return e.Stage.Terminal(), nil
 		})
 		if err == nil {
 			break

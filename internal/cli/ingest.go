@@ -14,6 +14,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -138,7 +139,7 @@ kollektiv ingest README.md --user alice`,
 						return err
 					}
 				}
-				if *wait && source.Stage == events.StageFailed {
+				if *wait && lifecycle.StageOf(source) == lifecycle.StageFailed {
 					return exitError{code: 1}
 				}
 				return nil
@@ -154,14 +155,14 @@ func describeEvent(e events.Event) string {
 	}
 	num := func(k string) string { return fmt.Sprint(p[k]) }
 	switch e.Stage {
-	case events.StageProgress:
+	case lifecycle.StageProgress:
 		if _, crawling := p["pages_fetched"]; crawling {
 			return fmt.Sprintf("pages fetched %s/%s, documents %s", num("pages_fetched"), num("pages_limit"), num("documents"))
 		}
 		return fmt.Sprintf("documents %s/%s, chunks embedded %s/%s", num("documents_processed"), num("documents_total"), num("chunks_embedded"), num("chunks_written"))
-	case events.StageSummaryGenerated:
+	case lifecycle.StageSummaryGenerated:
 		return fmt.Sprintf("keywords %v", p["keywords"])
-	case events.StageFailed:
+	case lifecycle.StageFailed:
 		return fmt.Sprint(p["error"])
 	default:
 		parts := []string{}

@@ -80,7 +80,12 @@ func TestIngestWait(t *testing.T) {
 	if show.code != 0 || !strings.Contains(show.stdout, "stage      completed") || !strings.Contains(show.stdout, "failed     logo.png.md") || !strings.Contains(show.stdout, "summary") {
 		t.Fatalf("sources show: %d %s", show.code, show.stdout)
 	}
-	if r := run(t, map[string]string{"DATABASE_URL": url, "KOLLEKTIV_USER": "mallory"}, "sources", "show", out.SourceID); r.code != 1 || !strings.Contains(r.stderr, "no source") {
+	// Its one failed document could not even be loaded: a retry has
+	// nothing to process, says so and exits 4 (a conflict).
+	if r := run(t, env, "sources", "retry", out.SourceID); r.code != 4 || !strings.Contains(r.stderr, "nothing to retry") {
+		t.Fatalf("retry with nothing to retry: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	if r := run(t, map[string]string{"DATABASE_URL": url, "KOLLEKTIV_USER": "mallory"}, "sources", "show", out.SourceID); r.code != 3 || !strings.Contains(r.stderr, "no source") {
 		t.Fatalf("another user's show: %d %s", r.code, r.stdout)
 	}
 
@@ -110,11 +115,18 @@ func TestSourcesRemove(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("ingest: %d %s", r.code, r.stderr)
 	}
+	// Still being processed: a retry is a conflict (exit 4) and says so.
+	if r := run(t, env, "sources", "retry", id); r.code != 4 || !strings.Contains(r.stderr, "still being processed") {
+		t.Fatalf("retry of a running source: %d %s %s", r.code, r.stdout, r.stderr)
+	}
 	if r := run(t, env, "sources", "rm", id); r.code != 0 || !strings.Contains(r.stdout, "deleted "+id) {
 		t.Fatalf("rm: %d %s %s", r.code, r.stdout, r.stderr)
 	}
-	if r := run(t, env, "sources", "show", id); r.code != 1 {
-		t.Fatalf("show after rm: %d", r.code)
+	// Gone: not found is exit 3, for show, retry and rm alike.
+	for _, action := range []string{"show", "retry", "rm"} {
+		if r := run(t, env, "sources", action, id); r.code != 3 || !strings.Contains(r.stderr, "no source "+id) {
+			t.Fatalf("%s after rm: %d %s", action, r.code, r.stderr)
+		}
 	}
 	if r := run(t, env, "sources", "rm", "nope"); r.code != 2 {
 		t.Fatalf("rm of a non-id: %d", r.code)

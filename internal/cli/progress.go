@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 )
 
 // isTerminal reports whether w is a terminal, where progress is drawn as
@@ -29,14 +30,14 @@ type progressView struct {
 	w     io.Writer
 	start time.Time
 	now   func() time.Time
-	stage string
+	stage lifecycle.Stage
 
 	documents, documentsTotal int
 	embedded, written         int
 }
 
 func newProgressView(w io.Writer, now func() time.Time) *progressView {
-	return &progressView{w: w, start: now(), now: now, stage: events.StageCreated}
+	return &progressView{w: w, start: now(), now: now, stage: lifecycle.StageCreated}
 }
 
 // event updates the view with one event and redraws it.
@@ -47,21 +48,21 @@ func (p *progressView) event(e events.Event) {
 		f, _ := payload[k].(float64)
 		return int(f)
 	}
-	if e.Stage == events.StageProgress {
+	if e.Stage == lifecycle.StageProgress {
 		p.documents, p.documentsTotal = number("documents_processed"), number("documents_total")
 		p.embedded, p.written = number("chunks_embedded"), number("chunks_written")
 	} else {
 		p.stage = e.Stage
 		switch e.Stage {
-		case events.StageProcessingScheduled:
+		case lifecycle.StageProcessingScheduled:
 			p.documentsTotal = number("documents")
-		case events.StageChunksGenerated, events.StageCompleted:
+		case lifecycle.StageChunksGenerated, lifecycle.StageCompleted:
 			p.documents = p.documentsTotal
 			p.embedded, p.written = number("chunks"), number("chunks")
 		}
 		fmt.Fprintf(p.w, "\r\x1b[K%6.1fs  %-20s %s\n", p.elapsed().Seconds(), e.Stage, describeEvent(e))
 	}
-	if events.Terminal(e.Stage) {
+	if e.Stage.Terminal() {
 		return
 	}
 	fmt.Fprintf(p.w, "\r\x1b[K%s", p.line())

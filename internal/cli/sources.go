@@ -14,8 +14,9 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/app"
 	"github.com/kollektiv/kollektiv/internal/config"
-	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/derr"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -35,7 +36,8 @@ Manages the sources of --user (default: KOLLEKTIV_USER, "local"):
                (exit 0) or fails (exit 1), as ` + "`ingest --wait`" + ` does, through
                database restarts; --json prints the final object
   rm ID        cancel its jobs and delete it with its documents, chunks and vectors
-  retry ID     process its failed documents again
+  retry ID     process its failed documents again (exit 4 when it is still
+               being processed or has nothing to retry)
   refresh ID   re-read its path or URL; unchanged documents are skipped
 
 --json prints what the API would return.`,
@@ -117,9 +119,10 @@ kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 	}
 }
 
+// notFound names the source in a not-found error (exit status 3).
 func notFound(err error, id uuid.UUID) error {
-	if errors.Is(err, ingest.ErrNotFound) || errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("no source %s for this user", id)
+	if errors.Is(err, lifecycle.ErrNotFound) || errors.Is(err, pgx.ErrNoRows) {
+		return derr.New(derr.NotFound, fmt.Sprintf("no source %s for this user", id))
 	}
 	return err
 }
@@ -140,7 +143,7 @@ func watchSource(ctx context.Context, env Env, a *app.App, user string, id uuid.
 			return err
 		}
 	}
-	if ended.Stage == events.StageFailed {
+	if lifecycle.StageOf(ended) == lifecycle.StageFailed {
 		return exitError{code: 1}
 	}
 	return nil

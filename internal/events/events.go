@@ -1,5 +1,6 @@
 // Package events stores a source's events as rows and announces each with
-// NOTIFY, so they can be replayed from any point and followed live.
+// NOTIFY, so they can be replayed from any point and followed live. An
+// event is named by the stage it announces (internal/lifecycle).
 package events
 
 import (
@@ -13,33 +14,17 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
-)
-
-// Stages of a source, in pipeline order, and the progress event.
-const (
-	StageCreated = "created"
-	// StageCrawling: a URL source's pages are being fetched (crawl_source);
-	// created follows once they are stored.
-	StageCrawling            = "crawling"
-	StageProcessingScheduled = "processing_scheduled"
-	StageChunksGenerated     = "chunks_generated"
-	StageSummaryGenerated    = "summary_generated"
-	StageCompleted           = "completed"
-	StageFailed              = "failed"
-	StageProgress            = "progress"
 )
 
 // Channel is the NOTIFY channel of new events; the payload is a
 // Notification as JSON.
 const Channel = "kollektiv_source_events"
 
-// Terminal reports whether stage ends a source's generation.
-func Terminal(stage string) bool { return stage == StageCompleted || stage == StageFailed }
-
 // StageKey is the idempotency key of a stage event: one per stage and
 // generation.
-func StageKey(generation int32, stage string) string {
+func StageKey(generation int32, stage lifecycle.Stage) string {
 	return fmt.Sprintf("%d:%s", generation, stage)
 }
 
@@ -54,7 +39,7 @@ type Event struct {
 	ID         int64           `json:"id"`
 	SourceID   uuid.UUID       `json:"source_id"`
 	Generation int32           `json:"generation"`
-	Stage      string          `json:"stage"`
+	Stage      lifecycle.Stage `json:"stage"`
 	Payload    json.RawMessage `json:"payload"`
 	CreatedAt  time.Time       `json:"created_at"`
 }
@@ -64,7 +49,7 @@ type Event struct {
 // the ids of one source's events follow commit order: a reader resuming
 // after id N never misses a smaller id committed later. It reports whether
 // the event was new.
-func Write(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID, generation int32, stage, key string, payload json.RawMessage) (*Event, error) {
+func Write(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID, generation int32, stage lifecycle.Stage, key string, payload json.RawMessage) (*Event, error) {
 	q := store.New(tx)
 	if err := q.LockSourceEvents(ctx, sourceID.String()); err != nil {
 		return nil, fmt.Errorf("error locking source events: %w", err)
@@ -73,7 +58,7 @@ func Write(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID, generation int32,
 		payload = json.RawMessage("{}")
 	}
 	row, err := q.InsertEvent(ctx, store.InsertEventParams{
-		SourceID: sourceID, Generation: generation, Stage: stage, Key: key, Payload: payload,
+		SourceID: sourceID, Generation: generation, Stage: string(stage), Key: key, Payload: payload,
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil // published before
@@ -151,5 +136,5 @@ func Follow(ctx context.Context, pool *pgxpool.Pool, sourceID uuid.UUID, afterID
 }
 
 func fromRow(r store.SourceEvent) Event {
-	return Event{ID: r.ID, SourceID: r.SourceID, Generation: r.Generation, Stage: r.Stage, Payload: r.Payload, CreatedAt: r.CreatedAt}
+	return Event{ID: r.ID, SourceID: r.SourceID, Generation: r.Generation, Stage: lifecycle.Stage(r.Stage), Payload: r.Payload, CreatedAt: r.CreatedAt}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/dbtest"
 	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -44,7 +45,7 @@ func createSource(t *testing.T, pool *pgxpool.Pool) uuid.UUID {
 }
 
 // writeEvent stores and commits one event, as publish_event does.
-func writeEvent(t *testing.T, pool *pgxpool.Pool, sourceID uuid.UUID, generation int32, stage string) events.Event {
+func writeEvent(t *testing.T, pool *pgxpool.Pool, sourceID uuid.UUID, generation int32, stage lifecycle.Stage) events.Event {
 	t.Helper()
 	ctx := context.Background()
 	tx, err := pool.Begin(ctx)
@@ -86,8 +87,8 @@ func TestHubDeliversToSubscribersOfTheSource(t *testing.T) {
 		t.Fatalf("%d subscribers, want 3", n)
 	}
 
-	a := writeEvent(t, b.pool, srcA, 1, events.StageCreated)
-	bEvent := writeEvent(t, b.pool, srcB, 1, events.StageCreated)
+	a := writeEvent(t, b.pool, srcA, 1, lifecycle.StageCreated)
+	bEvent := writeEvent(t, b.pool, srcB, 1, lifecycle.StageCreated)
 	for _, sub := range []*events.Subscription{subA1, subA2} {
 		if n := receive(t, sub); n != (events.Notification{SourceID: srcA, ID: a.ID}) {
 			t.Fatalf("A's subscriber got %+v, want event %d of %s", n, a.ID, srcA)
@@ -119,7 +120,7 @@ func TestHubDropsSlowSubscriber(t *testing.T) {
 	defer fast.Close()
 	var want, got []int64
 	for range 5 {
-		e := writeEvent(t, b.pool, src, 1, events.StageProgress)
+		e := writeEvent(t, b.pool, src, 1, lifecycle.StageProgress)
 		want = append(want, e.ID)
 		got = append(got, receive(t, fast).ID)
 	}
@@ -181,7 +182,7 @@ func TestHubReconnectsAfterConnectionLoss(t *testing.T) {
 	if after := listener(); after == before {
 		t.Fatalf("hub still on terminated backend %d", before)
 	}
-	e := writeEvent(t, b.pool, src, 1, events.StageCreated)
+	e := writeEvent(t, b.pool, src, 1, lifecycle.StageCreated)
 	if n := receive(t, sub); n.ID != e.ID {
 		t.Fatalf("got %+v, want event %d", n, e.ID)
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/kollektiv/kollektiv/internal/derr"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -23,7 +25,7 @@ import (
 // Last-Event-ID header that is not a non-negative integer, or that is not
 // the id of one of the source's events (beyond the stream's end, or another
 // source's): nothing after it could be streamed correctly.
-var ErrInvalidLastEventID = errors.New("invalid Last-Event-ID")
+var ErrInvalidLastEventID = derr.New(derr.Invalid, "invalid Last-Event-ID")
 
 // SSEOptions configures one event stream.
 type SSEOptions struct {
@@ -184,7 +186,7 @@ func endedAt(ctx context.Context, opts SSEOptions, lastID int64) (bool, error) {
 		}
 		return false, fmt.Errorf("%w: %d is not an event of this source (its last event is %d); reconnect without Last-Event-ID to replay its events from the start", ErrInvalidLastEventID, lastID, last)
 	}
-	return Terminal(row.Stage) && row.Generation >= opts.Generation, nil
+	return lifecycle.Stage(row.Stage).Terminal() && row.Generation >= opts.Generation, nil
 }
 
 // sendAfter writes every stored event after *lastID and flushes, advancing
@@ -201,11 +203,11 @@ func sendAfter(ctx context.Context, s *sseWriter, opts SSEOptions, lastID *int64
 			if err != nil {
 				return false, fmt.Errorf("error encoding event %d: %w", e.ID, err)
 			}
-			if err := s.event(strconv.FormatInt(e.ID, 10), e.Stage, data); err != nil {
+			if err := s.event(strconv.FormatInt(e.ID, 10), string(e.Stage), data); err != nil {
 				return false, err
 			}
 			*lastID = e.ID
-			if Terminal(e.Stage) && e.Generation >= opts.Generation {
+			if e.Stage.Terminal() && e.Generation >= opts.Generation {
 				return true, s.flush()
 			}
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/embed"
 	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/summarize"
 	"github.com/kollektiv/kollektiv/jobs"
@@ -130,7 +131,7 @@ func TestSSEResumeDuringIngest(t *testing.T) {
 		t.Fatalf("first stream: %v", err)
 	}
 	last := got[len(got)-1]
-	if events.Terminal(last.Stage) {
+	if last.Stage.Terminal() {
 		t.Fatal("the ingest ended before the disconnect")
 	}
 
@@ -151,7 +152,7 @@ func TestSSEResumeDuringIngest(t *testing.T) {
 			t.Fatal(err)
 		}
 		ev := e.stored(t)
-		if len(got) > 0 && events.Terminal(got[len(got)-1].Stage) {
+		if len(got) > 0 && got[len(got)-1].Stage.Terminal() {
 			t.Fatalf("event %d sent after the terminal event", ev.ID)
 		}
 		got = append(got, ev)
@@ -165,11 +166,11 @@ func TestSSEResumeDuringIngest(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertSameEvents(t, got, stored)
-	if end := got[len(got)-1]; end.Stage != events.StageCompleted {
+	if end := got[len(got)-1]; end.Stage != lifecycle.StageCompleted {
 		t.Fatalf("stream ended at %s, want completed", end.Stage)
 	}
 	final, err := store.New(b.pool).GetSourceByID(ctx, source.ID)
-	if err != nil || final.Stage != events.StageCompleted {
+	if err != nil || lifecycle.StageOf(final) != lifecycle.StageCompleted {
 		t.Fatalf("source %+v, %v", final, err)
 	}
 	t.Logf("%d events: %d before the disconnect", len(got), 2)

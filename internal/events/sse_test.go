@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 )
 
 // sseEvent is one parsed event of a stream; comment holds a comment line.
@@ -85,7 +86,7 @@ func (e sseEvent) stored(t *testing.T) events.Event {
 	if err := json.Unmarshal([]byte(e.data), &ev); err != nil {
 		t.Fatalf("event data %q: %v", e.data, err)
 	}
-	if e.id != strconv.FormatInt(ev.ID, 10) || e.name != ev.Stage {
+	if e.id != strconv.FormatInt(ev.ID, 10) || e.name != string(ev.Stage) {
 		t.Fatalf("event id %q name %q carry event %d %s", e.id, e.name, ev.ID, ev.Stage)
 	}
 	return ev
@@ -154,14 +155,14 @@ func TestSSEReplaysThenFollowsUntilTerminal(t *testing.T) {
 	// The failed event of generation 1 is history: the client connects
 	// during generation 2.
 	var want []events.Event
-	for _, stage := range []string{events.StageCreated, events.StageFailed, events.StageCreated} {
+	for _, stage := range []lifecycle.Stage{lifecycle.StageCreated, lifecycle.StageFailed, lifecycle.StageCreated} {
 		gen := int32(1)
 		if len(want) == 2 {
 			gen = 2
 		}
 		want = append(want, writeEvent(t, b.pool, src, gen, stage))
 	}
-	writeEvent(t, b.pool, other, 2, events.StageCreated)
+	writeEvent(t, b.pool, other, 2, lifecycle.StageCreated)
 
 	server := newSSEServer(t, b, events.SSEOptions{SourceID: src, Generation: 2, Snapshot: map[string]string{"stage": "created"}})
 	stream, _ := server.connect(t, "")
@@ -184,10 +185,10 @@ func TestSSEReplaysThenFollowsUntilTerminal(t *testing.T) {
 	}
 
 	// Live, after the replay: the other source's events are not sent.
-	writeEvent(t, b.pool, other, 2, events.StageCompleted)
+	writeEvent(t, b.pool, other, 2, lifecycle.StageCompleted)
 	want = append(want,
-		writeEvent(t, b.pool, src, 2, events.StageProgress),
-		writeEvent(t, b.pool, src, 2, events.StageCompleted))
+		writeEvent(t, b.pool, src, 2, lifecycle.StageProgress),
+		writeEvent(t, b.pool, src, 2, lifecycle.StageCompleted))
 	for {
 		e, err := stream.nextEvent(t)
 		if errors.Is(err, io.EOF) {
@@ -211,9 +212,9 @@ func TestSSEResumesAfterLastEventID(t *testing.T) {
 	t.Parallel()
 	b := setupHub(t, events.HubOptions{})
 	src := createSource(t, b.pool)
-	created := writeEvent(t, b.pool, src, 1, events.StageCreated)
-	progress := writeEvent(t, b.pool, src, 1, events.StageProgress)
-	completed := writeEvent(t, b.pool, src, 1, events.StageCompleted)
+	created := writeEvent(t, b.pool, src, 1, lifecycle.StageCreated)
+	progress := writeEvent(t, b.pool, src, 1, lifecycle.StageProgress)
+	completed := writeEvent(t, b.pool, src, 1, lifecycle.StageCompleted)
 	server := newSSEServer(t, b, events.SSEOptions{SourceID: src, Generation: 1})
 
 	stream, _ := server.connect(t, strconv.FormatInt(created.ID, 10))
@@ -308,7 +309,7 @@ func assertSameEvents(t *testing.T, got, want []events.Event) {
 func summary(evs []events.Event) []string {
 	out := make([]string, len(evs))
 	for i, e := range evs {
-		out[i] = strconv.FormatInt(e.ID, 10) + ":" + strconv.Itoa(int(e.Generation)) + ":" + e.Stage
+		out[i] = strconv.FormatInt(e.ID, 10) + ":" + strconv.Itoa(int(e.Generation)) + ":" + string(e.Stage)
 	}
 	return out
 }
@@ -340,7 +341,7 @@ func TestSSEDeliversAcrossHubReconnect(t *testing.T) {
 	src := createSource(t, b.pool)
 	server := newSSEServer(t, b, events.SSEOptions{SourceID: src, Generation: 1})
 	stream, _ := server.connect(t, "")
-	created := writeEvent(t, b.pool, src, 1, events.StageCreated)
+	created := writeEvent(t, b.pool, src, 1, lifecycle.StageCreated)
 	if e, err := stream.nextEvent(t); err != nil || e.stored(t).ID != created.ID {
 		t.Fatalf("first event %+v, %v", e, err)
 	}
@@ -354,8 +355,8 @@ func TestSSEDeliversAcrossHubReconnect(t *testing.T) {
 	}
 	// Within the reconnect delay: nobody listens, the notification is lost.
 	want := []events.Event{
-		writeEvent(t, b.pool, src, 1, events.StageProgress),
-		writeEvent(t, b.pool, src, 1, events.StageCompleted),
+		writeEvent(t, b.pool, src, 1, lifecycle.StageProgress),
+		writeEvent(t, b.pool, src, 1, lifecycle.StageCompleted),
 	}
 	var got []events.Event
 	for {

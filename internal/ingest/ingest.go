@@ -1,7 +1,8 @@
 // Package ingest is the one way a source enters Kollektiv, shared by the CLI
 // and the API: the source's rows, its documents and its first job are
 // written in one transaction, so a source is never accepted and then
-// forgotten.
+// forgotten. Its stage and generation change only through internal/lifecycle's
+// guarded transitions.
 package ingest
 
 import (
@@ -20,7 +21,8 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/kollektiv/kollektiv/internal/content"
-	"github.com/kollektiv/kollektiv/internal/events"
+	"github.com/kollektiv/kollektiv/internal/derr"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/jobs"
 )
@@ -33,12 +35,8 @@ const (
 )
 
 // ErrIdempotencyKeyReused is returned when an idempotency key comes back
-// with a request other than the one that first used it.
-var ErrIdempotencyKeyReused = errors.New("idempotency key already used with different parameters")
-
-// ErrSourceBusy is returned when a source is ingested again while its
-// previous run has not finished.
-var ErrSourceBusy = errors.New("source is still being processed")
+// with a request other than the one that first used it (422).
+var ErrIdempotencyKeyReused = derr.New(derr.IdempotencyKeyReused, "idempotency key already used with different parameters")
 
 // Service adds sources.
 type Service struct {
@@ -128,7 +126,7 @@ func (s *Service) Add(ctx context.Context, p AddParams) (Added, error) {
 			}
 		}
 
-		source, refreshed, err := s.createOrRefresh(ctx, q, p, options)
+		source, refreshed, err := s.createOrRefresh(ctx, tx, p, options)
 		if err != nil {
 			return err
 		}
@@ -189,7 +187,8 @@ func SameRequest(source store.Source, requestHash []byte) error {
 	return fmt.Errorf("%w: the key was first used for source %s", ErrIdempotencyKeyReused, source.ID)
 }
 
-func (s *Service) createOrRefresh(ctx context.Context, q *store.Queries, p AddParams, options []byte) (store.Source, bool, error) {
+func (s *Service) createOrRefresh(ctx context.Context, tx pgx.Tx, p AddParams, options []byte) (store.Source, bool, error) {
+	q := store.New(tx)
 	if p.Kind != KindInline && p.URI != "" {
 		var existing store.Source
 		var err error
@@ -200,12 +199,11 @@ func (s *Service) createOrRefresh(ctx context.Context, q *store.Queries, p AddPa
 		}
 		switch {
 		case err == nil:
-			if !events.Terminal(existing.Stage) {
-				return existing, false, fmt.Errorf("%w: %s is at stage %s; wait for it to finish", ErrSourceBusy, existing.ID, existing.Stage)
-			}
-			source, err := q.StartSourceGeneration(ctx, existing.ID)
+			// Guarded in SQL: a source still running, or refreshed by a
+			// racing request meanwhile, gives lifecycle.ErrBusy.
+			source, err := lifecycle.StartGeneration(ctx, tx, p.UserID, existing.ID)
 			if err != nil {
-				return source, false, fmt.Errorf("error starting a new run: %w", err)
+				return source, false, err
 			}
 			return source, true, nil
 		case !errors.Is(err, pgx.ErrNoRows):
@@ -216,41 +214,27 @@ func (s *Service) createOrRefresh(ctx context.Context, q *store.Queries, p AddPa
 	if p.IdempotencyKey != "" {
 		key = &p.IdempotencyKey
 	}
-	source, err := q.CreateSource(ctx, store.CreateSourceParams{
+	source, err := lifecycle.Create(ctx, tx, store.CreateSourceParams{
 		ID: uuid.New(), UserID: p.UserID, Kind: p.Kind, URI: p.URI, Options: options, IdempotencyKey: key,
 		IdempotencyRequestHash: p.RequestHash,
 	})
-	if err != nil {
-		return source, false, fmt.Errorf("error creating source: %w", err)
-	}
-	return source, false, nil
+	return source, false, err
 }
 
-// ErrNotFound is returned for a source that does not exist for the user.
-var ErrNotFound = errors.New("source not found")
-
 // Retry processes a finished source's failed documents again, in a new
-// generation. It reports how many documents were sent back.
+// generation. It reports how many documents were sent back. The start of
+// the generation is guarded in SQL (lifecycle.StartRetry): of two racing
+// retries one wins and the other gets lifecycle.ErrBusy (a conflict); a
+// completed source without a document to retry gets
+// lifecycle.ErrNothingToRetry (a conflict too) and is left as it was; an
+// unknown one lifecycle.ErrNotFound.
 func (s *Service) Retry(ctx context.Context, userID string, sourceID uuid.UUID) (store.Source, int64, error) {
 	var source store.Source
 	var n int64
 	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		q := store.New(tx)
 		var err error
-		if source, err = lockOwnedSource(ctx, tx, userID, sourceID); err != nil {
+		if source, n, err = lifecycle.StartRetry(ctx, tx, userID, sourceID); err != nil {
 			return err
-		}
-		if !events.Terminal(source.Stage) {
-			return fmt.Errorf("%w: %s is at stage %s", ErrSourceBusy, source.ID, source.Stage)
-		}
-		if n, err = q.ResetFailedDocuments(ctx, source.ID); err != nil {
-			return fmt.Errorf("error resetting failed documents: %w", err)
-		}
-		if source, err = q.StartSourceGeneration(ctx, source.ID); err != nil {
-			return fmt.Errorf("error starting a new run: %w", err)
-		}
-		if source, err = q.RefreshSourceCounts(ctx, source.ID); err != nil {
-			return fmt.Errorf("error counting documents: %w", err)
 		}
 		return s.schedule(ctx, tx, source, map[string]any{"documents": source.DocumentCount, "retry": n})
 	})
@@ -259,23 +243,21 @@ func (s *Service) Retry(ctx context.Context, userID string, sourceID uuid.UUID) 
 
 // Delete cancels a source's waiting jobs and removes it with its documents,
 // chunks, vectors, summary and events, in one transaction. Jobs already
-// running find the source gone and do nothing.
+// running find the source gone and do nothing. An unknown source gives
+// lifecycle.ErrNotFound.
 //
 // A bulk-built vector index of the source is dropped after the commit, when
 // that can be done within a few seconds (another index build holds the
 // table's lock meanwhile); otherwise the next worker to start drops it.
 func (s *Service) Delete(ctx context.Context, userID string, sourceID uuid.UUID) error {
 	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		if _, err := lockOwnedSource(ctx, tx, userID, sourceID); err != nil {
+		// The delete takes the row's lock first: a job committing its own
+		// transition of the source waits, then finds no row.
+		if err := lifecycle.Delete(ctx, tx, userID, sourceID); err != nil {
 			return err
 		}
-		if _, err := store.CancelSourceJobs(ctx, tx, sourceID); err != nil {
-			return err
-		}
-		if _, err := store.New(tx).DeleteSource(ctx, store.DeleteSourceParams{ID: sourceID, UserID: userID}); err != nil {
-			return fmt.Errorf("error deleting source: %w", err)
-		}
-		return nil
+		_, err := store.CancelSourceJobs(ctx, tx, sourceID)
+		return err
 	})
 	if err != nil {
 		return err
@@ -287,31 +269,17 @@ func (s *Service) Delete(ctx context.Context, userID string, sourceID uuid.UUID)
 	return nil
 }
 
-func lockOwnedSource(ctx context.Context, tx pgx.Tx, userID string, sourceID uuid.UUID) (store.Source, error) {
-	source, err := store.New(tx).GetSource(ctx, store.GetSourceParams{ID: sourceID, UserID: userID})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return source, ErrNotFound
-	}
-	if err != nil {
-		return source, fmt.Errorf("error loading source: %w", err)
-	}
-	if _, err := tx.Exec(ctx, "SELECT 1 FROM sources WHERE id = $1 FOR UPDATE", sourceID); err != nil {
-		return source, fmt.Errorf("error locking source: %w", err)
-	}
-	return source, nil
-}
-
 // scheduleCrawl moves a URL source's new generation to crawling and
 // inserts its crawl_source job, with the crawling event.
 func (s *Service) scheduleCrawl(ctx context.Context, tx pgx.Tx, source store.Source, options []byte, crawl jobs.CrawlSettings, refreshed bool) (store.Source, error) {
-	crawling, err := store.New(tx).StartSourceCrawl(ctx, store.StartSourceCrawlParams{ID: source.ID, Generation: source.Generation, Options: options})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return source, fmt.Errorf("%w: %s is at stage %s", ErrSourceBusy, source.ID, source.Stage)
-	}
+	crawling, ok, err := lifecycle.StartCrawl(ctx, tx, source.ID, source.Generation, options)
 	if err != nil {
-		return source, fmt.Errorf("error starting crawl: %w", err)
+		return source, err
 	}
-	if err := jobs.ScheduleEvent(ctx, s.River, tx, source.ID, source.Generation, events.StageCrawling, "", map[string]any{
+	if !ok {
+		return source, fmt.Errorf("%w: %s is at stage %s", lifecycle.ErrBusy, source.ID, source.Stage)
+	}
+	if err := jobs.ScheduleEvent(ctx, s.River, tx, source.ID, source.Generation, lifecycle.StageCrawling, "", map[string]any{
 		"url": source.URI, "pages_limit": crawl.MaxPages, "refresh": refreshed,
 	}); err != nil {
 		return source, err
@@ -325,7 +293,7 @@ func (s *Service) scheduleCrawl(ctx context.Context, tx pgx.Tx, source store.Sou
 
 // schedule writes the created event and the first job of a generation.
 func (s *Service) schedule(ctx context.Context, tx pgx.Tx, source store.Source, payload map[string]any) error {
-	if err := jobs.ScheduleEvent(ctx, s.River, tx, source.ID, source.Generation, events.StageCreated, "", payload); err != nil {
+	if err := jobs.ScheduleEvent(ctx, s.River, tx, source.ID, source.Generation, lifecycle.StageCreated, "", payload); err != nil {
 		return err
 	}
 	if _, err := s.River.InsertTx(ctx, tx, jobs.ProcessDocumentsArgs{SourceGeneration: jobs.SourceGeneration{
@@ -340,11 +308,11 @@ func (s *Service) schedule(ctx context.Context, tx pgx.Tx, source store.Source, 
 var (
 	// ErrNothingToRefresh: the source was sent inline or uploaded; only its
 	// client has its documents.
-	ErrNothingToRefresh = errors.New("this source was sent inline or uploaded: there is nothing to re-read; send its documents again")
+	ErrNothingToRefresh = derr.New(derr.Conflict, "this source was sent inline or uploaded: there is nothing to re-read; send its documents again")
 	// ErrCannotReRead: a files source's path cannot be read here.
-	ErrCannotReRead = errors.New("cannot re-read the source's path")
+	ErrCannotReRead = derr.New(derr.Conflict, "cannot re-read the source's path")
 	// ErrCrawlTooLarge: the stored page limit is above the caller's ceiling.
-	ErrCrawlTooLarge = errors.New("the source's crawl is above the page limit")
+	ErrCrawlTooLarge = derr.New(derr.TooLarge, "the source's crawl is above the page limit")
 )
 
 // RefreshParams name the source to refresh and how.
@@ -371,7 +339,7 @@ type RefreshParams struct {
 func (s *Service) Refresh(ctx context.Context, p RefreshParams) (Added, error) {
 	source, err := store.New(s.Pool).GetSource(ctx, store.GetSourceParams{ID: p.SourceID, UserID: p.UserID})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Added{}, ErrNotFound
+		return Added{}, lifecycle.ErrNotFound
 	}
 	if err != nil {
 		return Added{}, fmt.Errorf("error loading source: %w", err)

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"github.com/kollektiv/kollektiv/internal/derr"
 	"maps"
 	"slices"
 
@@ -17,7 +17,7 @@ const OptionsVersion = 1
 
 // ErrInvalidOptions is returned for stored source options that cannot be
 // read: the source cannot be refreshed until they are repaired.
-var ErrInvalidOptions = errors.New("invalid source options")
+var ErrInvalidOptions = derr.New(derr.Conflict, "invalid source options")
 
 // Options are what a source keeps of how it was ingested, stored as
 // versioned JSON in sources.options: {"version": 1, "crawl": {...}}.

@@ -5,7 +5,6 @@ package search
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -15,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pgvector/pgvector-go"
 
+	"github.com/kollektiv/kollektiv/internal/derr"
 	"github.com/kollektiv/kollektiv/internal/embed"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
@@ -32,8 +32,9 @@ const (
 )
 
 // ErrInvalidQuery is wrapped by every error that Search returns for a query
-// it refuses to run; the message after it names the field.
-var ErrInvalidQuery = errors.New("invalid search query")
+// it refuses to run; the message after it names the field. It is of kind
+// derr.Invalid: the API answers 400 with the message.
+var ErrInvalidQuery = derr.New(derr.Invalid, "invalid search query")
 
 // Query is one search by one user.
 type Query struct {

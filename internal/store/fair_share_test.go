@@ -33,7 +33,9 @@ func TestUserQueuedDocuments(t *testing.T) {
 			t.Fatal(err)
 		}
 		if stage != "processing_scheduled" {
-			if _, err := q.SetSourceStage(ctx, SetSourceStageParams{ID: s.ID, Stage: stage}); err != nil {
+			// Straight to the stage under test: the transitions that lead
+			// there are internal/lifecycle's, tested there.
+			if _, err := pool.Exec(ctx, "UPDATE sources SET stage = $2 WHERE id = $1", s.ID, stage); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -12,16 +12,9 @@ import (
 )
 
 // This file holds the SQL that sqlc cannot check: queries over River's own
-// tables (not part of db/migrations) and COPY.
-
-// Job kinds whose completion the fan-in counts.
-const (
-	KindChunkDocumentsBatch   = "chunk_documents_batch"
-	KindPersistChunks         = "persist_chunks"
-	KindCheckChunkingComplete = "check_chunking_complete"
-	KindPublishEvent          = "publish_event"
-	KindCrawlSource           = "crawl_source"
-)
+// tables (not part of db/migrations) and COPY. The job kinds they look for
+// are internal/lifecycle's; callers pass them in, so that store needs no
+// import of the package that names them.
 
 // generationArgs is the part of a job's args that names its source and run;
 // `args @> ...` over it uses River's GIN index on river_job.args.
@@ -48,9 +41,9 @@ type BatchJobCounts struct {
 	FirstError string
 }
 
-// CountBatchJobs counts the chunk_documents_batch and persist_chunks jobs of
-// one source generation by state.
-func CountBatchJobs(ctx context.Context, db DBTX, sourceID uuid.UUID, generation int32) (BatchJobCounts, error) {
+// CountBatchJobs counts the jobs of the given kinds (the chunking and
+// embedding jobs) of one source generation by state.
+func CountBatchJobs(ctx context.Context, db DBTX, kinds []string, sourceID uuid.UUID, generation int32) (BatchJobCounts, error) {
 	var c BatchJobCounts
 	var firstError *string
 	err := db.QueryRow(ctx, `
@@ -60,8 +53,8 @@ func CountBatchJobs(ctx context.Context, db DBTX, sourceID uuid.UUID, generation
 		       (array_agg(errors[array_length(errors, 1)]->>'error' ORDER BY id)
 		            FILTER (WHERE state IN ('discarded', 'cancelled')))[1]
 		FROM river_job
-		WHERE kind IN ($1, $2) AND args @> $3::jsonb`,
-		KindChunkDocumentsBatch, KindPersistChunks, generationArgs(sourceID, generation),
+		WHERE kind = ANY($1::text[]) AND args @> $2::jsonb`,
+		kinds, generationArgs(sourceID, generation),
 	).Scan(&c.Unfinished, &c.Completed, &c.Failed, &firstError)
 	if err != nil {
 		return c, fmt.Errorf("error counting batch jobs: %w", err)
@@ -72,15 +65,16 @@ func CountBatchJobs(ctx context.Context, db DBTX, sourceID uuid.UUID, generation
 	return c, nil
 }
 
-// WaitingCheckJob returns the id of the generation's check_chunking_complete
-// job while it is waiting (scheduled, pending or retryable), or 0.
-func WaitingCheckJob(ctx context.Context, db DBTX, sourceID uuid.UUID, generation int32) (int64, error) {
+// WaitingCheckJob returns the id of the generation's job of kind (the
+// completion check) while it is waiting (scheduled, pending or retryable),
+// or 0.
+func WaitingCheckJob(ctx context.Context, db DBTX, kind string, sourceID uuid.UUID, generation int32) (int64, error) {
 	var id int64
 	err := db.QueryRow(ctx, `
 		SELECT id FROM river_job
 		WHERE kind = $1 AND args @> $2::jsonb AND state IN ('scheduled', 'pending', 'retryable')
 		ORDER BY id LIMIT 1`,
-		KindCheckChunkingComplete, generationArgs(sourceID, generation),
+		kind, generationArgs(sourceID, generation),
 	).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return 0, nil
@@ -91,10 +85,10 @@ func WaitingCheckJob(ctx context.Context, db DBTX, sourceID uuid.UUID, generatio
 	return id, nil
 }
 
-// EarlierEventsPending reports whether publish_event jobs of the source
+// EarlierEventsPending reports whether event jobs (of kind) of the source
 // inserted before jobID have not finished, so a stage event can wait for
 // the events that precede it.
-func EarlierEventsPending(ctx context.Context, db DBTX, sourceID uuid.UUID, jobID int64) (bool, error) {
+func EarlierEventsPending(ctx context.Context, db DBTX, kind string, sourceID uuid.UUID, jobID int64) (bool, error) {
 	var pending bool
 	err := db.QueryRow(ctx, `
 		SELECT EXISTS (
@@ -102,7 +96,7 @@ func EarlierEventsPending(ctx context.Context, db DBTX, sourceID uuid.UUID, jobI
 			WHERE kind = $1 AND id < $2 AND args @> $3::jsonb
 			  AND NOT args ? 'webhook_url'
 			  AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled'))`,
-		KindPublishEvent, jobID, fmt.Sprintf(`{"source_id": %q}`, sourceID),
+		kind, jobID, fmt.Sprintf(`{"source_id": %q}`, sourceID),
 	).Scan(&pending)
 	if err != nil {
 		return false, fmt.Errorf("error looking for earlier events: %w", err)

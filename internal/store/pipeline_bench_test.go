@@ -240,7 +240,7 @@ func benchFanIn(b *testing.B, n int, count bool) {
 			return fmt.Errorf("job %d is %s after JobCompleteTx", job.ID, done.State)
 		}
 		if count {
-			counts, err := CountBatchJobs(ctx, tx, sourceID, 1)
+			counts, err := CountBatchJobs(ctx, tx, []string{KindChunkDocumentsBatch, KindPersistChunks}, sourceID, 1)
 			if err != nil {
 				return err
 			}

@@ -91,6 +91,49 @@ func (q *Queries) AddSourceProgress(ctx context.Context, arg AddSourceProgressPa
 	return i, err
 }
 
+const completeSource = `-- name: CompleteSource :one
+UPDATE sources
+SET stage = 'completed', error = NULL, updated_at = now(), completed_at = now()
+WHERE id = $1 AND generation = $2 AND stage = 'chunks_generated'
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
+`
+
+type CompleteSourceParams struct {
+	ID         uuid.UUID
+	Generation int32
+}
+
+func (q *Queries) CompleteSource(ctx context.Context, arg CompleteSourceParams) (Source, error) {
+	row := q.db.QueryRow(ctx, completeSource, arg.ID, arg.Generation)
+	var i Source
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Kind,
+		&i.URI,
+		&i.Options,
+		&i.Stage,
+		&i.Generation,
+		&i.DocumentCount,
+		&i.ChunkCount,
+		&i.FailedDocumentCount,
+		&i.Error,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.CompletedAt,
+		&i.DocumentsScheduled,
+		&i.DocumentsProcessed,
+		&i.ChunksWritten,
+		&i.ChunksEmbedded,
+		&i.ProgressAt,
+		&i.BulkIndex,
+		&i.BatchJobsUnfinished,
+		&i.IdempotencyRequestHash,
+	)
+	return i, err
+}
+
 const createSource = `-- name: CreateSource :one
 INSERT INTO sources (id, user_id, kind, uri, options, idempotency_key, idempotency_request_hash)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
@@ -146,8 +189,9 @@ func (q *Queries) CreateSource(ctx context.Context, arg CreateSourceParams) (Sou
 	return i, err
 }
 
-const deleteSource = `-- name: DeleteSource :execrows
+const deleteSource = `-- name: DeleteSource :one
 DELETE FROM sources WHERE id = $1 AND user_id = $2
+RETURNING id
 `
 
 type DeleteSourceParams struct {
@@ -155,12 +199,57 @@ type DeleteSourceParams struct {
 	UserID string
 }
 
-func (q *Queries) DeleteSource(ctx context.Context, arg DeleteSourceParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteSource, arg.ID, arg.UserID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+// From any stage. Jobs of the source that run later find it gone.
+func (q *Queries) DeleteSource(ctx context.Context, arg DeleteSourceParams) (uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, deleteSource, arg.ID, arg.UserID)
+	var id uuid.UUID
+	err := row.Scan(&id)
+	return id, err
+}
+
+const failSource = `-- name: FailSource :one
+UPDATE sources
+SET stage = 'failed', error = $1, updated_at = now(), completed_at = now()
+WHERE id = $2 AND generation = $3 AND stage IN ('created', 'crawling', 'processing_scheduled', 'chunks_generated')
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
+`
+
+type FailSourceParams struct {
+	Error      *string
+	ID         uuid.UUID
+	Generation int32
+}
+
+// Ends a generation that is still running, with the reason.
+func (q *Queries) FailSource(ctx context.Context, arg FailSourceParams) (Source, error) {
+	row := q.db.QueryRow(ctx, failSource, arg.Error, arg.ID, arg.Generation)
+	var i Source
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Kind,
+		&i.URI,
+		&i.Options,
+		&i.Stage,
+		&i.Generation,
+		&i.DocumentCount,
+		&i.ChunkCount,
+		&i.FailedDocumentCount,
+		&i.Error,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.CompletedAt,
+		&i.DocumentsScheduled,
+		&i.DocumentsProcessed,
+		&i.ChunksWritten,
+		&i.ChunksEmbedded,
+		&i.ProgressAt,
+		&i.BulkIndex,
+		&i.BatchJobsUnfinished,
+		&i.IdempotencyRequestHash,
+	)
+	return i, err
 }
 
 const findSourceByURI = `-- name: FindSourceByURI :one
@@ -180,6 +269,52 @@ type FindSourceByURIParams struct {
 // ingesting it again refreshes it instead of duplicating it.
 func (q *Queries) FindSourceByURI(ctx context.Context, arg FindSourceByURIParams) (Source, error) {
 	row := q.db.QueryRow(ctx, findSourceByURI, arg.UserID, arg.Kind, arg.URI)
+	var i Source
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Kind,
+		&i.URI,
+		&i.Options,
+		&i.Stage,
+		&i.Generation,
+		&i.DocumentCount,
+		&i.ChunkCount,
+		&i.FailedDocumentCount,
+		&i.Error,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.CompletedAt,
+		&i.DocumentsScheduled,
+		&i.DocumentsProcessed,
+		&i.ChunksWritten,
+		&i.ChunksEmbedded,
+		&i.ProgressAt,
+		&i.BulkIndex,
+		&i.BatchJobsUnfinished,
+		&i.IdempotencyRequestHash,
+	)
+	return i, err
+}
+
+const finishSourceCrawl = `-- name: FinishSourceCrawl :one
+UPDATE sources
+SET stage = 'created', updated_at = now()
+WHERE id = $1 AND generation = $2 AND stage = 'crawling'
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
+`
+
+type FinishSourceCrawlParams struct {
+	ID         uuid.UUID
+	Generation int32
+}
+
+// Ends a crawl whose pages are stored: crawling becomes created, the
+// stage from which process_documents takes over. No row: the crawl is no
+// longer current.
+func (q *Queries) FinishSourceCrawl(ctx context.Context, arg FinishSourceCrawlParams) (Source, error) {
+	row := q.db.QueryRow(ctx, finishSourceCrawl, arg.ID, arg.Generation)
 	var i Source
 	err := row.Scan(
 		&i.ID,
@@ -393,6 +528,49 @@ func (q *Queries) ListSources(ctx context.Context, arg ListSourcesParams) ([]Sou
 	return items, nil
 }
 
+const markSourceChunksGenerated = `-- name: MarkSourceChunksGenerated :one
+UPDATE sources
+SET stage = 'chunks_generated', error = NULL, updated_at = now()
+WHERE id = $1 AND generation = $2 AND stage = 'processing_scheduled'
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
+`
+
+type MarkSourceChunksGeneratedParams struct {
+	ID         uuid.UUID
+	Generation int32
+}
+
+func (q *Queries) MarkSourceChunksGenerated(ctx context.Context, arg MarkSourceChunksGeneratedParams) (Source, error) {
+	row := q.db.QueryRow(ctx, markSourceChunksGenerated, arg.ID, arg.Generation)
+	var i Source
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Kind,
+		&i.URI,
+		&i.Options,
+		&i.Stage,
+		&i.Generation,
+		&i.DocumentCount,
+		&i.ChunkCount,
+		&i.FailedDocumentCount,
+		&i.Error,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.CompletedAt,
+		&i.DocumentsScheduled,
+		&i.DocumentsProcessed,
+		&i.ChunksWritten,
+		&i.ChunksEmbedded,
+		&i.ProgressAt,
+		&i.BulkIndex,
+		&i.BatchJobsUnfinished,
+		&i.IdempotencyRequestHash,
+	)
+	return i, err
+}
+
 const refreshSourceCounts = `-- name: RefreshSourceCounts :one
 UPDATE sources s
 SET document_count = c.documents,
@@ -448,7 +626,7 @@ SET stage = 'processing_scheduled',
     bulk_index = CASE WHEN generation = 1 THEN $3::boolean ELSE bulk_index END,
     documents_processed = 0, chunks_written = 0, chunks_embedded = 0,
     progress_at = NULL, updated_at = now()
-WHERE id = $4 AND generation = $5
+WHERE id = $4 AND generation = $5 AND stage = 'created'
 RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
 `
 
@@ -501,24 +679,24 @@ func (q *Queries) ScheduleSourceProcessing(ctx context.Context, arg ScheduleSour
 	return i, err
 }
 
-const setSourceStage = `-- name: SetSourceStage :one
+const startSourceCrawl = `-- name: StartSourceCrawl :one
 UPDATE sources
-SET stage = $1,
-    error = $2,
-    updated_at = now(),
-    completed_at = CASE WHEN $1 IN ('completed', 'failed') THEN now() ELSE NULL END
-WHERE id = $3
+SET stage = 'crawling', options = $1, updated_at = now()
+WHERE id = $2 AND generation = $3 AND stage = 'created'
 RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
 `
 
-type SetSourceStageParams struct {
-	Stage string
-	Error *string
-	ID    uuid.UUID
+type StartSourceCrawlParams struct {
+	Options    []byte
+	ID         uuid.UUID
+	Generation int32
 }
 
-func (q *Queries) SetSourceStage(ctx context.Context, arg SetSourceStageParams) (Source, error) {
-	row := q.db.QueryRow(ctx, setSourceStage, arg.Stage, arg.Error, arg.ID)
+// Moves a URL source's new generation from created to crawling and keeps
+// its options. No row: the source is not at the start of that generation
+// (deleted, or another run won).
+func (q *Queries) StartSourceCrawl(ctx context.Context, arg StartSourceCrawlParams) (Source, error) {
+	row := q.db.QueryRow(ctx, startSourceCrawl, arg.Options, arg.ID, arg.Generation)
 	var i Source
 	err := row.Scan(
 		&i.ID,
@@ -549,16 +727,78 @@ func (q *Queries) SetSourceStage(ctx context.Context, arg SetSourceStageParams) 
 }
 
 const startSourceGeneration = `-- name: StartSourceGeneration :one
+
 UPDATE sources
 SET generation = generation + 1, stage = 'created', error = NULL,
     completed_at = NULL, updated_at = now()
-WHERE id = $1
+WHERE id = $1 AND user_id = $2 AND stage IN ('completed', 'failed')
 RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
 `
 
-// Starts another run of the pipeline over a source (retry or refresh).
-func (q *Queries) StartSourceGeneration(ctx context.Context, id uuid.UUID) (Source, error) {
-	row := q.db.QueryRow(ctx, startSourceGeneration, id)
+type StartSourceGenerationParams struct {
+	ID     uuid.UUID
+	UserID string
+}
+
+// The transitions of a source's lifecycle (internal/lifecycle calls them;
+// nothing else writes stage or generation). Each is one statement that
+// carries its own guard: no row means the source is not in a stage the
+// transition leaves from, or is of another generation, or is gone: someone
+// else won.
+// Starts another run of the pipeline over a finished source (refresh).
+func (q *Queries) StartSourceGeneration(ctx context.Context, arg StartSourceGenerationParams) (Source, error) {
+	row := q.db.QueryRow(ctx, startSourceGeneration, arg.ID, arg.UserID)
+	var i Source
+	err := row.Scan(
+		&i.ID,
+		&i.UserID,
+		&i.Kind,
+		&i.URI,
+		&i.Options,
+		&i.Stage,
+		&i.Generation,
+		&i.DocumentCount,
+		&i.ChunkCount,
+		&i.FailedDocumentCount,
+		&i.Error,
+		&i.IdempotencyKey,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.CompletedAt,
+		&i.DocumentsScheduled,
+		&i.DocumentsProcessed,
+		&i.ChunksWritten,
+		&i.ChunksEmbedded,
+		&i.ProgressAt,
+		&i.BulkIndex,
+		&i.BatchJobsUnfinished,
+		&i.IdempotencyRequestHash,
+	)
+	return i, err
+}
+
+const startSourceRetry = `-- name: StartSourceRetry :one
+UPDATE sources s
+SET generation = generation + 1, stage = 'created', error = NULL,
+    completed_at = NULL, updated_at = now()
+WHERE s.id = $1 AND s.user_id = $2 AND s.stage IN ('completed', 'failed')
+  AND (s.stage = 'failed'
+       OR EXISTS (SELECT 1 FROM documents d
+                  WHERE d.source_id = s.id AND d.status = 'failed' AND d.content <> ''))
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
+`
+
+type StartSourceRetryParams struct {
+	ID     uuid.UUID
+	UserID string
+}
+
+// Starts another run of a finished source to process its failed documents
+// again: only when there is something to retry, a failed source or a
+// document that failed after it was loaded (one that could not be loaded
+// has nothing to process).
+func (q *Queries) StartSourceRetry(ctx context.Context, arg StartSourceRetryParams) (Source, error) {
+	row := q.db.QueryRow(ctx, startSourceRetry, arg.ID, arg.UserID)
 	var i Source
 	err := row.Scan(
 		&i.ID,

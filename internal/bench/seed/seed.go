@@ -22,6 +22,7 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/embed"
+	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -104,7 +105,7 @@ func Chunks(ctx context.Context, pool *pgxpool.Pool, embedder *embed.Hashing, op
 	// The copies: copy 0 is the corpus, copy c replaces c*3% of the words
 	// (at most 30%), so every chunk has its own vector.
 	sourceID := uuid.New()
-	if _, err := store.New(pool).CreateSource(ctx, store.CreateSourceParams{ID: sourceID, UserID: opts.UserID, Kind: "inline", Options: []byte("{}")}); err != nil {
+	if _, err := lifecycle.Create(ctx, pool, store.CreateSourceParams{ID: sourceID, UserID: opts.UserID, Kind: "inline", Options: []byte("{}")}); err != nil {
 		return nil, fmt.Errorf("error creating source: %w", err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2)) //nolint:gosec // a reproducible collection, not a secret
@@ -124,7 +125,7 @@ func Chunks(ctx context.Context, pool *pgxpool.Pool, embedder *embed.Hashing, op
 			if copyNo > 0 {
 				url = fmt.Sprintf("%s?version=%d", doc.URL, copyNo)
 			}
-			docRows = append(docRows, []any{documentID, sourceID, url, doc.Title, "", make([]byte, 32), "embedded", len(o.chunks)})
+			docRows = append(docRows, []any{documentID, sourceID, url, doc.Title, "", make([]byte, 32), string(lifecycle.DocumentEmbedded), len(o.chunks)})
 			for _, ch := range o.chunks {
 				if len(chunkRows) == opts.Chunks {
 					break
