@@ -80,6 +80,9 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 	}
 	hits, err := s.Search(r.Context(), search.Query{UserID: keyFrom(r.Context()).UserID, Text: text, K: k, SourceID: sourceID})
 	if err != nil {
+		if derr.KindOf(err) != derr.Internal {
+			return err // the client's to fix: its own message
+		}
 		return fmt.Errorf("error searching: %w", err)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"query": text, "k": k, "hits": hits})

@@ -138,7 +138,7 @@ func TestIngestURLThroughJob(t *testing.T) {
 	if _, err := pool.Exec(ctx, `UPDATE sources SET options = '{"bogus": 1}' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
-	if r := run(t, env, "sources", "refresh", id); r.code != 1 || !strings.Contains(r.stderr, `invalid source options: unknown fields "bogus"`) {
+	if r := run(t, env, "sources", "refresh", id); r.code != 4 || !strings.Contains(r.stderr, `invalid source options: unknown fields "bogus"`) {
 		t.Fatalf("refresh with corrupt options: %d %s %s", r.code, r.stdout, r.stderr)
 	}
 }

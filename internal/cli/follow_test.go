@@ -280,7 +280,7 @@ func TestInterruptedIngestWaitHintsWatch(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, `"stage":"completed"`) {
 		t.Fatalf("sources watch: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
-	if r := run(t, env, "sources", "watch", "0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10"); r.code != 1 || !strings.Contains(r.stderr, "no source") {
+	if r := run(t, env, "sources", "watch", "0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10"); r.code != 3 || !strings.Contains(r.stderr, "no source") {
 		t.Fatalf("watch of an unknown source: exit %d, stderr %q", r.code, r.stderr)
 	}
 }

@@ -25,6 +25,7 @@ func TestTable(t *testing.T) {
 		{derr.Forbidden, http.StatusForbidden, 5, true},
 		{derr.NotFound, http.StatusNotFound, 3, true},
 		{derr.Conflict, http.StatusConflict, 4, true},
+		{derr.IdempotencyKeyReused, http.StatusUnprocessableEntity, 4, true},
 		{derr.TooLarge, http.StatusRequestEntityTooLarge, 6, true},
 		{derr.RateLimited, http.StatusTooManyRequests, 7, true},
 		{derr.Unavailable, http.StatusServiceUnavailable, 8, false},
@@ -53,8 +54,8 @@ func TestTable(t *testing.T) {
 			}
 		}
 	}
-	if n := len(derr.Kinds()); n != 9 {
-		t.Errorf("%d kinds, the table above has 9", n)
+	if n := len(derr.Kinds()); n != 10 {
+		t.Errorf("%d kinds, the table above has 10", n)
 	}
 }
 
