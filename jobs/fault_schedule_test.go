@@ -109,7 +109,7 @@ func holdCompletion(t *testing.T, pool *pgxpool.Pool) (release func() (waiting i
 	})
 	return func() (waiting int) {
 		t.Helper()
-		if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE relation = 'source_summaries'::regclass AND NOT granted`).Scan(&waiting); err != nil {
+		if err := pool.QueryRow(ctx, `SELECT count(DISTINCT pid) FROM pg_locks WHERE relation = 'source_summaries'::regclass AND NOT granted`).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
 		released = true

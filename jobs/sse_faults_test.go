@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,6 +32,13 @@ import (
 // testAppName marks the test's own database connections, which
 // pg_terminate_backend spares.
 const testAppName = "kollektiv_fault_test"
+
+// faultCorpusEnv names what the SSE fault tests ingest, a directory or a
+// file of the test corpus. Default: the Rust book (113 files, 1.2 MB). One
+// file (rust-book/src/ch03-04-comments.md) ingests within a second, as the
+// whole book does on a fast machine: the faults must still land before the
+// source completes.
+const faultCorpusEnv = "KOLLEKTIV_FAULT_CORPUS"
 
 // sseClients is how many clients follow the source's events.
 const sseClients = 4
@@ -96,7 +105,7 @@ func setupSSEFaults(t *testing.T) *sseFaultBundle {
 	f.api = startProcesses(t, binary, apiEnv, 1, "api")
 	f.waitHealthy(t)
 
-	f.source = addCorpus(t, &ingest.Service{Pool: pool, River: rc}, "alice", "rust-book")
+	f.source = addCorpus(t, &ingest.Service{Pool: pool, River: rc}, "alice", cmp.Or(os.Getenv(faultCorpusEnv), "rust-book"))
 	connected := make(chan struct{}, sseClients)
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	t.Cleanup(cancel)
