@@ -297,11 +297,13 @@ func (f *sseFaultBundle) assertClientsSawStoredEvents(t *testing.T) {
 }
 
 // TestTerminateBackendsDuringIngestAndStreams kills every database
-// connection but the test's own with pg_terminate_backend, several times
-// while workers ingest and clients follow the events through `kollektiv
-// api`: the workers' job connections, River's, and the API's (the event
-// hub's LISTEN included). The source completes exactly, and every client,
-// resuming with Last-Event-ID after each cut, sees each stored event once.
+// connection but the test's own with pg_terminate_backend, five times while
+// workers ingest and clients follow the events through `kollektiv api`:
+// the workers' job connections, River's, and the API's (the event hub's
+// LISTEN included). Each round fires when the ingest's progress crosses a
+// point seeded by KOLLEKTIV_CRASH_SEED, and the source cannot complete
+// before the last. The source completes exactly, and every client, resuming
+// with Last-Event-ID after each cut, sees each stored event once.
 func TestTerminateBackendsDuringIngestAndStreams(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts API and worker processes")
@@ -329,7 +331,8 @@ func TestTerminateBackendsDuringIngestAndStreams(t *testing.T) {
 
 // TestAPIRestartsDuringStreams kills (SIGKILL) and stops (SIGTERM) the
 // `kollektiv api` process while clients follow a source's events and
-// workers in their own processes ingest it; every client, reconnecting to
+// workers in their own processes ingest it, each restart when the ingest's
+// progress crosses a seeded point (as above); every client, reconnecting to
 // the new process with Last-Event-ID, sees each stored event once.
 func TestAPIRestartsDuringStreams(t *testing.T) {
 	if testing.Short() {
