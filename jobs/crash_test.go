@@ -320,8 +320,9 @@ func TestCrashWorkers(t *testing.T) {
 	})
 	lastKill := time.Now()
 	waiting := release()
-	t.Logf("%d kills in %s at progress %s; %d summaries waited for the last kill",
-		len(seen), lastKill.Sub(began).Round(time.Millisecond), fractions(seen), waiting)
+	progress, _, _ := progressOf(t, b, sources)
+	t.Logf("%d kills in %s at progress %s; %d summaries waited for the last kill (progress %.2f)",
+		len(seen), lastKill.Sub(began).Round(time.Millisecond), fractions(seen), waiting, progress)
 
 	waitSourcesFinished(t, b, sources, 4*time.Minute)
 	finishedAt := time.Now()

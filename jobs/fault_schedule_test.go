@@ -88,8 +88,8 @@ func waitSourcesFinished(t *testing.T, b *testBundle, sources []corpusSource, ti
 // the test's own, so generate_summary, the last job of a source, waits at
 // its first statement however fast the machine ingests. The fault tests
 // take it before the workers start, so every planned fault lands on a
-// running ingest. release reports how many sessions were waiting for it,
-// which is 0 unless the ingest caught up with the faults.
+// running ingest. release reports how many summary writes were waiting for
+// it, which is 0 unless the ingest caught up with the faults.
 func holdCompletion(t *testing.T, pool *pgxpool.Pool) (release func() (waiting int)) {
 	t.Helper()
 	ctx := context.Background()
@@ -109,7 +109,9 @@ func holdCompletion(t *testing.T, pool *pgxpool.Pool) (release func() (waiting i
 	})
 	return func() (waiting int) {
 		t.Helper()
-		if err := pool.QueryRow(ctx, `SELECT count(DISTINCT pid) FROM pg_locks WHERE relation = 'source_summaries'::regclass AND NOT granted`).Scan(&waiting); err != nil {
+		if err := pool.QueryRow(ctx, `
+			SELECT count(DISTINCT l.pid) FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+			WHERE l.relation = 'source_summaries'::regclass AND NOT l.granted AND a.query LIKE '%INSERT INTO source_summaries%'`).Scan(&waiting); err != nil {
 			t.Fatal(err)
 		}
 		released = true

@@ -254,7 +254,8 @@ func (f *sseFaultBundle) runFaults(t *testing.T, n int, fault func(k int)) {
 	sources := []corpusSource{f.source}
 	seen := runFaults(t, f.testBundle, sources, faultFractions(f.rng, n, 0.05, 1), fault)
 	waiting := f.release()
-	t.Logf("%d faults at progress %s; %d summaries waited for the last fault", len(seen), fractions(seen), waiting)
+	progress, _, _ := progressOf(t, f.testBundle, sources)
+	t.Logf("%d faults at progress %s; %d summaries waited for the last fault (progress %.2f)", len(seen), fractions(seen), waiting, progress)
 	waitSourcesFinished(t, f.testBundle, sources, 4*time.Minute)
 }
 
