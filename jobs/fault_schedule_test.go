@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/wait"
 )
 
@@ -32,7 +33,8 @@ func faultFractions(rng *rand.Rand, n int, lo, hi float64) []float64 {
 // progressOf is how far the ingest of sources has gone, from 0 to 1: the
 // documents chunked and chunks embedded, by the counters each job's
 // transaction adds to, over the documents and the chunks a run without
-// faults writes. finished reports that every source has its terminal event.
+// faults writes; a source past chunking counts whole. allFinished reports
+// that every source has its terminal event.
 func progressOf(t *testing.T, b *testBundle, sources []corpusSource) (progress float64, allFinished bool, last string) {
 	t.Helper()
 	var done, total int
@@ -41,8 +43,13 @@ func progressOf(t *testing.T, b *testBundle, sources []corpusSource) (progress f
 	for _, s := range sources {
 		source, ok := finished(t, b, s.id)
 		allFinished = allFinished && ok
-		done += int(source.DocumentsProcessed + source.ChunksEmbedded)
 		total += len(s.docs) + len(s.chunks)
+		switch source.Stage {
+		case events.StageCreated, events.StageProcessingScheduled:
+			done += int(source.DocumentsProcessed + source.ChunksEmbedded)
+		default:
+			done += len(s.docs) + len(s.chunks)
+		}
 		states = append(states, fmt.Sprintf("%s %s, documents %d/%d, chunks embedded %d/%d",
 			s.id, source.Stage, source.DocumentsProcessed, len(s.docs), source.ChunksEmbedded, len(s.chunks)))
 	}
@@ -60,13 +67,13 @@ func runFaults(t *testing.T, b *testBundle, sources []corpusSource, at []float64
 	for k, want := range at {
 		var progress float64
 		var finished bool
+		var last string
 		wait.For(t, 4*time.Minute, func() (bool, string) {
-			var last string
 			progress, finished, last = progressOf(t, b, sources)
 			return finished || progress >= want, fmt.Sprintf("fault %d of %d waits for progress %.3f; %s", k+1, len(at), want, last)
 		})
 		if finished {
-			t.Fatalf("the sources finished before fault %d of %d (planned at progress %.3f)", k+1, len(at), want)
+			t.Fatalf("the sources finished before fault %d of %d (planned at progress %.3f): %s", k+1, len(at), want, last)
 		}
 		fault(k)
 		seen = append(seen, progress)
