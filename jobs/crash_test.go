@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -24,6 +25,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/testbin"
 	"github.com/kollektiv/kollektiv/internal/testcorpus"
+	"github.com/kollektiv/kollektiv/internal/wait"
 )
 
 // Settings of TestCrashWorkers, from the environment.
@@ -111,6 +113,9 @@ func startProcesses(t *testing.T, binary string, env []string, n int, args ...st
 			<-c.done
 		}
 		_ = p.file.Close()
+		if t.Failed() {
+			t.Logf("%s logs:\n%s", p.args[0], p.logTail())
+		}
 	})
 	return p
 }
@@ -156,17 +161,11 @@ func (p *processes) assertRunning() {
 // waitLogged waits until the log holds n lines containing text.
 func (p *processes) waitLogged(text string, n int) {
 	p.t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
+	wait.For(p.t, time.Minute, func() (bool, string) {
 		out, _ := os.ReadFile(p.log)
-		if strings.Count(string(out), text) >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			p.t.Fatalf("%s: %d lines with %q not logged within a minute; logs:\n%s", p.args[0], n, text, p.logTail())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		got := strings.Count(string(out), text)
+		return got >= n, fmt.Sprintf("%s: %d of %d lines with %q logged; logs:\n%s", p.args[0], got, n, text, tail(out, 4000))
+	})
 }
 
 func (p *processes) logTail() string {
@@ -174,10 +173,12 @@ func (p *processes) logTail() string {
 	return tail(out, 4000)
 }
 
-// corpusSource is a source the fault tests ingest, with its documents.
+// corpusSource is a source the fault tests ingest, with its documents and
+// the chunks (id to text) that chunking them without any fault gives.
 type corpusSource struct {
-	id   uuid.UUID
-	docs []content.Document
+	id     uuid.UUID
+	docs   []content.Document
+	chunks map[string]string
 }
 
 // addCorpus adds a directory of the test corpus as a source of user.
@@ -192,7 +193,21 @@ func addCorpus(t *testing.T, svc *ingest.Service, user, dir string) corpusSource
 	if err != nil {
 		t.Fatal(err)
 	}
-	return corpusSource{id: added.Source.ID, docs: docs}
+	chunker, err := content.NewChunker(content.ChunkerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for _, d := range docs {
+		chunks, err := chunker.Chunk(content.DocumentID(added.Source.ID, d.URL), d.Content)
+		if err != nil {
+			continue
+		}
+		for _, c := range chunks {
+			want[c.ID.String()] = c.Text
+		}
+	}
+	return corpusSource{id: added.Source.ID, docs: docs, chunks: want}
 }
 
 // finished reports whether the source has reached a terminal stage and its
@@ -234,20 +249,7 @@ func assertCompletedExactly(t *testing.T, b *testBundle, src corpusSource) int {
 	if want := map[bool]int{true: 1, false: 0}[source.BulkIndex]; indexes != want || valid != want {
 		t.Fatalf("source %s (bulk %v): %d registered indexes, %d valid, want %d", src.id, source.BulkIndex, indexes, valid, want)
 	}
-	chunker, err := content.NewChunker(content.ChunkerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{}
-	for _, d := range src.docs {
-		chunks, err := chunker.Chunk(content.DocumentID(src.id, d.URL), d.Content)
-		if err != nil {
-			continue
-		}
-		for _, c := range chunks {
-			want[c.ID.String()] = c.Text
-		}
-	}
+	want := src.chunks
 	got := chunksOf(t, b, src.id)
 	if len(got) != len(want) {
 		t.Fatalf("source %s: %d chunks stored, want %d", src.id, len(got), len(want))
@@ -275,12 +277,14 @@ func assertNoJobUnfinished(t *testing.T, b *testBundle) {
 
 // TestCrashWorkers ingests real documentation of two users at once with
 // three `kollektiv worker` processes while SIGKILLing a random one of them
-// at random moments and starting it again: KOLLEKTIV_CRASH_KILLS kills (20)
-// on a schedule seeded by KOLLEKTIV_CRASH_SEED. When the sources finish
-// before the last kill, two more are added, so every kill lands on work. At
-// the end every source must be completed with exactly the chunks a run
-// without crashes writes, every chunk embedded, each stage event once, and
-// no job left behind.
+// and starting it again: KOLLEKTIV_CRASH_KILLS kills (20), kill k when the
+// ingest's progress (documents chunked and chunks embedded, over all there
+// are) crosses a seeded point of the k-th of as many slices, on a schedule
+// seeded by KOLLEKTIV_CRASH_SEED. The sources cannot complete before the
+// last kill (holdCompletion), so every kill lands on work however fast the
+// machine. At the end every source must be completed with exactly the
+// chunks a run without crashes writes, every chunk embedded, each stage
+// event once, and no job left behind.
 func TestCrashWorkers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test: starts worker processes for a minute or two")
@@ -306,49 +310,25 @@ func TestCrashWorkers(t *testing.T) {
 	svc := &ingest.Service{Pool: pool, River: rc}
 	b := &testBundle{pool: pool}
 
+	release := holdCompletion(t, pool)
+	sources := []corpusSource{addCorpus(t, svc, "alice", "fastapi"), addCorpus(t, svc, "bob", "rust-book")}
 	workers := startProcesses(t, binary, workerEnv(url), 3, "worker")
 	rescues := &rescueClock{t: t, b: b}
 	began := time.Now()
-	var sources []corpusSource
-	kills, rounds := 0, 0
-	for rounds == 0 || kills < wantKills {
-		// A round: two users' sources at once, killed until they finish.
-		round := []corpusSource{addCorpus(t, svc, "alice", "fastapi"), addCorpus(t, svc, "bob", "rust-book")}
-		sources = append(sources, round...)
-		rounds++
-		for {
-			time.Sleep(time.Duration(100+rng.IntN(600)) * time.Millisecond)
-			done := true
-			for _, s := range round {
-				_, ok := finished(t, b, s.id)
-				done = done && ok
-			}
-			if done || kills == wantKills {
-				break
-			}
-			victim := rng.IntN(len(workers.procs))
-			worker := rescues.workerOf(workers, victim)
-			workers.restart(victim, syscall.SIGKILL)
-			rescues.killed(worker)
-			kills++
-		}
-	}
-	t.Logf("%d kills over %d rounds of two sources in %s", kills, rounds, time.Since(began).Round(time.Millisecond))
+	at := faultFractions(rng, wantKills, 0.02, 1)
+	seen := runFaults(t, b, sources, at, func(int) {
+		victim := rng.IntN(len(workers.procs))
+		worker := rescues.workerOf(workers, victim)
+		workers.restart(victim, syscall.SIGKILL)
+		rescues.killed(worker)
+	})
 	lastKill := time.Now()
+	waiting := release()
+	progress, _, _ := progressOf(t, b, sources)
+	t.Logf("%d kills in %s at progress %s; %d summaries waited for the last kill (progress %.2f)",
+		len(seen), lastKill.Sub(began).Round(time.Millisecond), fractions(seen), waiting, progress)
 
-	deadline := time.Now().Add(4 * time.Minute)
-	for _, s := range sources {
-		for {
-			source, ok := finished(t, b, s.id)
-			if ok {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("source %s is %s 4 minutes after the last kill; worker logs:\n%s", s.id, source.Stage, workers.logTail())
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	waitSourcesFinished(t, b, sources, 4*time.Minute)
 	finishedAt := time.Now()
 	total := 0
 	for _, s := range sources {
@@ -356,8 +336,17 @@ func TestCrashWorkers(t *testing.T) {
 	}
 	assertNoJobUnfinished(t, b)
 	workers.assertRunning()
-	t.Logf("%d sources, %d chunks, %d kills, seed %d; finished %s after the last kill", len(sources), total, kills, seed, finishedAt.Sub(lastKill).Round(time.Millisecond))
+	t.Logf("%d sources, %d chunks, %d kills, seed %d; finished %s after the last kill", len(sources), total, len(seen), seed, finishedAt.Sub(lastKill).Round(time.Millisecond))
 	rescues.report(11 * time.Second) // KOLLEKTIV_RESCUE_AFTER of workerEnv
+}
+
+// fractions formats progress points for a log line.
+func fractions(at []float64) string {
+	parts := make([]string, len(at))
+	for i, p := range at {
+		parts[i] = strconv.FormatFloat(p, 'f', 2, 64)
+	}
+	return strings.Join(parts, " ")
 }
 
 func tail(b []byte, n int) string {

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/lifecycle"
+	"github.com/kollektiv/kollektiv/internal/wait"
 	"github.com/kollektiv/kollektiv/jobs"
 )
 
@@ -41,34 +43,22 @@ func TestStageEventsKeepPipelineOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Let the second job be worked at least once before the first runs.
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	wait.For(t, 30*time.Second, func() (bool, string) {
 		job, err := b.client.JobGet(ctx, next.Job.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if job.AttemptedAt != nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the second event's job was not worked within 30s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return job.AttemptedAt != nil, fmt.Sprintf("the second event's job is %s, not worked yet", job.State)
+	})
 	if _, err := b.client.JobRetry(ctx, delayed.Job.ID); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		got := stageEvents(t, b, id, 2)
-		if len(got) == 2 {
-			if want := []string{string(lifecycle.StageCreated), string(lifecycle.StageProcessingScheduled)}; !equal(got, want) {
-				t.Fatalf("stage events of generation 2 stored as %v, want %v", got, want)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stage events of generation 2: %v after 30s", got)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var got []string
+	wait.For(t, 30*time.Second, func() (bool, string) {
+		got = stageEvents(t, b, id, 2)
+		return len(got) == 2, fmt.Sprintf("stage events of generation 2: %v", got)
+	})
+	if want := []string{string(lifecycle.StageCreated), string(lifecycle.StageProcessingScheduled)}; !equal(got, want) {
+		t.Fatalf("stage events of generation 2 stored as %v, want %v", got, want)
 	}
 }

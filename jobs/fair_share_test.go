@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
+	"github.com/kollektiv/kollektiv/internal/wait"
 	"github.com/kollektiv/kollektiv/jobs"
 )
 
@@ -55,17 +57,14 @@ func TestFairShareWaitsForUserQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The job snoozes again and again while the lock is held.
-	for snoozes := 0; snoozes < 2; {
+	wait.For(t, time.Minute, func() (bool, string) {
+		var snoozes int
 		if err := b.pool.QueryRow(ctx, `SELECT coalesce((metadata->>'snoozes')::int, 0) FROM river_job WHERE kind = 'process_documents' AND args->>'source_id' = $1`,
 			added.Source.ID.String()).Scan(&snoozes); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("process_documents did not snooze while alice's queue was locked (%d snoozes)", snoozes)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+		return snoozes >= 2, fmt.Sprintf("process_documents snoozed %d times while alice's queue was locked, want 2", snoozes)
+	})
 	if source, err := store.New(b.pool).GetSourceByID(ctx, added.Source.ID); err != nil || source.Stage != string(lifecycle.StageCreated) {
 		t.Fatalf("source scheduled while its user's queue was locked: stage %s, %v", source.Stage, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,24 +17,27 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
-	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/ingest"
-	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/localpg"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/testbin"
-	"github.com/kollektiv/kollektiv/internal/testcorpus"
+	"github.com/kollektiv/kollektiv/internal/wait"
 )
 
 // TestPostgresRestartMidIngest restarts the PostgreSQL server (a cluster the
-// test owns) while two workers ingest: the source still completes with
-// exactly the expected chunks and each stage event once.
+// test owns) while two workers ingest: when the ingest's progress crosses a
+// point seeded by KOLLEKTIV_CRASH_SEED (between 5% and 60% of its documents
+// and chunks), never after a sleep. The source still completes with exactly
+// the expected chunks and each stage event once, and no job is left.
 func TestPostgresRestartMidIngest(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts its own PostgreSQL server")
 	}
 	t.Parallel()
 	ctx := context.Background()
+	seed := crashEnv(t, crashSeedEnv, rand.Uint64()) //nolint:gosec // a seed, logged for replay
+	t.Logf("%s=%d", crashSeedEnv, seed)
+	rng := rand.New(rand.NewPCG(seed, 9)) //nolint:gosec // a seeded, repeatable schedule
 	dir, err := os.MkdirTemp("", "kollektiv-restart-")
 	if err != nil {
 		t.Fatal(err)
@@ -63,38 +67,17 @@ func TestPostgresRestartMidIngest(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	docs, problems, err := content.LoadPath(ctx, filepath.Join(testcorpus.Dir(t), "fastapi"), content.LoadOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	added, err := (&ingest.Service{Pool: pool, River: rc}).Add(ctx, ingest.AddParams{UserID: "alice", Kind: ingest.KindFiles, URI: "fastapi", Documents: docs, Problems: problems})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	var workers []*exec.Cmd
-	for range 2 {
-		w := exec.Command(binary, "worker")
-		w.Env = env
-		if err := w.Start(); err != nil {
-			t.Fatal(err)
-		}
-		workers = append(workers, w)
-	}
-	t.Cleanup(func() {
-		for _, w := range workers {
-			_ = w.Process.Kill()
-			_ = w.Wait()
-		}
-	})
+	b := &testBundle{pool: pool}
+	sources := []corpusSource{addCorpus(t, &ingest.Service{Pool: pool, River: rc}, "alice", "fastapi")}
+	workers := startProcesses(t, binary, env, 2, "worker")
 
 	// A client follows the source as `ingest --wait` does: it must ride
 	// out the restart and end with the source.
-	watch := exec.Command(binary, "sources", "watch", added.Source.ID.String())
+	watch := exec.Command(binary, "sources", "watch", sources[0].id.String())
 	watch.Env = append(slices.Clone(env), "KOLLEKTIV_USER=alice")
 	var watchOut, watchErr lockedBuffer
 	watch.Stdout, watch.Stderr = &watchOut, &watchErr
@@ -105,43 +88,24 @@ func TestPostgresRestartMidIngest(t *testing.T) {
 	go func() { watchDone <- watch.Wait() }()
 	t.Cleanup(func() { _ = watch.Process.Kill() })
 
-	// Restart once chunks are being written and the client has shown an
-	// event.
-	for waited := 0; ; waited++ {
-		var chunks int
-		if err := pool.QueryRow(ctx, "SELECT count(*) FROM chunks").Scan(&chunks); err != nil {
+	// The restart takes the test's connections too, so nothing holds the
+	// source back: one fault, before 60% of the work, lands on a running
+	// ingest on any machine.
+	seen := runFaults(t, b, sources, faultFractions(rng, 1, 0.05, 0.6), func(int) {
+		wait.For(t, time.Minute, func() (bool, string) {
+			return strings.Contains(watchOut.String(), "processing_scheduled"), "sources watch printed: " + watchOut.String()
+		})
+		if err := server.Restart(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if chunks > 0 && strings.Contains(watchOut.String(), "processing_scheduled") {
-			break
-		}
-		if waited > 1200 {
-			t.Fatal("no chunk written within a minute")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err := server.Restart(ctx); err != nil {
-		t.Fatal(err)
-	}
-
-	b := &testBundle{pool: pool}
-	deadline := time.Now().Add(3 * time.Minute)
-	var source store.Source
-	for {
-		source, err = store.New(pool).GetSourceByID(ctx, added.Source.ID)
-		if err == nil && lifecycle.StageOf(source).Terminal() {
-			if s := stageEvents(t, b, source.ID, 1); len(s) > 0 && lifecycle.Stage(s[len(s)-1]).Terminal() {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("source is %s 3 minutes after the restart (%v)", source.Stage, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if source.Stage != string(lifecycle.StageCompleted) {
-		t.Fatalf("source ended %s: %v", source.Stage, source.Error)
-	}
+		pool.Reset() // the test's connections died with the server
+	})
+	restarted := time.Now()
+	waitSourcesFinished(t, b, sources, 3*time.Minute)
+	t.Logf("restart at progress %s; finished %s after it", fractions(seen), time.Since(restarted).Round(time.Millisecond))
+	assertCompletedExactly(t, b, sources[0])
+	assertNoJobUnfinished(t, b)
+	workers.assertRunning()
 	select {
 	case err := <-watchDone:
 		if err != nil || strings.Count(watchOut.String(), "completed") != 1 {
@@ -150,26 +114,6 @@ func TestPostgresRestartMidIngest(t *testing.T) {
 		t.Logf("sources watch exited 0 after the restart; stderr: %q", watchErr.String())
 	case <-time.After(time.Minute):
 		t.Fatalf("sources watch still running a minute after the source completed; stdout:\n%s\nstderr:\n%s", watchOut.String(), watchErr.String())
-	}
-	if got := stageEvents(t, b, source.ID, 1); !equal(got, wantStages) {
-		t.Fatalf("stage events %v", got)
-	}
-	chunker, _ := content.NewChunker(content.ChunkerOptions{})
-	want := 0
-	for _, d := range docs {
-		chunks, err := chunker.Chunk(content.DocumentID(source.ID, d.URL), d.Content)
-		if err == nil {
-			want += len(chunks)
-		}
-	}
-	got := chunksOf(t, b, source.ID)
-	if len(got) != want {
-		t.Fatalf("%d chunks, want %d", len(got), want)
-	}
-	for _, c := range got {
-		if !c.Embedded {
-			t.Fatal("a chunk without a vector")
-		}
 	}
 }
 

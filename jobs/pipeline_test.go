@@ -30,6 +30,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/provider"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/summarize"
+	"github.com/kollektiv/kollektiv/internal/wait"
 	"github.com/kollektiv/kollektiv/jobs"
 )
 
@@ -138,25 +139,13 @@ func guide(topic string, sections int) string {
 // terminal event and returns the source.
 func waitTerminal(t *testing.T, b *testBundle, sourceID uuid.UUID) store.Source {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	for {
-		source, err := store.New(b.pool).GetSourceByID(ctx, sourceID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if lifecycle.StageOf(source).Terminal() {
-			evs := stageEvents(t, b, sourceID, source.Generation)
-			if len(evs) > 0 && lifecycle.Stage(evs[len(evs)-1]).Terminal() {
-				return source
-			}
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("source %s did not finish: stage %s", sourceID, source.Stage)
-		case <-time.After(25 * time.Millisecond):
-		}
-	}
+	var source store.Source
+	wait.For(t, 90*time.Second, func() (bool, string) {
+		var ok bool
+		source, ok = finished(t, b, sourceID)
+		return ok, fmt.Sprintf("source %s is %s, its terminal event not stored", sourceID, source.Stage)
+	})
+	return source
 }
 
 // stageEvents lists the stage events (not progress) of one generation, in
@@ -636,22 +625,15 @@ func TestInvalidArgsAreCancelledNotRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		job, err := b.client.JobGet(ctx, res.Job.ID)
-		if err != nil {
+	var job *rivertype.JobRow
+	wait.For(t, 30*time.Second, func() (bool, string) {
+		if job, err = b.client.JobGet(ctx, res.Job.ID); err != nil {
 			t.Fatal(err)
 		}
-		if job.State == rivertype.JobStateCancelled {
-			if job.Attempt != 1 || len(job.Errors) != 1 || !strings.Contains(job.Errors[0].Error, "chunk_ids") {
-				t.Fatalf("cancelled after %d attempts with errors %+v", job.Attempt, job.Errors)
-			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("job is %s after 30s, want cancelled", job.State)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return job.State == rivertype.JobStateCancelled, fmt.Sprintf("job is %s, want cancelled", job.State)
+	})
+	if job.Attempt != 1 || len(job.Errors) != 1 || !strings.Contains(job.Errors[0].Error, "chunk_ids") {
+		t.Fatalf("cancelled after %d attempts with errors %+v", job.Attempt, job.Errors)
 	}
 }
 

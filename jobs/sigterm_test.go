@@ -148,22 +148,9 @@ func TestSIGTERMHandsBackRunningJobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = second.Process.Signal(syscall.SIGTERM); _ = second.Wait() })
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		source, err := store.New(pool).GetSourceByID(ctx, added.Source.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if lifecycle.StageOf(source).Terminal() {
-			if lifecycle.Stage(source.Stage) != lifecycle.StageCompleted {
-				t.Fatalf("source ended %s: %v", source.Stage, source.Error)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("source still %s", source.Stage)
-		}
-		time.Sleep(100 * time.Millisecond)
+	source := waitTerminal(t, &testBundle{pool: pool}, added.Source.ID)
+	if source.Stage != string(lifecycle.StageCompleted) {
+		t.Fatalf("source ended %s: %v", source.Stage, source.Error)
 	}
 	// The interrupted jobs ran again without having used an attempt.
 	var maxAttempt int

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -25,11 +27,19 @@ import (
 	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/testbin"
+	"github.com/kollektiv/kollektiv/internal/wait"
 )
 
 // testAppName marks the test's own database connections, which
 // pg_terminate_backend spares.
 const testAppName = "kollektiv_fault_test"
+
+// faultCorpusEnv names what the SSE fault tests ingest, a directory or a
+// file of the test corpus. Default: the Rust book (113 files, 1.2 MB). One
+// file (rust-book/src/ch03-04-comments.md) ingests within a second, as the
+// whole book does on a fast machine: the faults must still land before the
+// source completes.
+const faultCorpusEnv = "KOLLEKTIV_FAULT_CORPUS"
 
 // sseClients is how many clients follow the source's events.
 const sseClients = 4
@@ -46,6 +56,7 @@ type sseFaultBundle struct {
 	api     *processes
 	workers *processes
 	source  corpusSource
+	release func() int // lets the source complete (holdCompletion)
 	http    *http.Client
 	results chan sseClientResult
 }
@@ -95,7 +106,7 @@ func setupSSEFaults(t *testing.T) *sseFaultBundle {
 	f.api = startProcesses(t, binary, apiEnv, 1, "api")
 	f.waitHealthy(t)
 
-	f.source = addCorpus(t, &ingest.Service{Pool: pool, River: rc}, "alice", "rust-book")
+	f.source = addCorpus(t, &ingest.Service{Pool: pool, River: rc}, "alice", cmp.Or(os.Getenv(faultCorpusEnv), "rust-book"))
 	connected := make(chan struct{}, sseClients)
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	t.Cleanup(cancel)
@@ -110,7 +121,9 @@ func setupSSEFaults(t *testing.T) *sseFaultBundle {
 		}
 	}
 	// Faults start once the workers run: one that loses its connection
-	// while starting exits, for its supervisor to start it again.
+	// while starting exits, for its supervisor to start it again. The source
+	// completes only once the test lets it, after its last fault.
+	f.release = holdCompletion(t, pool)
 	f.workers = startProcesses(t, binary, append(workerEnv(url), "KOLLEKTIV_LOG_LEVEL=info"), 2, "worker")
 	f.workers.waitLogged(`msg="worker started"`, 2)
 	return f
@@ -119,21 +132,15 @@ func setupSSEFaults(t *testing.T) *sseFaultBundle {
 // waitHealthy waits until the API answers /healthz.
 func (f *sseFaultBundle) waitHealthy(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
+	wait.For(t, time.Minute, func() (bool, string) {
 		resp, err := f.http.Get(f.baseURL + "/healthz")
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
+		if err != nil {
+			return false, fmt.Sprintf("API not healthy: %v", err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("API not healthy within a minute (%v); logs:\n%s", err, f.api.logTail())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, fmt.Sprintf("API answers /healthz with %d", resp.StatusCode)
+	})
 }
 
 // sseEvent is one event as a client received it.
@@ -239,21 +246,18 @@ func (f *sseFaultBundle) stream(ctx context.Context, res *sseClientResult, lastI
 	}
 }
 
-// waitFinished waits for the source's terminal event, calling fault at
-// random moments (0.5 to 2s apart, from the seeded schedule) until then.
-func (f *sseFaultBundle) waitFinished(t *testing.T, fault func()) {
+// runFaults calls fault(k) for each of n faults as the ingest progresses,
+// each at a seeded point of its own slice of the progress (see
+// faultFractions), then lets the source complete and waits for its
+// terminal event.
+func (f *sseFaultBundle) runFaults(t *testing.T, n int, fault func(k int)) {
 	t.Helper()
-	deadline := time.Now().Add(4 * time.Minute)
-	for {
-		time.Sleep(time.Duration(500+f.rng.IntN(1500)) * time.Millisecond)
-		if _, ok := finished(t, f.testBundle, f.source.id); ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("source not finished after 4 minutes; worker logs:\n%s\nAPI logs:\n%s", f.workers.logTail(), f.api.logTail())
-		}
-		fault()
-	}
+	sources := []corpusSource{f.source}
+	seen := runFaults(t, f.testBundle, sources, faultFractions(f.rng, n, 0.05, 1), fault)
+	waiting := f.release()
+	progress, _, _ := progressOf(t, f.testBundle, sources)
+	t.Logf("%d faults at progress %s; %d summaries waited for the last fault (progress %.2f)", len(seen), fractions(seen), waiting, progress)
+	waitSourcesFinished(t, f.testBundle, sources, 4*time.Minute)
 }
 
 // assertClientsSawStoredEvents checks that the source completed exactly and
@@ -300,11 +304,13 @@ func (f *sseFaultBundle) assertClientsSawStoredEvents(t *testing.T) {
 }
 
 // TestTerminateBackendsDuringIngestAndStreams kills every database
-// connection but the test's own with pg_terminate_backend, several times
-// while workers ingest and clients follow the events through `kollektiv
-// api`: the workers' job connections, River's, and the API's (the event
-// hub's LISTEN included). The source completes exactly, and every client,
-// resuming with Last-Event-ID after each cut, sees each stored event once.
+// connection but the test's own with pg_terminate_backend, five times while
+// workers ingest and clients follow the events through `kollektiv api`:
+// the workers' job connections, River's, and the API's (the event hub's
+// LISTEN included). Each round fires when the ingest's progress crosses a
+// point seeded by KOLLEKTIV_CRASH_SEED, and the source cannot complete
+// before the last. The source completes exactly, and every client, resuming
+// with Last-Event-ID after each cut, sees each stored event once.
 func TestTerminateBackendsDuringIngestAndStreams(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts API and worker processes")
@@ -312,11 +318,8 @@ func TestTerminateBackendsDuringIngestAndStreams(t *testing.T) {
 	t.Parallel()
 	f := setupSSEFaults(t)
 	ctx := context.Background()
-	rounds, terminated, listeners := 0, 0, 0
-	f.waitFinished(t, func() {
-		if rounds == 5 {
-			return
-		}
+	terminated, listeners := 0, 0
+	f.runFaults(t, 5, func(int) {
 		var n, listening int
 		if err := f.pool.QueryRow(ctx, `
 			SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)),
@@ -326,20 +329,17 @@ func TestTerminateBackendsDuringIngestAndStreams(t *testing.T) {
 			testAppName).Scan(&n, &listening); err != nil {
 			t.Fatal(err)
 		}
-		rounds++
 		terminated += n
 		listeners += listening
 	})
-	if rounds == 0 {
-		t.Fatal("the source finished before any connection was terminated")
-	}
-	t.Logf("terminated %d connections (%d of them last ran LISTEN) in %d rounds", terminated, listeners, rounds)
+	t.Logf("terminated %d connections (%d of them last ran LISTEN) in 5 rounds", terminated, listeners)
 	f.assertClientsSawStoredEvents(t)
 }
 
 // TestAPIRestartsDuringStreams kills (SIGKILL) and stops (SIGTERM) the
 // `kollektiv api` process while clients follow a source's events and
-// workers in their own processes ingest it; every client, reconnecting to
+// workers in their own processes ingest it, each restart when the ingest's
+// progress crosses a seeded point (as above); every client, reconnecting to
 // the new process with Last-Event-ID, sees each stored event once.
 func TestAPIRestartsDuringStreams(t *testing.T) {
 	if testing.Short() {
@@ -348,18 +348,10 @@ func TestAPIRestartsDuringStreams(t *testing.T) {
 	t.Parallel()
 	f := setupSSEFaults(t)
 	signals := []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM, syscall.SIGKILL, syscall.SIGTERM}
-	restarts := 0
-	f.waitFinished(t, func() {
-		if restarts == len(signals) {
-			return
-		}
-		f.api.restart(0, signals[restarts])
-		restarts++
+	f.runFaults(t, len(signals), func(k int) {
+		f.api.restart(0, signals[k])
 		f.waitHealthy(t)
 	})
-	if restarts == 0 {
-		t.Fatal("the source finished before the API was restarted")
-	}
-	t.Logf("restarted the API %d times (%v)", restarts, signals[:restarts])
+	t.Logf("restarted the API %d times (%v)", len(signals), signals)
 	f.assertClientsSawStoredEvents(t)
 }

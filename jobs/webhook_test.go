@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/lifecycle"
+	"github.com/kollektiv/kollektiv/internal/wait"
 	"github.com/kollektiv/kollektiv/jobs"
 )
 
@@ -73,19 +75,11 @@ func TestWebhooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	wait.For(t, 30*time.Second, func() (bool, string) {
 		mu.Lock()
-		n := len(received)
-		mu.Unlock()
-		if n == len(stored) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("webhook received %d of %d events", n, len(stored))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		defer mu.Unlock()
+		return len(received) == len(stored), fmt.Sprintf("webhook received %d of %d events", len(received), len(stored))
+	})
 	mu.Lock()
 	defer mu.Unlock()
 	for _, e := range stored {

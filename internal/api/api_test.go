@@ -20,6 +20,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/app"
 	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/dbtest"
+	"github.com/kollektiv/kollektiv/internal/wait"
 )
 
 func TestMain(m *testing.M) {
@@ -167,21 +168,16 @@ func (b *testBundle) createInline(t *testing.T, key string, docs ...map[string]s
 
 func (b *testBundle) waitFinished(t *testing.T, key, id string) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	var v map[string]any
+	wait.For(t, 60*time.Second, func() (bool, string) {
 		r := b.do(t, key, "GET", "/v1/sources/"+id, nil)
 		if r.status != http.StatusOK {
 			t.Fatalf("get: %d %s", r.status, r.body)
 		}
-		v := r.json(t)
-		if v["stage"] == "completed" || v["stage"] == "failed" {
-			return v
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("source %s still %v", id, v["stage"])
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		v = r.json(t)
+		return v["stage"] == "completed" || v["stage"] == "failed", fmt.Sprintf("source %s still %v", id, v["stage"])
+	})
+	return v
 }
 
 func TestSourcesLifecycle(t *testing.T) {
@@ -224,7 +220,7 @@ func TestSourcesLifecycle(t *testing.T) {
 
 	// Job durations come from River's job events, which reach the
 	// metrics asynchronously, possibly after the source completed: read
-	// until they are all there, or a few seconds have passed.
+	// until they are all there.
 	wantMetrics := []string{
 		`kollektiv_provider_calls_total{model="hashing-v1-384",provider="embedder"}`,
 		`kollektiv_provider_calls_total{model="extractive-v1/hashing-v1-384",provider="summarizer"} 1`,
@@ -232,23 +228,16 @@ func TestSourcesLifecycle(t *testing.T) {
 		`kollektiv_documents{status="embedded"} 1`,
 		`kollektiv_documents{status="failed"} 1`,
 	}
-	var missing []string
-	for deadline := time.Now().Add(5 * time.Second); ; {
+	wait.For(t, 10*time.Second, func() (bool, string) {
 		metrics := string(b.do(t, "", "GET", "/metrics", nil).body)
-		missing = missing[:0]
+		var missing []string
 		for _, want := range wantMetrics {
 			if !strings.Contains(metrics, want) {
 				missing = append(missing, want)
 			}
 		}
-		if len(missing) == 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	for _, want := range missing {
-		t.Errorf("metrics lack %s", want)
-	}
+		return len(missing) == 0, fmt.Sprintf("metrics lack %s", strings.Join(missing, ", "))
+	})
 
 	// Search finds the chunks, with their document.
 	s := b.do(t, b.alice, "GET", "/v1/search?q=tokio+engine+progress&k=3", nil)

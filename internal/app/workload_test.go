@@ -21,6 +21,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/testcorpus"
+	"github.com/kollektiv/kollektiv/internal/wait"
 )
 
 // A workload is many sources of several users, built from the shared
@@ -119,12 +120,19 @@ func corpusPages(t *testing.T, n int) []content.Document {
 }
 
 // waitFinished waits until every source is in a terminal stage with its
-// terminal event published, and records how long each took.
+// terminal event published, until ctx's deadline, and records how long each
+// took.
 func waitFinished(ctx context.Context, t *testing.T, pool *pgxpool.Pool, sources []*plannedSource) {
 	t.Helper()
+	timeout := 10 * time.Minute
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = time.Until(deadline)
+	}
+	// The wait, not the queries, gives up at the deadline, saying what it saw.
+	ctx = context.WithoutCancel(ctx)
 	q := store.New(pool)
 	for _, s := range sources {
-		for {
+		wait.For(t, timeout, func() (bool, string) {
 			source, err := q.GetSourceByID(ctx, s.id)
 			if err != nil {
 				t.Fatal(err)
@@ -134,18 +142,14 @@ func waitFinished(ctx context.Context, t *testing.T, pool *pgxpool.Pool, sources
 				s.id, source.Generation, []string{string(lifecycle.StageCompleted), string(lifecycle.StageFailed)}).Scan(&at)
 			if err == nil {
 				s.finished, s.completedAt, s.took = source, at, at.Sub(source.CreatedAt)
-				break
+				return true, ""
 			}
 			if !errors.Is(err, pgx.ErrNoRows) {
 				t.Fatal(err)
 			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("source %s of %s did not finish: stage %s, %d of %d documents processed",
-					s.id, s.user, source.Stage, source.DocumentsProcessed, source.DocumentsScheduled)
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
+			return false, fmt.Sprintf("source %s of %s did not finish: stage %s, %d of %d documents processed",
+				s.id, s.user, source.Stage, source.DocumentsProcessed, source.DocumentsScheduled)
+		})
 	}
 }
 

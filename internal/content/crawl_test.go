@@ -365,8 +365,9 @@ func TestCrawlConcurrency(t *testing.T) {
 	t.Parallel()
 
 	var (
-		mu                sync.Mutex
-		inFlight, maxSeen int
+		mu                        sync.Mutex
+		inFlight, maxSeen, linked int
+		twoLinked                 = make(chan struct{})
 	)
 	var links []string
 	for i := range 8 {
@@ -380,8 +381,22 @@ func TestCrawlConcurrency(t *testing.T) {
 		mu.Lock()
 		inFlight++
 		maxSeen = max(maxSeen, inFlight)
+		if r.URL.Path != "/" {
+			linked++
+			if linked == 2 {
+				close(twoLinked)
+			}
+		}
 		mu.Unlock()
-		time.Sleep(20 * time.Millisecond)
+		// The first linked pages wait for each other, so they are surely in
+		// flight together however slowly the crawler's goroutines start.
+		if r.URL.Path != "/" {
+			select {
+			case <-twoLinked:
+			case <-time.After(10 * time.Second): // a crawler that fetches one at a time fails below
+			case <-r.Context().Done():
+			}
+		}
 		mu.Lock()
 		inFlight--
 		mu.Unlock()

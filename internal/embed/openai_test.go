@@ -26,8 +26,12 @@ type fakeOpenAI struct {
 	requests []recordedRequest
 	inFlight atomic.Int32
 	maxSeen  atomic.Int32
-	delay    time.Duration
-	respond  func(w http.ResponseWriter, n int, req embeddingsRequest) bool // true: handled
+	// holdUntil, when set, holds each request until that many have
+	// arrived (or 10s have passed), so that concurrent requests are surely
+	// in flight together, however slowly the client's goroutines start.
+	holdUntil int
+	allIn     chan struct{}
+	respond   func(w http.ResponseWriter, n int, req embeddingsRequest) bool // true: handled
 }
 
 func (f *fakeOpenAI) reqs() []recordedRequest {
@@ -58,9 +62,21 @@ func (f *fakeOpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.requests = append(f.requests, recordedRequest{r.Method, r.URL.Path, r.Header.Get("Authorization"), r.Header.Get("Content-Type"), req})
 	n := len(f.requests)
+	if f.holdUntil > 0 && f.allIn == nil {
+		f.allIn = make(chan struct{})
+	}
+	if f.holdUntil > 0 && n == f.holdUntil {
+		close(f.allIn)
+	}
+	allIn := f.allIn
 	f.mu.Unlock()
-	if f.delay > 0 {
-		time.Sleep(f.delay)
+	if allIn != nil {
+		select {
+		case <-allIn:
+		case <-time.After(10 * time.Second): // a client that never sends them together fails the test
+		case <-r.Context().Done():
+			return
+		}
 	}
 	if f.respond != nil && f.respond(w, n, req) {
 		return
@@ -163,7 +179,7 @@ func TestOpenAIEmbedRequestsAndOrder(t *testing.T) {
 	bundle, cfg := setup(t)
 	cfg.MaxBatchInputs = 4
 	cfg.Concurrency = 2
-	bundle.fake.delay = 20 * time.Millisecond
+	bundle.fake.holdUntil = 2 // the first two batches are in flight together
 	e := newOpenAI(t, cfg)
 
 	in := texts(10)

@@ -20,6 +20,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/summarize"
+	"github.com/kollektiv/kollektiv/internal/wait"
 	"github.com/kollektiv/kollektiv/jobs"
 )
 
@@ -178,18 +179,11 @@ func TestSSEResumeDuringIngest(t *testing.T) {
 
 func waitForEventAfter(t *testing.T, b *hubBundle, sourceID uuid.UUID, afterID int64) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	wait.For(t, 60*time.Second, func() (bool, string) {
 		evs, err := events.After(context.Background(), b.pool, sourceID, afterID, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(evs) > 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no event after %d within 60s", afterID)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(evs) > 0, fmt.Sprintf("no event after %d", afterID)
+	})
 }

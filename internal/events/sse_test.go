@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/lifecycle"
+	"github.com/kollektiv/kollektiv/internal/wait"
 )
 
 // sseEvent is one parsed event of a stream; comment holds a comment line.
@@ -275,13 +277,10 @@ func TestSSEHeartbeatAndDisconnect(t *testing.T) {
 	if err := server.served(t); err != nil {
 		t.Fatalf("a client going away is no error: %v", err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for b.hub.Subscribers() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("subscription outlived the stream")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.For(t, 10*time.Second, func() (bool, string) {
+		n := b.hub.Subscribers()
+		return n == 0, fmt.Sprintf("%d subscriptions outlived the stream", n)
+	})
 }
 
 func TestSSEValidatesOptions(t *testing.T) {
