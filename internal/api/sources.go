@@ -391,13 +391,6 @@ func hashUpload(form *multipart.Form) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-func firstProblem(problems []*content.DocumentError) string {
-	if len(problems) == 0 {
-		return "none"
-	}
-	return problems[0].Error()
-}
-
 // crawlSettings checks a request's crawl object. Without one the URL's
 // page alone is fetched; with one, up to 50 pages unless page_limit says
 // otherwise. Whether private addresses may be crawled is the deployment's

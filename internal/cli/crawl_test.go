@@ -9,12 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/kollektiv/kollektiv/internal/app"
-	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/dbtest"
 )
 
@@ -74,32 +71,16 @@ func TestIngestURLThroughJob(t *testing.T) {
 		t.Fatalf("source at %s with job args %s", stage, args)
 	}
 
-	cfg := config.MustLoadDefaults()
-	cfg.DatabaseURL = url
-	cfg.FanInSafetyInterval = 200 * time.Millisecond
-	worker, err := app.New(ctx, cfg, nil, app.Options{Worker: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := worker.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = worker.Stop(context.Background()) })
+	startWorker(t, url)
 	waitStage := func() string {
 		t.Helper()
-		deadline := time.Now().Add(60 * time.Second)
-		for {
+		waitUntil(t, "the source finished", func() (bool, string) {
 			if err := pool.QueryRow(ctx, "SELECT stage FROM sources WHERE id = $1", id).Scan(&stage); err != nil {
 				t.Fatal(err)
 			}
-			if stage == "completed" || stage == "failed" {
-				return stage
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("source still %s", stage)
-			}
-			time.Sleep(25 * time.Millisecond)
-		}
+			return stage == "completed" || stage == "failed", "stage " + stage
+		})
+		return stage
 	}
 	if s := waitStage(); s != "completed" {
 		t.Fatalf("crawled source %s", s)

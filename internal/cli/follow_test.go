@@ -18,6 +18,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/app"
 	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/dbtest"
+	"github.com/kollektiv/kollektiv/internal/wait"
 )
 
 // syncBuffer is a bytes.Buffer a test reads while a command writes it.
@@ -67,30 +68,27 @@ func (r *running) exit(t *testing.T) int {
 	}
 }
 
-// waitUntil polls cond until it holds, failing after a minute with what
-// it last saw.
+// waitUntil waits up to a minute for cond, failing with what and what
+// cond last saw.
 func waitUntil(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
+	wait.For(t, time.Minute, func() (bool, string) {
 		ok, saw := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within a minute; last saw %s", what, saw)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return ok, what + ": " + saw
+	})
 }
 
-// startWorker runs the pipeline's workers in-process on url.
-func startWorker(t *testing.T, url string) *app.App {
+// startWorker runs the pipeline's workers in-process on url, with short
+// fan-in and retry intervals; tune, when given, changes the settings.
+func startWorker(t *testing.T, url string, tune ...func(*config.Config)) *app.App {
 	t.Helper()
 	cfg := config.MustLoadDefaults()
 	cfg.DatabaseURL = url
 	cfg.FanInSafetyInterval = 200 * time.Millisecond
 	cfg.RetryBase = 50 * time.Millisecond
+	for _, f := range tune {
+		f(cfg)
+	}
 	ctx := context.Background()
 	worker, err := app.New(ctx, cfg, nil, app.Options{Worker: true})
 	if err != nil {

@@ -8,12 +8,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/kollektiv/kollektiv/internal/app"
-	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/dbtest"
 )
@@ -24,18 +21,7 @@ import (
 func TestIngestWait(t *testing.T) {
 	t.Parallel()
 	url := dbtest.DatabaseURL(t)
-	cfg := config.MustLoadDefaults()
-	cfg.DatabaseURL = url
-	cfg.FanInSafetyInterval = 200 * time.Millisecond
-	ctx := context.Background()
-	worker, err := app.New(ctx, cfg, nil, app.Options{Worker: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := worker.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = worker.Stop(context.Background()) })
+	startWorker(t, url)
 
 	dir := t.TempDir()
 	write := func(name, text string) {

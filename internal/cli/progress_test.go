@@ -13,7 +13,6 @@ import (
 
 	"github.com/creack/pty"
 
-	"github.com/kollektiv/kollektiv/internal/app"
 	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/dbtest"
 )
@@ -24,20 +23,12 @@ import (
 func TestIngestProgressOnTerminal(t *testing.T) {
 	t.Parallel()
 	url := dbtest.DatabaseURL(t)
-	cfg := config.MustLoadDefaults()
-	cfg.DatabaseURL = url
-	cfg.BatchDocuments = 1
-	cfg.EmbedBatchChunks = 2
-	cfg.ProgressInterval = time.Millisecond
+	startWorker(t, url, func(cfg *config.Config) {
+		cfg.BatchDocuments = 1
+		cfg.EmbedBatchChunks = 2
+		cfg.ProgressInterval = time.Millisecond
+	})
 	ctx := context.Background()
-	worker, err := app.New(ctx, cfg, nil, app.Options{Worker: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := worker.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = worker.Stop(context.Background()) })
 
 	dir := t.TempDir()
 	for i := range 6 {

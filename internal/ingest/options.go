@@ -5,10 +5,10 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
-	"github.com/kollektiv/kollektiv/internal/derr"
 	"maps"
 	"slices"
 
+	"github.com/kollektiv/kollektiv/internal/derr"
 	"github.com/kollektiv/kollektiv/jobs"
 )
 
