@@ -16,9 +16,10 @@ func workerCommand() command {
 		usesDatabase: true,
 		summary:      "run the pipeline's job workers until SIGINT or SIGTERM",
 		help: `
-Runs River workers for the six pipeline jobs on three queues: default
-(orchestration and events), chunking (CPU bound, one worker per core by
-default) and embedding (provider bound). Run as many worker processes, on as
+Runs River workers for the seven job kinds on four queues: default
+(orchestration and events), crawling (URL sources' crawl_source jobs, 2 at a
+time), chunking (CPU bound, one worker per core by default) and embedding
+(provider bound). Run as many worker processes, on as
 many hosts, as you like: they share the work through PostgreSQL.
 
 On SIGINT or SIGTERM the worker stops fetching jobs, gives running jobs
