@@ -66,11 +66,19 @@ type CrawlSourceArgs struct {
 // Kind is the job kind.
 func (CrawlSourceArgs) Kind() string { return string(lifecycle.KindCrawlSource) }
 
+// crawlRiverMaxAttempts is River's attempt limit for crawl_source, a
+// backstop far above the crawl's own budget (Settings.MaxAttempts). River
+// discards a job whose last attempt was killed without running any of its
+// code, which would leave the source at crawling for good; with this
+// backstop the rescued job comes back once more, finds its budget spent
+// and fails the source.
+const crawlRiverMaxAttempts = 1000
+
 // InsertOpts puts the job on the crawling queue, once per source
 // generation: a long crawl waits on the network and must not hold a slot
 // of the default queue, where events are published.
 func (CrawlSourceArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: QueueCrawling, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+	return river.InsertOpts{Queue: QueueCrawling, MaxAttempts: crawlRiverMaxAttempts, UniqueOpts: river.UniqueOpts{ByArgs: true}}
 }
 
 // Validate checks the source generation and the settings.
@@ -109,6 +117,12 @@ func (w *CrawlSourceWorker) Work(ctx context.Context, job *river.Job[CrawlSource
 	source, ok, err := jobSource(ctx, w.p, job, lifecycle.StageCrawling)
 	if err != nil || !ok {
 		return err
+	}
+	budget := w.p.Settings.MaxAttempts
+	if job.Attempt > budget {
+		// The last attempt ended without a word: its worker was killed or
+		// lost its database. Nothing will try again, so say so.
+		return w.fail(ctx, job, source, fmt.Sprintf("crawl failed: attempt %d of %d did not finish (its worker stopped)", job.Attempt-1, budget))
 	}
 	logger := w.p.Logger.With(slog.String("source_id", source.ID.String()), slog.Int("generation", int(args.Generation)))
 	opts := args.Crawl.ContentOptions()
@@ -167,7 +181,7 @@ func (w *CrawlSourceWorker) Work(ctx context.Context, job *river.Job[CrawlSource
 	case errors.Is(err, errCrawlSuperseded):
 		logger.InfoContext(ctx, "source moved on during its crawl: nothing to do")
 		return completeNow(ctx, w.p.Pool, job)
-	case err != nil && job.Attempt < job.MaxAttempts:
+	case err != nil && job.Attempt < budget:
 		return fmt.Errorf("error crawling %s: %w", source.URI, err)
 	case err != nil:
 		// The last attempt: fail the source rather than leave it crawling

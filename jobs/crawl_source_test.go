@@ -227,3 +227,49 @@ func TestCrawlFailsSourceAtLastAttempt(t *testing.T) {
 		t.Errorf("stage events %q", stages)
 	}
 }
+
+// TestCrawlFailsSourceWhenLastAttemptWasKilled: a crawl whose last attempt
+// was killed (its worker gone, so none of its code ran to fail the source)
+// comes back from River's rescuer once more instead of being discarded, and
+// that attempt fails the source, instead of leaving it crawling for good.
+func TestCrawlFailsSourceWhenLastAttemptWasKilled(t *testing.T) {
+	t.Parallel()
+	site := newCrawlSite(t, 3)
+	b := setup(t, testOpts{maxAttempts: 2})
+	ctx := context.Background()
+	if err := b.client.QueuePause(ctx, jobs.QueueCrawling, nil); err != nil {
+		t.Fatal(err)
+	}
+	added, err := b.ingest.Add(ctx, ingest.AddParams{
+		UserID: "alice", Kind: ingest.KindURL, URI: site.URL + "/",
+		Crawl: &ingest.CrawlSettings{MaxPages: 50, AllowPrivate: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What the rescuer leaves of a job killed in its second and last
+	// attempt: available again, with two attempts spent. River discards it
+	// instead when the attempts are its own limit, so that limit must lie
+	// above the crawl's budget.
+	var riverMax int
+	if err := b.pool.QueryRow(ctx, `UPDATE river_job SET attempt = 2 WHERE kind = $1 AND args->>'source_id' = $2
+		RETURNING max_attempts`, string(lifecycle.KindCrawlSource), added.Source.ID.String()).Scan(&riverMax); err != nil {
+		t.Fatal(err)
+	}
+	if riverMax <= 2 {
+		t.Fatalf("crawl_source inserted with River max_attempts %d: a killed last attempt would be discarded", riverMax)
+	}
+	if err := b.client.QueueResume(ctx, jobs.QueueCrawling, nil); err != nil {
+		t.Fatal(err)
+	}
+	source := waitTerminal(t, b, added.Source.ID)
+	if source.Stage != string(lifecycle.StageFailed) || source.Error == nil || !strings.Contains(*source.Error, "attempt 2 of 2 did not finish") {
+		t.Fatalf("source %s (%v), want failed saying the last attempt did not finish", source.Stage, source.Error)
+	}
+	if _, total := site.pageHits(); total != 0 {
+		t.Errorf("%d pages fetched after the budget was spent, want 0", total)
+	}
+	if stages := strings.Join(stageEvents(t, b, source.ID, 1), " "); stages != "crawling failed" {
+		t.Errorf("stage events %q", stages)
+	}
+}

@@ -77,6 +77,7 @@ func setup(t *testing.T, opts testOpts) *testBundle {
 	settings := opts.settings
 	settings.FanInSafetyInterval = cmp.Or(settings.FanInSafetyInterval, 200*time.Millisecond)
 	settings.ProgressInterval = cmp.Or(settings.ProgressInterval, time.Millisecond)
+	settings.MaxAttempts = cmp.Or(settings.MaxAttempts, opts.maxAttempts, 3)
 	deps := jobs.Deps{Pool: pool, Chunker: chunker, Embedder: embedder, Summarizer: summarizer, Settings: settings}
 	workers := river.NewWorkers()
 	if err := jobs.Register(workers, deps); err != nil {
@@ -89,7 +90,7 @@ func setup(t *testing.T, opts testOpts) *testBundle {
 			jobs.QueueCrawling: {MaxWorkers: n},
 		},
 		Workers:           workers,
-		MaxAttempts:       cmp.Or(opts.maxAttempts, 3),
+		MaxAttempts:       settings.MaxAttempts,
 		RetryPolicy:       &jobs.RetryPolicy{Base: 10 * time.Millisecond, Max: 50 * time.Millisecond},
 		FetchPollInterval: 20 * time.Millisecond,
 		FetchCooldown:     5 * time.Millisecond,
