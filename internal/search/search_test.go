@@ -533,6 +533,11 @@ func TestSearchFilterDoesNotStarve(t *testing.T) {
 	if got := chunkIDs(hits); len(got) != len(aliceIDs) {
 		t.Fatalf("alice found %d of her %d chunks by vector (without iterative scan: %d)", len(got), len(aliceIDs), len(plain))
 	}
+	for i, h := range hits {
+		if h.VectorDistance == nil {
+			t.Fatalf("hit %d (%s) was found by full text only: the vector list missed it (without iterative scan: %d of %d)", i, h.ChunkID, len(plain), len(aliceIDs))
+		}
+	}
 	for i := 1; i < len(hits); i++ {
 		if *hits[i].VectorDistance < *hits[i-1].VectorDistance {
 			t.Fatalf("vector hits out of order: %v before %v", *hits[i-1].VectorDistance, *hits[i].VectorDistance)
