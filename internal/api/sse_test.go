@@ -3,6 +3,7 @@ package api_test
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/lifecycle"
+	"github.com/kollektiv/kollektiv/internal/wait"
 )
 
 type sseEvent struct {
@@ -134,13 +136,23 @@ func TestEventsLastEventIDNotOfTheStream(t *testing.T) {
 	b := setup(t, nil)
 	a := b.createInline(t, b.alice, map[string]string{"url": "a.md", "content": guide("alpha")})["id"].(string)
 	other := b.createInline(t, b.alice, map[string]string{"url": "b.md", "content": guide("beta")})["id"].(string)
+	// The last event of a finished source: its terminal event, which the
+	// publish_event job stores after the source row says completed.
 	lastOf := func(id string) int64 {
 		t.Helper()
-		evs, err := events.After(context.Background(), b.app.Pool, uuid.MustParse(id), 0, 10_000)
-		if err != nil || len(evs) == 0 {
-			t.Fatalf("events of %s: %d (%v)", id, len(evs), err)
-		}
-		return evs[len(evs)-1].ID
+		var last events.Event
+		wait.For(t, time.Minute, func() (bool, string) {
+			evs, err := events.After(context.Background(), b.app.Pool, uuid.MustParse(id), 0, 10_000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) == 0 {
+				return false, "no event of " + id + " yet"
+			}
+			last = evs[len(evs)-1]
+			return last.Stage.Terminal(), fmt.Sprintf("last event of %s: %d %s", id, last.ID, last.Stage)
+		})
+		return last.ID
 	}
 	last, otherLast := lastOf(a), lastOf(other)
 
