@@ -9,7 +9,6 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/apikeys"
 	"github.com/kollektiv/kollektiv/internal/derr"
-	"github.com/kollektiv/kollektiv/internal/store"
 )
 
 type keyContextKey struct{}
@@ -36,10 +35,11 @@ func (s *Server) authenticate(r *http.Request, allowBasic bool) (apikeys.Key, er
 	if secret == "" {
 		return apikeys.Key{}, errorf(derr.Unauthorized, "missing API key: send Authorization: Bearer <key> (create one with `kollektiv keys create`)")
 	}
-	key, err := apikeys.Authenticate(r.Context(), s.Pool, secret, s.Now())
-	if store.IsConnectionLost(err) && r.Context().Err() == nil {
-		key, err = apikeys.Authenticate(r.Context(), s.Pool, secret, s.Now()) // a read: once more
-	}
+	var key apikeys.Key
+	err := s.onceMoreIfLost(r, nil, func() (err error) {
+		key, err = apikeys.Authenticate(r.Context(), s.Pool, secret, s.Now())
+		return err
+	})
 	if errors.Is(err, apikeys.ErrUnauthorized) {
 		return key, errorf(derr.Unauthorized, err.Error())
 	}

@@ -14,13 +14,23 @@ import (
 // idle; this catches the rest, so a reconnecting event stream gets its
 // stream, not a 500 (an EventSource gives up on a 500).
 func (s *Server) handle(rt route, w *statusRecorder, r *http.Request) error {
-	err := rt.handler(w, r)
-	if err == nil || w.wrote || r.Context().Err() != nil || !readOnly(r) || !store.IsConnectionLost(err) {
+	if !readOnly(r) {
+		return rt.handler(w, r)
+	}
+	unanswered := func() bool { return !w.wrote }
+	return s.onceMoreIfLost(r, unanswered, func() error { return rt.handler(w, r) })
+}
+
+// onceMoreIfLost runs read, a read of the database, and runs it once more
+// when its connection was lost and again reports true (nil: always).
+func (s *Server) onceMoreIfLost(r *http.Request, again func() bool, read func() error) error {
+	err := read()
+	if err == nil || r.Context().Err() != nil || !store.IsConnectionLost(err) || (again != nil && !again()) {
 		return err
 	}
 	s.logger.InfoContext(r.Context(), "retrying a read after a lost database connection",
 		slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
-	return rt.handler(w, r)
+	return read()
 }
 
 func readOnly(r *http.Request) bool { return r.Method == http.MethodGet || r.Method == http.MethodHead }

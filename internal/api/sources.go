@@ -340,16 +340,10 @@ func (s *Server) replay(r *http.Request, w http.ResponseWriter, p ingest.AddPara
 		return source, false, err
 	}
 	if err := ingest.SameRequest(source, p.RequestHash); err != nil {
-		return source, false, idempotencyKeyReused(p.IdempotencyKey, err)
+		return source, false, err
 	}
 	writeJSON(w, http.StatusAccepted, viewOf(source))
 	return source, true, nil
-}
-
-// idempotencyKeyReused is the client's error for ingest.ErrIdempotencyKeyReused.
-func idempotencyKeyReused(key string, err error) error {
-	detail := strings.TrimPrefix(err.Error(), ingest.ErrIdempotencyKeyReused.Error()+": ")
-	return errorf(derr.IdempotencyKeyReused, fmt.Sprintf("Idempotency-Key %q was already used with different parameters (%s); send the same request to get that source again, or use a new key", key, detail))
 }
 
 // hashJSONRequest is the sha256 of a request's canonical form: the
@@ -416,9 +410,6 @@ func (s *Server) crawlSettings(req *crawlRequest) (ingest.CrawlSettings, error) 
 
 func (s *Server) add(w http.ResponseWriter, r *http.Request, p ingest.AddParams) error {
 	added, err := s.Ingest.Add(r.Context(), p)
-	if errors.Is(err, ingest.ErrIdempotencyKeyReused) {
-		return idempotencyKeyReused(p.IdempotencyKey, err)
-	}
 	if err != nil {
 		return err
 	}

@@ -184,7 +184,13 @@ func SameRequest(source store.Source, requestHash []byte) error {
 	if source.IdempotencyRequestHash == nil || requestHash == nil || bytes.Equal(source.IdempotencyRequestHash, requestHash) {
 		return nil
 	}
-	return fmt.Errorf("%w: the key was first used for source %s", ErrIdempotencyKeyReused, source.ID)
+	key := ""
+	if source.IdempotencyKey != nil {
+		key = *source.IdempotencyKey
+	}
+	return &derr.Error{Kind: derr.IdempotencyKeyReused, Cause: ErrIdempotencyKeyReused, Message: fmt.Sprintf(
+		"Idempotency-Key %q was already used with different parameters (the key was first used for source %s); "+
+			"send the same request to get that source again, or use a new key", key, source.ID)}
 }
 
 func (s *Service) createOrRefresh(ctx context.Context, tx pgx.Tx, p AddParams, options []byte) (store.Source, bool, error) {
