@@ -85,7 +85,7 @@ func (q *Queries) FailUnprocessedDocuments(ctx context.Context, arg FailUnproces
 }
 
 const getDocumentsByIDs = `-- name: GetDocumentsByIDs :many
-SELECT id, source_id, url, title, content, content_hash, metadata, status, error, chunk_count, created_at, updated_at FROM documents WHERE id = ANY($1::uuid[]) ORDER BY url
+SELECT id, source_id, url, title, content, content_hash, metadata, status, error, chunk_count, created_at, updated_at, language FROM documents WHERE id = ANY($1::uuid[]) ORDER BY url
 `
 
 func (q *Queries) GetDocumentsByIDs(ctx context.Context, ids []uuid.UUID) ([]Document, error) {
@@ -110,6 +110,7 @@ func (q *Queries) GetDocumentsByIDs(ctx context.Context, ids []uuid.UUID) ([]Doc
 			&i.ChunkCount,
 			&i.CreatedAt,
 			&i.UpdatedAt,
+			&i.Language,
 		); err != nil {
 			return nil, err
 		}

@@ -35,9 +35,12 @@ type Chunk struct {
 	TokenCount     int32
 	Embedding      *pgvector.Vector
 	EmbeddingModel *string
-	Tsv            string
 	CreatedAt      time.Time
 	BulkIndex      bool
+	Anchor         string
+	Headings       []string
+	Language       string
+	Tsv            string
 }
 
 type Document struct {
@@ -53,6 +56,7 @@ type Document struct {
 	ChunkCount  int32
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	Language    string
 }
 
 type Source struct {
