@@ -92,6 +92,7 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 		for _, c := range chunks {
 			rows = append(rows, store.ChunkRow{
 				ID: c.ID, DocumentID: d.ID, Ordinal: int32(c.Ordinal), Headers: c.Headers, Text: c.Text, TokenCount: int32(c.Tokens),
+				Anchor: c.Anchor, Headings: c.Headings,
 			})
 			tokens = append(tokens, c.Tokens)
 		}
