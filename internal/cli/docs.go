@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -196,10 +198,11 @@ func printDocument(w io.Writer, d documents.Detail) {
 	}
 	fmt.Fprintf(w, "language   %s\n", lang)
 	fmt.Fprintf(w, "size       %d bytes\n", d.SizeBytes)
-	if string(d.Metadata) != "{}" {
-		fmt.Fprintf(w, "metadata   %s\n", d.Metadata)
+	var meta bytes.Buffer
+	if json.Compact(&meta, d.Metadata) == nil && meta.String() != "{}" {
+		fmt.Fprintf(w, "metadata   %s\n", meta.String())
 	}
-	fmt.Fprintf(w, "created    %s, updated %s\n", d.CreatedAt.UTC().Format(time.DateTime), d.UpdatedAt.UTC().Format(time.DateTime))
+	fmt.Fprintf(w, "created    %s UTC, updated %s UTC\n", d.CreatedAt.UTC().Format(time.DateTime), d.UpdatedAt.UTC().Format(time.DateTime))
 	if d.Content != nil {
 		fmt.Fprintf(w, "\n--- content (%d bytes) ---\n%s\n--- end of content ---\n", len(*d.Content), strings.TrimRight(*d.Content, "\n"))
 	}
