@@ -49,7 +49,7 @@ func TestSourcesDocsAndDocsShow(t *testing.T) {
 	}
 	api := func(path string) []byte {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+server.APIAddr()+path, nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+server.APIAddr()+path, nil)
 		req.Header.Set("Authorization", "Bearer "+key)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
