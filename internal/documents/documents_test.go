@@ -98,7 +98,7 @@ func TestResolveID(t *testing.T) {
 		{"alice", "0b6f4f2e-1", "0b6f4f2e-1111-4000-8000-000000000002", ""},
 		{"alice", "0B6F4F2E0000", "0b6f4f2e-0000-4000-8000-000000000001", ""},
 		{"bob", "0b6f4f2e", "0b6f4f2e-2222-4000-8000-000000000004", ""}, // alice's do not count
-		{"alice", "1234abcd", "", derr.NotFound},                         // bob's
+		{"alice", "1234abcd", "", derr.NotFound},                        // bob's
 		{"bob", "1234abcd", "1234abcd-0000-4000-8000-000000000003", ""},
 		{"alice", "77777777", "77777777-1111-4000-8000-000000000006", ""},
 		{"alice", "0b6f4f2", "", derr.Invalid}, // too short
