@@ -27,7 +27,7 @@ func sourcesCommand() command {
 		name:         "sources",
 		usesDatabase: true,
 		args:         "ls|show|docs|watch|rm|retry|refresh [ID]",
-		summary:      "list, show, watch, delete, retry or refresh the sources of a user; list a source's documents",
+		summary:      "manage a user's sources: ls, show, docs, watch, rm, retry, refresh",
 		settings:     []string{"database-url", "log-level", "log-format", "user"},
 		help: `
 Manages the sources of --user (default: KOLLEKTIV_USER, "local"):
