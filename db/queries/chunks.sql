@@ -55,3 +55,17 @@ FROM chunks c
 JOIN documents d ON d.id = c.document_id
 WHERE c.id = ANY(@ids::uuid[])
   AND c.user_id = @user_id;
+
+-- name: ListDocumentChunks :many
+-- A page of a document's chunks for its owner, in order: keyset pagination
+-- on (ordinal, id) over chunks_document_id_ordinal_idx. Pass the last
+-- chunk's ordinal and id for the next page.
+SELECT c.id, c.ordinal, c.headers, c.headings, c.anchor, c.text, c.token_count,
+       (c.embedding IS NOT NULL)::boolean AS embedded, c.embedding_model
+FROM chunks c
+WHERE c.document_id = @document_id
+  AND c.user_id = @user_id
+  AND (sqlc.narg('after_ordinal')::integer IS NULL
+       OR (c.ordinal, c.id) > (sqlc.narg('after_ordinal')::integer, sqlc.narg('after_id')::uuid))
+ORDER BY c.ordinal, c.id
+LIMIT @max_rows;

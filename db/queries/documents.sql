@@ -89,3 +89,44 @@ UPDATE documents d SET status = 'pending', updated_at = now()
 WHERE d.source_id = @source_id AND d.status = 'embedded'
   AND EXISTS (SELECT 1 FROM chunks c
               WHERE c.document_id = d.id AND c.embedding_model IS DISTINCT FROM @embedding_model::text);
+
+-- name: ListSourceDocuments :many
+-- A page of a source's documents for its owner, in url order, without their
+-- content: keyset pagination on (source_id, url), the unique index. Pass the
+-- last url of a page as after_url for the next one. size is the bytes of
+-- the content, read from its header without detoasting it.
+SELECT d.id, d.source_id, d.url, d.title, d.status, d.error, d.chunk_count,
+       d.language, d.metadata, octet_length(d.content)::bigint AS size,
+       d.created_at, d.updated_at
+FROM documents d
+JOIN sources s ON s.id = d.source_id
+WHERE d.source_id = @source_id
+  AND s.user_id = @user_id
+  AND (sqlc.narg('status')::text IS NULL OR d.status = sqlc.narg('status')::text)
+  AND (sqlc.narg('after_url')::text IS NULL OR d.url > sqlc.narg('after_url')::text)
+ORDER BY d.url
+LIMIT @max_rows;
+
+-- name: GetUserDocument :one
+-- One document, scoped to the owner of its source: another user's document
+-- is not found. Its content only when asked for (it may be megabytes).
+SELECT d.id, d.source_id, d.url, d.title, d.status, d.error, d.chunk_count,
+       d.language, d.metadata, octet_length(d.content)::bigint AS size,
+       d.created_at, d.updated_at,
+       CASE WHEN @with_content::boolean THEN d.content ELSE '' END::text AS content
+FROM documents d
+JOIN sources s ON s.id = d.source_id
+WHERE d.id = @id
+  AND s.user_id = @user_id;
+
+-- name: FindUserDocumentIDs :many
+-- The owner's documents whose ids lie in [low, high]: the ids a short id
+-- (a prefix of the hex form) stands for. Two rows are enough to tell a
+-- unique prefix from an ambiguous one.
+SELECT d.id
+FROM documents d
+JOIN sources s ON s.id = d.source_id
+WHERE d.id BETWEEN @low::uuid AND @high::uuid
+  AND s.user_id = @user_id
+ORDER BY d.id
+LIMIT 2;

@@ -522,9 +522,16 @@ func TestIsolation(t *testing.T) {
 	b := setup(t, nil)
 	source := b.createInline(t, b.alice, map[string]string{"title": "Secret plans", "url": "secret.md", "content": guide("zanzibar")})
 	id := source["id"].(string)
+	var docID string
+	if err := b.app.Pool.QueryRow(context.Background(), "SELECT id::text FROM documents WHERE source_id = $1", id).Scan(&docID); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, tc := range []struct{ method, path string }{
 		{"GET", "/v1/sources/" + id},
+		{"GET", "/v1/sources/" + id + "/documents"},
+		{"GET", "/v1/documents/" + docID},
+		{"GET", "/v1/documents/" + docID + "?content=true"},
 		{"DELETE", "/v1/sources/" + id},
 		{"POST", "/v1/sources/" + id + "/retry"},
 		{"POST", "/v1/sources/" + id + "/refresh"},

@@ -282,6 +282,14 @@ func TestHostileQueries(t *testing.T) {
 		"/v1/sources?cursor=" + base64.RawURLEncoding.EncodeToString([]byte("99999999999999999999999:"+id)),
 		"/v1/sources?cursor=" + base64.RawURLEncoding.EncodeToString([]byte("1:"+id+"'--")),
 		"/v1/sources?cursor=%00",
+		"/v1/sources/" + id + "/documents?limit=" + urlEscape("1 OR 1=1"),
+		"/v1/sources/" + id + "/documents?status=" + urlEscape("failed' OR '1'='1"),
+		"/v1/sources/" + id + "/documents?cursor=" + urlEscape("' OR '1'='1"),
+		"/v1/sources/" + id + "/documents?cursor=" + base64.RawURLEncoding.EncodeToString([]byte("d"+id+"\x00")),
+		"/v1/sources/" + urlEscape("'; DROP TABLE documents; --") + "/documents",
+		"/v1/documents/" + urlEscape("'; DROP TABLE documents; --"),
+		"/v1/documents/" + id + "?chunk_limit=99999999999999999999",
+		"/v1/documents/" + id + "?chunk_cursor=" + base64.RawURLEncoding.EncodeToString([]byte("c"+id+"1' OR 1=1 --:"+id)),
 	} {
 		checkError(t, p, b.do(t, b.alice, "GET", p, nil), http.StatusBadRequest, "invalid")
 	}
@@ -322,6 +330,7 @@ func TestHostileQueries(t *testing.T) {
 		{"POST", "/v1/sources/%s/refresh"},
 		{"GET", "/v1/sources/%s/events"},
 		{"GET", "/v1/search?q=zanzibar&source_id=%s"},
+		{"GET", "/v1/sources/%s/documents"},
 	} {
 		theirs := b.do(t, b.bob, tc.method, fmt.Sprintf(tc.path, id), nil)
 		unknown := b.do(t, b.bob, tc.method, fmt.Sprintf(tc.path, random), nil)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/derr"
+	"github.com/kollektiv/kollektiv/internal/documents"
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
@@ -75,6 +76,7 @@ type Config struct {
 type Server struct {
 	Config
 	queries *store.Queries
+	docs    *documents.Reader
 	logger  *slog.Logger
 	mux     *http.ServeMux
 	limiter *rateLimiter
@@ -124,6 +126,7 @@ func New(cfg Config) (*Server, error) {
 		limiter: newRateLimiter(cfg.Limits.RateLimit, cfg.Limits.RateBurst, cfg.Now),
 		guard:   newBrowserGuard(),
 	}
+	s.docs = documents.NewReader(s.queries)
 	var err error
 	if s.metrics, err = newHTTPMetrics(cfg.Registry); err != nil {
 		return nil, err
@@ -163,6 +166,8 @@ func (s *Server) routes() []route {
 		{"POST", "/v1/sources/{id}/retry", user, s.retrySource},
 		{"POST", "/v1/sources/{id}/refresh", user, s.refreshSource},
 		{"GET", "/v1/sources/{id}/events", user, s.sourceEvents},
+		{"GET", "/v1/sources/{id}/documents", user, s.listDocuments},
+		{"GET", "/v1/documents/{id}", user, s.getDocument},
 		{"GET", "/v1/search", user, s.search},
 	}
 }

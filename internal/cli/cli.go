@@ -57,6 +57,7 @@ func commands() []command {
 		ingestCommand(),
 		searchCommand(),
 		sourcesCommand(),
+		docsCommand(),
 		keysCommand(),
 		migrateCommand(),
 		checkCommand(),

@@ -80,6 +80,22 @@ func TestBinaryAsReadmeSays(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "stage      completed") || !strings.Contains(out, "documents  "+id[2]) || !strings.Contains(out, "summary") {
 		t.Fatalf("sources show: %d\n%s", code, out)
 	}
+	// The source's documents, five a page, in 80 columns; then one of
+	// them by the short id the table shows.
+	out, _, code = kollektiv("sources", "docs", id[1], "--limit", "5")
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if code != 0 || len(lines) != 7 || !strings.HasPrefix(lines[0], "ID ") || !strings.HasPrefix(lines[6], "more: kollektiv sources docs "+id[1]+" --limit 5 --cursor ") {
+		t.Fatalf("sources docs: %d\n%s", code, out)
+	}
+	for _, l := range lines[:6] {
+		if len([]rune(l)) > 80 {
+			t.Errorf("sources docs: a line wider than 80 columns: %q", l)
+		}
+	}
+	short := strings.Fields(lines[1])[0]
+	if out, errOut, code := kollektiv("docs", "show", short); code != 0 || !strings.Contains(out, "status     embedded") || !strings.Contains(out, "\n[0] ") {
+		t.Fatalf("docs show %s: %d\n%s\n%s", short, code, out, errOut)
+	}
 	if out, _, code = kollektiv("check"); code != 0 || strings.TrimSpace(out) != "ok" {
 		t.Fatalf("check with serve running: %d %s", code, out)
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/app"
 	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/derr"
+	"github.com/kollektiv/kollektiv/internal/documents"
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
@@ -24,14 +26,19 @@ func sourcesCommand() command {
 	return command{
 		name:         "sources",
 		usesDatabase: true,
-		args:         "ls|show|watch|rm|retry|refresh [ID]",
-		summary:      "list, show, watch, delete, retry or refresh the sources of a user",
+		args:         "ls|show|docs|watch|rm|retry|refresh [ID]",
+		summary:      "manage a user's sources: ls, show, docs, watch, rm, retry, refresh",
 		settings:     []string{"database-url", "log-level", "log-format", "user"},
 		help: `
 Manages the sources of --user (default: KOLLEKTIV_USER, "local"):
 
   ls           the sources, newest first: id, stage, documents, chunks, failed
   show ID      one source: stage, counts, progress, summary, failed documents
+  docs ID      its documents in path order, a page at a time (--limit,
+               default 100; --cursor continues): short id, status, chunks,
+               language, path, and the reason each failed one failed;
+               --status pending|chunked|embedded|failed keeps one status.
+               ` + "`kollektiv docs show`" + ` shows one with its chunks
   watch ID     follow its events until its current generation completes
                (exit 0) or fails (exit 1), as ` + "`ingest --wait`" + ` does, through
                database restarts; --json prints the final object
@@ -44,14 +51,17 @@ Manages the sources of --user (default: KOLLEKTIV_USER, "local"):
 		example: `
 kollektiv sources ls
 kollektiv sources show 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10
+kollektiv sources docs 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10 --status failed
 kollektiv sources watch 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10 --json
 kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 		flags: func(fs *flag.FlagSet, cfg *config.Config) func(context.Context, Env, []string) error {
 			asJSON := fs.Bool("json", false, "print JSON")
-			limit := fs.Int("limit", 50, "ls: most sources to list")
+			limit := fs.Int("limit", 0, fmt.Sprintf("ls: most sources to list (default 50); docs: documents of a page (default %d, at most %d)", documents.DefaultLimit, documents.MaxLimit))
+			status := fs.String("status", "", "docs: only documents of this status (pending, chunked, embedded, failed)")
+			cursor := fs.String("cursor", "", "docs: continue where the last page ended")
 			return func(ctx context.Context, env Env, args []string) error {
 				if len(args) == 0 {
-					return fmt.Errorf("%w: want ls, show, watch, rm, retry or refresh", errUsage)
+					return fmt.Errorf("%w: want ls, show, docs, watch, rm, retry or refresh", errUsage)
 				}
 				action := args[0]
 				var id uuid.UUID
@@ -72,7 +82,7 @@ kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 				svc := &ingest.Service{Pool: a.Pool, River: a.River}
 				switch action {
 				case "ls":
-					rows, err := a.Queries.ListSources(ctx, store.ListSourcesParams{UserID: cfg.User, MaxRows: int32(*limit)})
+					rows, err := a.Queries.ListSources(ctx, store.ListSourcesParams{UserID: cfg.User, MaxRows: int32(cmp.Or(*limit, 50))})
 					if err != nil {
 						return fmt.Errorf("error listing sources: %w", err)
 					}
@@ -87,6 +97,9 @@ kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 					return tw.Flush()
 				case "show":
 					return showSource(ctx, env, a, cfg.User, id, *asJSON)
+				case "docs":
+					q := documents.ListQuery{UserID: cfg.User, SourceID: id, Status: *status, Limit: *limit, Cursor: *cursor}
+					return notFound(listSourceDocuments(ctx, env, a, q, *asJSON), id)
 				case "watch":
 					return watchSource(ctx, env, a, cfg.User, id, *asJSON)
 				case "rm":
@@ -121,7 +134,7 @@ kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 
 // notFound names the source in a not-found error (exit status 3).
 func notFound(err error, id uuid.UUID) error {
-	if errors.Is(err, lifecycle.ErrNotFound) || errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, lifecycle.ErrNotFound) || errors.Is(err, documents.ErrSourceNotFound) || errors.Is(err, pgx.ErrNoRows) {
 		return derr.New(derr.NotFound, fmt.Sprintf("no source %s for this user", id))
 	}
 	return err
@@ -189,5 +202,7 @@ func showSource(ctx context.Context, env Env, a *app.App, user string, id uuid.U
 func writeJSONTo(env Env, v any) error {
 	enc := json.NewEncoder(env.Stdout)
 	enc.SetIndent("", "  ")
+	// As the API writes it: <, > and & as themselves.
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }

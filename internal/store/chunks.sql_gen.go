@@ -9,6 +9,7 @@ import (
 	"context"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgtype"
 	pgvector "github.com/pgvector/pgvector-go"
 )
 
@@ -140,6 +141,77 @@ func (q *Queries) GetSearchHits(ctx context.Context, arg GetSearchHitsParams) ([
 			&i.Text,
 			&i.Title,
 			&i.URL,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listDocumentChunks = `-- name: ListDocumentChunks :many
+SELECT c.id, c.ordinal, c.headers, c.headings, c.anchor, c.text, c.token_count,
+       (c.embedding IS NOT NULL)::boolean AS embedded, c.embedding_model
+FROM chunks c
+WHERE c.document_id = $1
+  AND c.user_id = $2
+  AND ($3::integer IS NULL
+       OR (c.ordinal, c.id) > ($3::integer, $4::uuid))
+ORDER BY c.ordinal, c.id
+LIMIT $5
+`
+
+type ListDocumentChunksParams struct {
+	DocumentID   uuid.UUID
+	UserID       string
+	AfterOrdinal pgtype.Int4
+	AfterID      uuid.NullUUID
+	MaxRows      int32
+}
+
+type ListDocumentChunksRow struct {
+	ID             uuid.UUID
+	Ordinal        int32
+	Headers        []string
+	Headings       []string
+	Anchor         string
+	Text           string
+	TokenCount     int32
+	Embedded       bool
+	EmbeddingModel *string
+}
+
+// A page of a document's chunks for its owner, in order: keyset pagination
+// on (ordinal, id) over chunks_document_id_ordinal_idx. Pass the last
+// chunk's ordinal and id for the next page.
+func (q *Queries) ListDocumentChunks(ctx context.Context, arg ListDocumentChunksParams) ([]ListDocumentChunksRow, error) {
+	rows, err := q.db.Query(ctx, listDocumentChunks,
+		arg.DocumentID,
+		arg.UserID,
+		arg.AfterOrdinal,
+		arg.AfterID,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListDocumentChunksRow{}
+	for rows.Next() {
+		var i ListDocumentChunksRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Ordinal,
+			&i.Headers,
+			&i.Headings,
+			&i.Anchor,
+			&i.Text,
+			&i.TokenCount,
+			&i.Embedded,
+			&i.EmbeddingModel,
 		); err != nil {
 			return nil, err
 		}

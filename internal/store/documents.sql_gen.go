@@ -84,6 +84,45 @@ func (q *Queries) FailUnprocessedDocuments(ctx context.Context, arg FailUnproces
 	return items, nil
 }
 
+const findUserDocumentIDs = `-- name: FindUserDocumentIDs :many
+SELECT d.id
+FROM documents d
+JOIN sources s ON s.id = d.source_id
+WHERE d.id BETWEEN $1::uuid AND $2::uuid
+  AND s.user_id = $3
+ORDER BY d.id
+LIMIT 2
+`
+
+type FindUserDocumentIDsParams struct {
+	Low    uuid.UUID
+	High   uuid.UUID
+	UserID string
+}
+
+// The owner's documents whose ids lie in [low, high]: the ids a short id
+// (a prefix of the hex form) stands for. Two rows are enough to tell a
+// unique prefix from an ambiguous one.
+func (q *Queries) FindUserDocumentIDs(ctx context.Context, arg FindUserDocumentIDsParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, findUserDocumentIDs, arg.Low, arg.High, arg.UserID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const getDocumentsByIDs = `-- name: GetDocumentsByIDs :many
 SELECT id, source_id, url, title, content, content_hash, metadata, status, error, chunk_count, created_at, updated_at, language FROM documents WHERE id = ANY($1::uuid[]) ORDER BY url
 `
@@ -120,6 +159,62 @@ func (q *Queries) GetDocumentsByIDs(ctx context.Context, ids []uuid.UUID) ([]Doc
 		return nil, err
 	}
 	return items, nil
+}
+
+const getUserDocument = `-- name: GetUserDocument :one
+SELECT d.id, d.source_id, d.url, d.title, d.status, d.error, d.chunk_count,
+       d.language, d.metadata, octet_length(d.content)::bigint AS size,
+       d.created_at, d.updated_at,
+       CASE WHEN $1::boolean THEN d.content ELSE '' END::text AS content
+FROM documents d
+JOIN sources s ON s.id = d.source_id
+WHERE d.id = $2
+  AND s.user_id = $3
+`
+
+type GetUserDocumentParams struct {
+	WithContent bool
+	ID          uuid.UUID
+	UserID      string
+}
+
+type GetUserDocumentRow struct {
+	ID         uuid.UUID
+	SourceID   uuid.UUID
+	URL        string
+	Title      string
+	Status     string
+	Error      *string
+	ChunkCount int32
+	Language   string
+	Metadata   []byte
+	Size       int64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	Content    string
+}
+
+// One document, scoped to the owner of its source: another user's document
+// is not found. Its content only when asked for (it may be megabytes).
+func (q *Queries) GetUserDocument(ctx context.Context, arg GetUserDocumentParams) (GetUserDocumentRow, error) {
+	row := q.db.QueryRow(ctx, getUserDocument, arg.WithContent, arg.ID, arg.UserID)
+	var i GetUserDocumentRow
+	err := row.Scan(
+		&i.ID,
+		&i.SourceID,
+		&i.URL,
+		&i.Title,
+		&i.Status,
+		&i.Error,
+		&i.ChunkCount,
+		&i.Language,
+		&i.Metadata,
+		&i.Size,
+		&i.CreatedAt,
+		&i.UpdatedAt,
+		&i.Content,
+	)
+	return i, err
 }
 
 const insertFailedDocument = `-- name: InsertFailedDocument :exec
@@ -296,6 +391,86 @@ func (q *Queries) ListFailedDocuments(ctx context.Context, sourceID uuid.UUID) (
 			&i.URL,
 			&i.Title,
 			&i.Error,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listSourceDocuments = `-- name: ListSourceDocuments :many
+SELECT d.id, d.source_id, d.url, d.title, d.status, d.error, d.chunk_count,
+       d.language, d.metadata, octet_length(d.content)::bigint AS size,
+       d.created_at, d.updated_at
+FROM documents d
+JOIN sources s ON s.id = d.source_id
+WHERE d.source_id = $1
+  AND s.user_id = $2
+  AND ($3::text IS NULL OR d.status = $3::text)
+  AND ($4::text IS NULL OR d.url > $4::text)
+ORDER BY d.url
+LIMIT $5
+`
+
+type ListSourceDocumentsParams struct {
+	SourceID uuid.UUID
+	UserID   string
+	Status   *string
+	AfterURL *string
+	MaxRows  int32
+}
+
+type ListSourceDocumentsRow struct {
+	ID         uuid.UUID
+	SourceID   uuid.UUID
+	URL        string
+	Title      string
+	Status     string
+	Error      *string
+	ChunkCount int32
+	Language   string
+	Metadata   []byte
+	Size       int64
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// A page of a source's documents for its owner, in url order, without their
+// content: keyset pagination on (source_id, url), the unique index. Pass the
+// last url of a page as after_url for the next one. size is the bytes of
+// the content, read from its header without detoasting it.
+func (q *Queries) ListSourceDocuments(ctx context.Context, arg ListSourceDocumentsParams) ([]ListSourceDocumentsRow, error) {
+	rows, err := q.db.Query(ctx, listSourceDocuments,
+		arg.SourceID,
+		arg.UserID,
+		arg.Status,
+		arg.AfterURL,
+		arg.MaxRows,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListSourceDocumentsRow{}
+	for rows.Next() {
+		var i ListSourceDocumentsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.SourceID,
+			&i.URL,
+			&i.Title,
+			&i.Status,
+			&i.Error,
+			&i.ChunkCount,
+			&i.Language,
+			&i.Metadata,
+			&i.Size,
+			&i.CreatedAt,
+			&i.UpdatedAt,
 		); err != nil {
 			return nil, err
 		}
