@@ -214,7 +214,7 @@ func checkMinimums(w io.Writer, m eval.Metrics, mins []minimum) error {
 }
 
 func readQuestionsFile(env Env, name string) ([]eval.Question, error) {
-	var r io.Reader = env.Stdin
+	r := env.Stdin
 	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {

@@ -72,7 +72,7 @@ func ReadQuestions(r io.Reader, name string) ([]Question, error) {
 			err = q.validate()
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %s:%d: %v", ErrBadQuestions, name, n, err)
+			return nil, fmt.Errorf("%w: %s:%d: %w", ErrBadQuestions, name, n, err)
 		}
 		q.Line = n
 		questions = append(questions, q)
@@ -99,7 +99,7 @@ func parseJSONLine(line string) (Question, error) {
 	// A misspelt "heading" must not silently widen the expectation.
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&q); err != nil {
-		return Question{}, fmt.Errorf("not a question object: %v", err)
+		return Question{}, fmt.Errorf("not a question object: %w", err)
 	}
 	if dec.More() {
 		return Question{}, errors.New("more than one JSON value on the line")
