@@ -45,8 +45,8 @@ Asks each labelled question with the same search as the API (the chunks of
 --user, the configured embedder) and prints Recall@1, @5 and @10, MRR@10 and
 nDCG@10, with every question not answered first: what it expected and what
 ranked first. A hit answers a question when its document URL is the expected
-document (or ends with "/" and it) and, when the question names a heading,
-its chunk holds that heading. See docs/RETRIEVAL.md.
+document (or one ends with the other after a "/") and, when the question
+names a heading, its chunk holds that heading. See docs/RETRIEVAL.md.
 
 QUESTIONS_FILE ("-" for standard input) is JSONL, one
 {"query": ..., "document": ..., "heading": ...} a line (heading optional), or
@@ -58,7 +58,7 @@ heading that is unique within it, expecting its own section: every section
 should be found first by its own heading. --write-questions saves that set.
 
 Exit status: 0; 2 for a bad questions file or flag; 3 for an unknown source;
-10 when a figure is below its --min.`,
+10 when a figure is below its --min; 1 when the evaluation could not run.`,
 		example: `
 kollektiv eval docs/eval/corpus-dev.jsonl
 kollektiv eval --source 0f6c... --min recall@5=0.5 --json questions.tsv

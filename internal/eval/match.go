@@ -53,12 +53,16 @@ func chunkHeadings(hit search.Hit) []string {
 // anchorSuffix is a heading's explicit anchor: "Path Parameters { #path-params }".
 var anchorSuffix = regexp.MustCompile(`\s*\{\s*#[^{}]*\}\s*$`)
 
+// markdownLink is an inline link, "[text](url)", or an image.
+var markdownLink = regexp.MustCompile(`!?\[([^\]]*)\]\([^)]*\)`)
+
 // normalizeHeading makes the form two headings are compared in: without a
-// trailing { #anchor }, without code and emphasis marks (` and *), white
-// space collapsed, case folded. A label typed by hand ("Use HTTPException")
-// then matches the markdown ("Use `HTTPException`").
+// trailing { #anchor }, links reduced to their text, without code and
+// emphasis marks (` and *), white space collapsed, case folded. A label
+// typed by hand ("Use HTTPException") then matches the markdown ("Use
+// `HTTPException`").
 func normalizeHeading(h string) string {
-	h = anchorSuffix.ReplaceAllString(h, "")
+	h = visibleText(anchorSuffix.ReplaceAllString(h, ""))
 	h = strings.Map(func(r rune) rune {
 		if r == '`' || r == '*' {
 			return -1
@@ -68,8 +72,13 @@ func normalizeHeading(h string) string {
 	return strings.ToLower(strings.Join(strings.Fields(h), " "))
 }
 
-// headingText is a heading as a query or a label: its text without the
-// { #anchor }.
+// headingText is a heading as a label: its text without the { #anchor }.
 func headingText(h string) string {
 	return strings.TrimSpace(anchorSuffix.ReplaceAllString(h, ""))
+}
+
+// visibleText is what a reader sees of a heading's markdown links: their
+// text. A heading asked as a question is asked this way.
+func visibleText(h string) string {
+	return strings.TrimSpace(markdownLink.ReplaceAllString(h, "$1"))
 }

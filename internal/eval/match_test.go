@@ -63,6 +63,8 @@ func TestNormalizeHeading(t *testing.T) {
 		"  The _tests_   Directory ":           "the _tests_ directory",
 		"Step 1: import `FastAPI`":             "step 1: import fastapi",
 		"Sets { not an anchor }":               "sets { not an anchor }",
+		"[Hug](https://github.com/hugapi/hug)": "hug",
+		"See ![logo](l.png) [the `API`](a.md)": "see logo the api",
 	} {
 		if got := normalizeHeading(in); got != want {
 			t.Errorf("normalizeHeading(%q) = %q, want %q", in, got, want)
@@ -74,7 +76,7 @@ func TestHeadingQuestions(t *testing.T) {
 	t.Parallel()
 	docs := []SourceDocument{
 		{URL: "a.md", Content: "# Alpha { #alpha }\n\n## Recap\n\ntext\n\n## Tomatoes\n\n```sh\n# not a heading\n```\n\nSetext heading\n--------------\n"},
-		{URL: "guide/b.md", Content: "# Beta\n\n## Recap\n\n## `Engines`\n\n### recap\n\n#\n"},
+		{URL: "guide/b.md", Content: "# Beta\n\n## Recap\n\n## `Engines`\n\n### recap\n\n#\n\n## [Hug](https://github.com/hugapi/hug) (<= 0.5)\n\n## [](empty.md)\n"},
 		{URL: "c.md", Content: "No heading at all."},
 	}
 	got := HeadingQuestions(docs)
@@ -84,6 +86,7 @@ func TestHeadingQuestions(t *testing.T) {
 		{Query: "Setext heading", Document: "a.md", Heading: "Setext heading"},
 		{Query: "Beta", Document: "guide/b.md", Heading: "Beta"},
 		{Query: "`Engines`", Document: "guide/b.md", Heading: "`Engines`"},
+		{Query: "Hug (<= 0.5)", Document: "guide/b.md", Heading: "[Hug](https://github.com/hugapi/hug) (<= 0.5)"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got  %+v\nwant %+v", got, want)
