@@ -450,7 +450,7 @@ func TestSearchPlans(t *testing.T) {
 		}
 		for substr, index := range map[string]string{
 			"<=>":                  "Index Scan using " + store.VectorIndexName(b.embedder.Dimensions()),
-			"websearch_to_tsquery": "Bitmap Index Scan on chunks_tsv_idx",
+			"c.tsv @@ (SELECT matched FROM q)": "Bitmap Index Scan on chunks_tsv_idx",
 		} {
 			sql, args := rec.find(t, substr)
 			if plan := explain(ctx, t, b.pool, sql, args...); !strings.Contains(plan, index) {
