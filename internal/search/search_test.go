@@ -449,7 +449,7 @@ func TestSearchPlans(t *testing.T) {
 			t.Fatal(err)
 		}
 		for substr, index := range map[string]string{
-			"<=>":                  "Index Scan using " + store.VectorIndexName(b.embedder.Dimensions()),
+			"<=>":                              "Index Scan using " + store.VectorIndexName(b.embedder.Dimensions()),
 			"c.tsv @@ (SELECT matched FROM q)": "Bitmap Index Scan on chunks_tsv_idx",
 		} {
 			sql, args := rec.find(t, substr)
