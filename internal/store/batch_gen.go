@@ -19,7 +19,8 @@ var (
 
 const setDocumentStatus = `-- name: SetDocumentStatus :batchexec
 UPDATE documents
-SET status = $1, error = $2, chunk_count = $3, language = $4, updated_at = now()
+SET status = $1, error = $2, chunk_count = $3,
+    language = coalesce($4, language), updated_at = now()
 WHERE id = $5
 `
 
@@ -33,7 +34,7 @@ type SetDocumentStatusParams struct {
 	Status     string
 	Error      *string
 	ChunkCount int32
-	Language   string
+	Language   *string
 	ID         uuid.UUID
 }
 
