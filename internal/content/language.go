@@ -14,7 +14,7 @@ const (
 	// languageSampleBytes is how much prose DetectLanguage reads: the
 	// detector's time grows with its input, and a few paragraphs tell a
 	// language as well as a whole book.
-	languageSampleBytes = 2048
+	languageSampleBytes = 1024
 	// minLanguageLetters is the fewest letters DetectLanguage decides on: a
 	// page of code with one comment line is no evidence of a language.
 	minLanguageLetters = 40
