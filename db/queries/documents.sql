@@ -14,7 +14,8 @@ SET title = EXCLUDED.title,
 
 -- name: SetDocumentStatus :batchexec
 UPDATE documents
-SET status = @status, error = sqlc.narg('error'), chunk_count = @chunk_count, updated_at = now()
+SET status = @status, error = sqlc.narg('error'), chunk_count = @chunk_count,
+    language = coalesce(sqlc.narg('language'), language), updated_at = now()
 WHERE id = @id;
 
 -- name: GetDocumentsByIDs :many
