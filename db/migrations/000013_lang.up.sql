@@ -1,9 +1,11 @@
 -- The languages each user's chunks are in, so that search turns a query
 -- into lexemes with just those text search configurations, found by the
 -- primary key instead of a scan of the user's chunks. Kept by a statement
--- trigger, so every writer of chunks (the pipeline's COPY, a bench's seed)
--- keeps it; it only grows: a language whose chunks are gone costs a search
--- one configuration too many, never a wrong answer.
+-- trigger on insert, so every writer of chunks (the pipeline's COPY, a
+-- bench's seed) keeps it. A chunk's language is written once: the
+-- embedding job's UPDATE of its vector pays no trigger. The table only
+-- grows: a language whose chunks are gone costs a search one configuration
+-- too many, never a wrong answer.
 CREATE TABLE chunk_languages (
     user_id  text NOT NULL,
     language text NOT NULL,
@@ -25,9 +27,6 @@ $$;
 
 CREATE TRIGGER chunks_note_languages_insert
     AFTER INSERT ON chunks REFERENCING NEW TABLE AS new_chunks
-    FOR EACH STATEMENT EXECUTE FUNCTION kollektiv_note_chunk_languages();
-CREATE TRIGGER chunks_note_languages_update
-    AFTER UPDATE ON chunks REFERENCING NEW TABLE AS new_chunks
     FOR EACH STATEMENT EXECUTE FUNCTION kollektiv_note_chunk_languages();
 
 INSERT INTO chunk_languages (user_id, language)
