@@ -35,22 +35,10 @@ LIMIT @max_rows;
 DELETE FROM chunks c USING documents d
 WHERE d.id = c.document_id AND d.source_id = @source_id AND d.status = 'failed';
 
--- name: RankChunksText :many
--- Full-text half of hybrid search: ids and ranks only, scoped to the owner;
--- the fused winners' texts are read afterwards with GetSearchHits. A query
--- with no lexemes (only stop words or punctuation) matches nothing.
-SELECT c.id, ts_rank_cd(c.tsv, q)::float8 AS rank
-FROM chunks c, websearch_to_tsquery('english', @query) q
-WHERE c.user_id = @user_id
-  AND c.tsv @@ q
-  AND (sqlc.narg('source_id')::uuid IS NULL OR c.source_id = sqlc.narg('source_id')::uuid)
-ORDER BY rank DESC, c.id
-LIMIT @max_rows;
-
 -- name: GetSearchHits :many
 -- The chunks that hybrid search returns, with their documents, scoped to the
 -- owner again so that an id from anywhere else can never leak a chunk.
-SELECT c.id, c.document_id, c.source_id, c.headers, c.text, d.title, d.url
+SELECT c.id, c.document_id, c.source_id, c.headers, c.headings, c.anchor, c.language, c.text, d.title, d.url
 FROM chunks c
 JOIN documents d ON d.id = c.document_id
 WHERE c.id = ANY(@ids::uuid[])

@@ -71,7 +71,7 @@ func BenchmarkSearch100k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		hits += len(found)
+		hits += len(found.Hits)
 	}
 	slices.SortFunc(runs, func(a, b timed) int { return cmp.Compare(a.latency, b.latency) })
 	quantile := func(p float64) float64 {

@@ -99,7 +99,7 @@ func (q *Queries) GetChunksByIDs(ctx context.Context, ids []uuid.UUID) ([]GetChu
 }
 
 const getSearchHits = `-- name: GetSearchHits :many
-SELECT c.id, c.document_id, c.source_id, c.headers, c.text, d.title, d.url
+SELECT c.id, c.document_id, c.source_id, c.headers, c.headings, c.anchor, c.language, c.text, d.title, d.url
 FROM chunks c
 JOIN documents d ON d.id = c.document_id
 WHERE c.id = ANY($1::uuid[])
@@ -116,6 +116,9 @@ type GetSearchHitsRow struct {
 	DocumentID uuid.UUID
 	SourceID   uuid.UUID
 	Headers    []string
+	Headings   []string
+	Anchor     string
+	Language   string
 	Text       string
 	Title      string
 	URL        string
@@ -137,60 +140,13 @@ func (q *Queries) GetSearchHits(ctx context.Context, arg GetSearchHitsParams) ([
 			&i.DocumentID,
 			&i.SourceID,
 			&i.Headers,
+			&i.Headings,
+			&i.Anchor,
+			&i.Language,
 			&i.Text,
 			&i.Title,
 			&i.URL,
 		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const rankChunksText = `-- name: RankChunksText :many
-SELECT c.id, ts_rank_cd(c.tsv, q)::float8 AS rank
-FROM chunks c, websearch_to_tsquery('english', $1) q
-WHERE c.user_id = $2
-  AND c.tsv @@ q
-  AND ($3::uuid IS NULL OR c.source_id = $3::uuid)
-ORDER BY rank DESC, c.id
-LIMIT $4
-`
-
-type RankChunksTextParams struct {
-	Query    string
-	UserID   string
-	SourceID uuid.NullUUID
-	MaxRows  int32
-}
-
-type RankChunksTextRow struct {
-	ID   uuid.UUID
-	Rank float64
-}
-
-// Full-text half of hybrid search: ids and ranks only, scoped to the owner;
-// the fused winners' texts are read afterwards with GetSearchHits. A query
-// with no lexemes (only stop words or punctuation) matches nothing.
-func (q *Queries) RankChunksText(ctx context.Context, arg RankChunksTextParams) ([]RankChunksTextRow, error) {
-	rows, err := q.db.Query(ctx, rankChunksText,
-		arg.Query,
-		arg.UserID,
-		arg.SourceID,
-		arg.MaxRows,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []RankChunksTextRow{}
-	for rows.Next() {
-		var i RankChunksTextRow
-		if err := rows.Scan(&i.ID, &i.Rank); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
