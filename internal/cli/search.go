@@ -64,6 +64,10 @@ kollektiv search --mode text --path-prefix tutorial/ --meta tags=security "oauth
 						return fmt.Errorf("%w: %s %v: want a weight above 0 (--mode leaves a list out)", errUsage, name, w)
 					}
 				}
+				if *rrfK < 1 {
+					// Zero would mean the default to the searcher.
+					return fmt.Errorf("%w: --rrf-k %d: want a rank constant from 1 to %d", errUsage, *rrfK, search.MaxRRFK)
+				}
 				q := search.Query{
 					UserID: cfg.User, Text: strings.Join(args, " "), K: *k,
 					Mode: search.Mode(*mode), RRFK: *rrfK, VectorWeight: *vectorWeight, TextWeight: *textWeight,
