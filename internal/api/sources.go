@@ -135,7 +135,7 @@ func documentMetadata(raw json.RawMessage) (map[string]any, error) {
 	dec.UseNumber() // numbers stored as sent, not rounded through float64
 	var meta map[string]any
 	if err := dec.Decode(&meta); err != nil {
-		return nil, fmt.Errorf("want a JSON object: %v", err)
+		return nil, fmt.Errorf("want a JSON object: %w", err)
 	}
 	if !storableJSON(meta) {
 		return nil, errors.New("keys and strings must be valid UTF-8 without NUL (\\u0000) characters")

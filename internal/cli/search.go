@@ -87,7 +87,7 @@ kollektiv search --mode text --path-prefix tutorial/ --meta tags=security "oauth
 				}
 				metadata, err := metadataFilter(metas)
 				if err != nil {
-					return fmt.Errorf("%w: %v", errUsage, err)
+					return fmt.Errorf("%w: %w", errUsage, err)
 				}
 				q.Metadata = metadata
 

@@ -464,7 +464,7 @@ func parseMetadata(raw json.RawMessage) (map[string]json.RawMessage, error) {
 		// U+FFFD rather than an error from PostgreSQL.
 		value, err := json.Marshal(v)
 		if err != nil {
-			return nil, fmt.Errorf("key %q: %v", k, err)
+			return nil, fmt.Errorf("key %q: %w", k, err)
 		}
 		filter[k] = value
 	}
