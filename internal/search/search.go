@@ -309,21 +309,30 @@ func (s *Searcher) Search(ctx context.Context, q Query) (Result, error) {
 }
 
 // mismatch returns a warning when chunks in q's scope are embedded by
-// another model or dimension than the searcher's, nil when none are.
+// another model or dimension than the searcher's, nil when none are. It
+// reads a sample of mismatchRows embedded chunks in scope: the vector list
+// was short, so fewer than that many are of the searcher's model, and any
+// others are in the sample.
 func (s *Searcher) mismatch(ctx context.Context, tx pgx.Tx, q Query, filter store.ChunkFilter) (*Warning, error) {
-	others, err := store.OtherEmbeddings(ctx, tx, store.OtherEmbeddingsParams{
-		UserID: q.UserID, Filter: filter, Model: s.embedder.Model(), Dims: s.embedder.Dimensions(), MaxRows: mismatchRows,
-	})
-	if err != nil || len(others) == 0 {
+	models, err := store.EmbeddingModels(ctx, tx, store.EmbeddingModelsParams{UserID: q.UserID, Filter: filter, MaxRows: mismatchRows})
+	if err != nil {
 		return nil, err
 	}
-	seen, described := 0, make([]string, len(others))
-	for i, o := range others {
-		seen += o.Chunks
-		described[i] = fmt.Sprintf("%s (%d dimensions)", o.Model, o.Dims)
+	sampled, others := 0, 0
+	var described []string
+	for _, m := range models {
+		sampled += m.Chunks
+		if m.Model == s.embedder.Model() && m.Dims == s.embedder.Dimensions() {
+			continue
+		}
+		others += m.Chunks
+		described = append(described, fmt.Sprintf("%s (%d dimensions)", m.Model, m.Dims))
 	}
-	count := strconv.Itoa(seen)
-	if seen >= mismatchRows {
+	if others == 0 {
+		return nil, nil
+	}
+	count := strconv.Itoa(others)
+	if sampled >= mismatchRows {
 		count = "at least " + count
 	}
 	fate := "found by full text only"

@@ -115,50 +115,44 @@ func RankChunksText(ctx context.Context, db DBTX, arg RankChunksTextParams) ([]R
 	return hits, nil
 }
 
-// OtherEmbeddingsParams looks for the chunks a vector search cannot see.
-type OtherEmbeddingsParams struct {
+// EmbeddingModelsParams samples the embedded chunks a search can reach.
+type EmbeddingModelsParams struct {
 	UserID string
 	Filter ChunkFilter
-	// Model and Dims are the searcher's: chunks embedded by another model,
-	// or with another dimension, are the ones reported.
-	Model string
-	Dims  int
-	// MaxRows bounds how many such chunks are read; the counts it returns
-	// stop there.
+	// MaxRows bounds the sample: the embedded chunks in scope read, in no
+	// particular order.
 	MaxRows int
 }
 
-// OtherEmbedding is a model whose vectors are among the chunks in scope.
-type OtherEmbedding struct {
+// EmbeddingModel is a model and dimension of the vectors in a sample.
+type EmbeddingModel struct {
 	Model string
 	Dims  int
-	// Chunks is how many of its chunks were seen, at most MaxRows over all
-	// models.
+	// Chunks is how many chunks of the sample it embedded.
 	Chunks int
 }
 
-// OtherEmbeddings returns the models and dimensions, other than the
-// searcher's, of the embedded chunks of the user that pass the filter,
-// most chunks first. Search calls it only when its vector list came back
-// short, to tell why; it reads at most MaxRows chunks.
-func OtherEmbeddings(ctx context.Context, db DBTX, arg OtherEmbeddingsParams) ([]OtherEmbedding, error) {
-	where, args := arg.Filter.where(arg.UserID, []any{arg.Model, arg.Dims, arg.MaxRows})
+// EmbeddingModels returns the models and dimensions of up to MaxRows
+// embedded chunks of the user that pass the filter, most chunks first.
+// Search calls it only when its vector list came back short, to tell
+// whether chunks in scope are out of its sight; the sample's bound keeps
+// that look cheap however large the scope.
+func EmbeddingModels(ctx context.Context, db DBTX, arg EmbeddingModelsParams) ([]EmbeddingModel, error) {
+	where, args := arg.Filter.where(arg.UserID, []any{arg.MaxRows})
 	sql := `SELECT model, dims, count(*)::integer AS chunks FROM (
 			SELECT c.embedding_model AS model, vector_dims(c.embedding) AS dims
 			FROM chunks c
-			WHERE c.embedding IS NOT NULL
-			  AND (c.embedding_model <> $1 OR vector_dims(c.embedding) <> $2)
-			  AND ` + where + `
-			LIMIT $3) other
+			WHERE c.embedding IS NOT NULL AND ` + where + `
+			LIMIT $1) sample
 		GROUP BY model, dims
 		ORDER BY chunks DESC, model, dims`
 	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("error looking for other embedding models: %w", err)
+		return nil, fmt.Errorf("error sampling embedding models: %w", err)
 	}
-	others, err := pgx.CollectRows(rows, pgx.RowToStructByPos[OtherEmbedding])
+	models, err := pgx.CollectRows(rows, pgx.RowToStructByPos[EmbeddingModel])
 	if err != nil {
-		return nil, fmt.Errorf("error looking for other embedding models: %w", err)
+		return nil, fmt.Errorf("error sampling embedding models: %w", err)
 	}
-	return others, nil
+	return models, nil
 }
