@@ -84,23 +84,23 @@ func TestPipelineBulkIndex(t *testing.T) {
 
 	// The vector half of a search reaches both sources, each through its
 	// index.
-	vectorHits := func(query string, source uuid.NullUUID) map[uuid.UUID]int {
-		hits, err := search.New(b.pool, b.embedder).Search(ctx, search.Query{UserID: "alice", Text: query, K: 50, SourceID: source})
+	vectorHits := func(query string, sources ...uuid.UUID) map[uuid.UUID]int {
+		result, err := search.New(b.pool, b.embedder).Search(ctx, search.Query{UserID: "alice", Text: query, K: 50, SourceIDs: sources})
 		if err != nil {
 			t.Fatal(err)
 		}
 		bySource := map[uuid.UUID]int{}
-		for _, h := range hits {
+		for _, h := range result.Hits {
 			if h.VectorRank > 0 {
 				bySource[h.SourceID]++
 			}
 		}
 		return bySource
 	}
-	if got := vectorHits("storage subsystem retries network", uuid.NullUUID{}); got[largeID] == 0 || got[smallID] == 0 {
+	if got := vectorHits("storage subsystem retries network"); got[largeID] == 0 || got[smallID] == 0 {
 		t.Fatalf("vector hits by source %v: want hits from both the large and the small source", got)
 	}
-	if got := vectorHits("storage subsystem retries", uuid.NullUUID{UUID: largeID, Valid: true}); got[largeID] == 0 || len(got) != 1 {
+	if got := vectorHits("storage subsystem retries", largeID); got[largeID] == 0 || len(got) != 1 {
 		t.Fatalf("vector hits by source %v within the large source", got)
 	}
 	// Deleting the source drops its index.

@@ -7,6 +7,10 @@ RETURNING *;
 -- Scoped to the owner: another user's source is not found.
 SELECT * FROM sources WHERE id = @id AND user_id = @user_id;
 
+-- name: ListOwnedSourceIDs :many
+-- The ids among ids of sources that user_id owns.
+SELECT id FROM sources WHERE user_id = @user_id AND id = ANY(@ids::uuid[]);
+
 -- name: GetSourceByID :one
 -- Unscoped, for jobs that already hold a source id from a trusted payload.
 SELECT * FROM sources WHERE id = @id;

@@ -6,8 +6,8 @@ ON CONFLICT (source_id, dims) DO NOTHING;
 
 -- name: ListSourceVectorIndexes :many
 -- The user's sources whose vectors of dims dimensions are in an index of
--- their own, restricted to one source when source_id is given.
+-- their own, restricted to source_ids unless it is empty or null.
 SELECT source_id FROM source_vector_indexes
 WHERE user_id = @user_id AND dims = @dims
-  AND (sqlc.narg(source_id)::uuid IS NULL OR source_id = sqlc.narg(source_id)::uuid)
+  AND (coalesce(cardinality(@source_ids::uuid[]), 0) = 0 OR source_id = ANY(@source_ids::uuid[]))
 ORDER BY source_id;

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"strings"
@@ -43,6 +44,12 @@ type testBundle struct {
 // free port, with keys for alice, bob and an admin.
 func setup(t *testing.T, tweak func(*config.Config)) *testBundle {
 	t.Helper()
+	return setupLogged(t, tweak, nil)
+}
+
+// setupLogged is setup with the service logging to logger.
+func setupLogged(t *testing.T, tweak func(*config.Config), logger *slog.Logger) *testBundle {
+	t.Helper()
 	ctx := context.Background()
 	cfg := config.MustLoadDefaults()
 	cfg.DatabaseURL = dbtest.DatabaseURL(t)
@@ -53,7 +60,7 @@ func setup(t *testing.T, tweak func(*config.Config)) *testBundle {
 	if tweak != nil {
 		tweak(cfg)
 	}
-	a, err := app.New(ctx, cfg, nil, app.Options{Worker: true, API: true})
+	a, err := app.New(ctx, cfg, logger, app.Options{Worker: true, API: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -104,6 +105,65 @@ type documentInput struct {
 	Title   string `json:"title"`
 	URL     string `json:"url"`
 	Content string `json:"content"`
+	// Metadata is a JSON object stored with the document, over its front
+	// matter: a key in both takes this value. Search filters on it.
+	Metadata json.RawMessage `json:"metadata"`
+
+	// metadata is Metadata decoded, once decodeCreateSource checked it.
+	metadata map[string]any
+}
+
+// maxMetadataBytes bounds the metadata a client sets on one document.
+const maxMetadataBytes = 16 << 10
+
+// documentMetadata decodes the metadata a client sets on a document: a JSON
+// object of at most maxMetadataBytes, whose keys and strings PostgreSQL can
+// store (jsonb refuses \u0000). Null or absent is no metadata. The error
+// completes the field's name.
+func documentMetadata(raw json.RawMessage) (map[string]any, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	if len(raw) > maxMetadataBytes {
+		return nil, fmt.Errorf("%d bytes of JSON, limit %d", len(raw), maxMetadataBytes)
+	}
+	if raw[0] != '{' {
+		return nil, errors.New("want a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // numbers stored as sent, not rounded through float64
+	var meta map[string]any
+	if err := dec.Decode(&meta); err != nil {
+		return nil, fmt.Errorf("want a JSON object: %w", err)
+	}
+	if !storableJSON(meta) {
+		return nil, errors.New("keys and strings must be valid UTF-8 without NUL (\\u0000) characters")
+	}
+	return meta, nil
+}
+
+// storableJSON reports whether every key and string in v, a decoded JSON
+// value, can be stored in jsonb.
+func storableJSON(v any) bool {
+	valid := func(s string) bool { return utf8.ValidString(s) && !strings.ContainsRune(s, 0) }
+	switch v := v.(type) {
+	case string:
+		return valid(v)
+	case []any:
+		for _, e := range v {
+			if !storableJSON(e) {
+				return false
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if !valid(k) || !storableJSON(e) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func decodeJSON(r *http.Request, v any) error {
@@ -228,6 +288,13 @@ func (s *Server) decodeCreateSource(r *http.Request) (createSourceRequest, error
 		if len(req.Documents) > s.Limits.MaxDocuments {
 			return req, errorf(derr.TooLarge, fmt.Sprintf("%d documents in one request; the limit is %d", len(req.Documents), s.Limits.MaxDocuments))
 		}
+		for i := range req.Documents {
+			meta, err := documentMetadata(req.Documents[i].Metadata)
+			if err != nil {
+				return req, errorf(derr.Invalid, fmt.Sprintf("documents[%d].metadata: %v", i, err))
+			}
+			req.Documents[i].metadata = meta
+		}
 	default:
 		return req, errorf(derr.Invalid, `want {"url": ...} or {"documents": [{"title", "url", "content"}]}`)
 	}
@@ -257,6 +324,14 @@ func inlineDocuments(inputs []documentInput) ([]content.Document, []*content.Doc
 		if err != nil {
 			problems = append(problems, problemOf(name, err))
 			continue
+		}
+		// The client's keys win over the front matter's: they were set for
+		// this request, the front matter is whatever the file says.
+		for k, v := range d.metadata {
+			if doc.Metadata == nil {
+				doc.Metadata = map[string]any{}
+			}
+			doc.Metadata[k] = v
 		}
 		docs = append(docs, doc)
 	}

@@ -37,9 +37,13 @@ func (a *App) buildAPI() error {
 		Pool:   a.Pool,
 		River:  a.River,
 		Ingest: &ingest.Service{Pool: a.Pool, River: a.River, Logger: a.logger},
-		Search: func(ctx context.Context, q search.Query) ([]search.Hit, error) {
+		Search: func(ctx context.Context, q search.Query) (search.Result, error) {
 			// An invalid query is of kind derr.Invalid: the API answers 400.
-			return searcher.Search(ctx, q)
+			result, err := searcher.Search(ctx, q)
+			for _, w := range result.Warnings {
+				a.logger.WarnContext(ctx, "search warning", slog.String("user_id", q.UserID), slog.String("code", w.Code), slog.String("warning", w.Message))
+			}
+			return result, err
 		},
 		Events: func(w http.ResponseWriter, r *http.Request, sourceID uuid.UUID, generation int32, snapshot any) error {
 			err := events.ServeSSE(w, r, events.SSEOptions{

@@ -120,7 +120,7 @@ func Search(ctx context.Context, opts SearchOptions) (_ *SearchReport, err error
 		if err != nil {
 			return nil, fmt.Errorf("error searching %q: %w", q, err)
 		}
-		hits += len(found)
+		hits += len(found.Hits)
 	}
 	report.P50, report.P95, report.P99 = ms(quantile(latencies, 0.5)), ms(quantile(latencies, 0.95)), ms(quantile(latencies, 0.99))
 	report.HitsPerQuery = ratio(float64(hits), float64(len(latencies)))

@@ -65,15 +65,7 @@ kollektiv eval --source 0f6c... --min recall@5=0.5 --json questions.tsv
 kollektiv eval --headings --source 0f6c...`,
 		flags: func(fs *flag.FlagSet, cfg *config.Config) func(context.Context, Env, []string) error {
 			k := fs.Int("k", search.DefaultK, "hits per question, 1 to 100, as the API's k (figures at 10 count only k hits when k < 10)")
-			var sources []uuid.UUID
-			fs.Func("source", "search only this source id (repeatable); with --headings, the source whose headings are asked", func(s string) error {
-				id, err := uuid.Parse(s)
-				if err != nil {
-					return fmt.Errorf("%q is not a source id", s)
-				}
-				sources = append(sources, id)
-				return nil
-			})
+			controls := searchControlFlags(fs)
 			headings := fs.Bool("headings", false, "ask every heading unique within the --source, expecting its own section")
 			writeQuestions := fs.String("write-questions", "", "with --headings, also write the questions asked to this JSONL file")
 			var mins []minimum
@@ -91,6 +83,11 @@ kollektiv eval --headings --source 0f6c...`,
 				if *k < 1 || *k > search.MaxK {
 					return fmt.Errorf("%w: --k must be between 1 and %d, got %d", errUsage, search.MaxK, *k)
 				}
+				template, err := controls.query(search.Query{UserID: cfg.User, K: *k})
+				if err != nil {
+					return err
+				}
+				sources := template.SourceIDs
 				if *writeQuestions != "" && !*headings {
 					return fmt.Errorf("%w: --write-questions needs --headings", errUsage)
 				}
@@ -109,9 +106,6 @@ kollektiv eval --headings --source 0f6c...`,
 					if questions, err = readQuestionsFile(env, file); err != nil {
 						return err
 					}
-				}
-				if err := checkScope(sources); err != nil {
-					return err
 				}
 
 				a, err := app.New(ctx, cfg, cfg.Logger(env.Stderr), app.Options{})
@@ -132,9 +126,10 @@ kollektiv eval --headings --source 0f6c...`,
 
 				searcher := search.New(a.Pool, a.Embedder)
 				report, err := eval.Run(ctx, questions, func(ctx context.Context, text string) ([]search.Hit, error) {
-					q := search.Query{UserID: cfg.User, Text: text, K: *k}
-					scope(&q, sources)
-					return searcher.Search(ctx, q)
+					q := template
+					q.Text = text
+					result, err := searcher.Search(ctx, q)
+					return result.Hits, err
 				})
 				if err != nil {
 					return err
@@ -161,23 +156,6 @@ kollektiv eval --headings --source 0f6c...`,
 				return checkMinimums(env.Stderr, report.Metrics, mins)
 			}
 		},
-	}
-}
-
-// checkScope refuses the filters search.Query cannot express yet: it
-// restricts a search to one source at most.
-func checkScope(sources []uuid.UUID) error {
-	if len(sources) > 1 {
-		return fmt.Errorf("%w: --source given %d times; a search takes one source at a time", errUsage, len(sources))
-	}
-	return nil
-}
-
-// scope restricts q to the sources of the evaluation, as `kollektiv
-// search` does; checkScope has refused what it cannot express.
-func scope(q *search.Query, sources []uuid.UUID) {
-	if len(sources) == 1 {
-		q.SourceID = uuid.NullUUID{UUID: sources[0], Valid: true}
 	}
 }
 

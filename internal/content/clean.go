@@ -8,6 +8,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -253,7 +254,9 @@ func parseYAML(raw string) (meta map[string]any, err error) {
 }
 
 // jsonSafe turns YAML mappings with keys that are not strings (1: a,
-// [x]: y) into maps with string keys, so metadata always encodes as JSON.
+// [x]: y) into maps with string keys, and timestamps into the strings they
+// were written as, so metadata always encodes as JSON and filters as users
+// write it.
 func jsonSafe(v any) any {
 	switch v := v.(type) {
 	case map[string]any:
@@ -278,6 +281,15 @@ func jsonSafe(v any) any {
 			return fmt.Sprint(v)
 		}
 		return v
+	case time.Time:
+		// YAML reads "date: 2024-01-15" as a timestamp, which JSON would
+		// write as "2024-01-15T00:00:00Z": a search filter on
+		// {"date":"2024-01-15"} would miss it. A date stays a date; a time
+		// is RFC 3339, as written.
+		if v.Equal(time.Date(v.Year(), v.Month(), v.Day(), 0, 0, 0, 0, time.UTC)) && v.Location() == time.UTC {
+			return v.Format(time.DateOnly)
+		}
+		return v.Format(time.RFC3339Nano)
 	default:
 		return v
 	}

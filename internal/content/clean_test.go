@@ -22,6 +22,8 @@ func TestSplitFrontMatter(t *testing.T) {
 		{"toml removed unparsed", "+++\ntitle = 'x'\n+++\nbody", nil, "body"},
 		{"not a mapping", "---\n- a\n---\nbody", map[string]any{"front_matter": []any{"a"}}, "body"},
 		{"keys made strings", "---\n1: one\nnested: {2: two}\ninf: .inf\n---\nb", map[string]any{"1": "one", "nested": map[string]any{"2": "two"}, "inf": "+Inf"}, "b"},
+		{"dates stay dates", "---\ndate: 2024-01-15\nupdated: 2024-01-15T10:30:00+02:00\nmidnight: 2024-01-15T00:00:00Z\nquoted: '2024-01-15'\n---\nb",
+			map[string]any{"date": "2024-01-15", "updated": "2024-01-15T10:30:00+02:00", "midnight": "2024-01-15", "quoted": "2024-01-15"}, "b"},
 		{"no closing line", "---\ntitle: x\n", nil, "---\ntitle: x\n"},
 		{"rule later is not front matter", "text\n---\nmore", nil, "text\n---\nmore"},
 	}

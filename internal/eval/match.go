@@ -41,12 +41,13 @@ func documentMatches(url, expected string) bool {
 }
 
 // chunkHeadings returns every heading a hit's chunk holds: the breadcrumb
-// of headings above it, and each heading line in its text (a section that
-// was merged into the chunk of a neighbour is only there). When search.Hit
-// carries the chunk's other headings (chunks.headings), add them here.
+// of headings above it, the other headings inside it (sections merged into
+// it), and each heading line in its text (which also covers chunks written
+// before the chunker recorded the other headings).
 func chunkHeadings(hit search.Hit) []string {
-	headings := make([]string, 0, len(hit.Headers)+2)
+	headings := make([]string, 0, len(hit.Headers)+len(hit.Headings)+2)
 	headings = append(headings, hit.Headers...)
+	headings = append(headings, hit.Headings...)
 	return append(headings, content.Headings(hit.Text)...)
 }
 

@@ -22,6 +22,10 @@ import (
 // benchChunks is the size of the benchmark's collection.
 const benchChunks = 100_000
 
+// filteredQueries is how many filtered searches the benchmark times after
+// the unfiltered ones.
+const filteredQueries = 500
+
 // BenchmarkSearch100k searches 100,000 chunks of one user: the documentation
 // corpus, chunked by the production chunker and repeated with a share of
 // words replaced in each copy (like several versions of the same docs),
@@ -30,7 +34,10 @@ const benchChunks = 100_000
 // and a different query; p50, p95 and p99 are of those latencies. recall@40
 // is the share of the exact 40 nearest chunks that the vector half finds
 // with Search's settings; -v also logs the plans of the production queries,
-// the slowest queries and recall at other hnsw.ef_search values. Seeding
+// the slowest queries and recall at other hnsw.ef_search values. Then
+// filteredQueries more searches, each with a filter on the source, a path
+// prefix (the rust-book part of the corpus) and the language, report
+// filtered-p50-ms and filtered-p95-ms, and -v logs their plans. Seeding
 // takes a minute or two and runs only when -bench selects this benchmark:
 //
 //	go test -run '^$' -bench BenchmarkSearch100k -benchtime 2000x ./internal/search/
@@ -42,7 +49,8 @@ func BenchmarkSearch100k(b *testing.B) {
 	rec := &recorder{}
 	bundle := setup(b, func(c *pgxpool.Config) { c.ConnConfig.Tracer = rec })
 	pool, embedder, searcher := bundle.pool, bundle.embedder, bundle.searcher
-	queries := seedBench(ctx, b, pool, embedder)
+	collection := seedBench(ctx, b, pool, embedder)
+	queries := collection.Queries
 
 	// Warm the caches and the prepared statements, as a running server has.
 	for _, q := range queries[:50] {
@@ -71,7 +79,7 @@ func BenchmarkSearch100k(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		hits += len(found)
+		hits += len(found.Hits)
 	}
 	slices.SortFunc(runs, func(a, b timed) int { return cmp.Compare(a.latency, b.latency) })
 	quantile := func(p float64) float64 {
@@ -84,6 +92,30 @@ func BenchmarkSearch100k(b *testing.B) {
 	b.ReportMetric(quantile(0.95), "p95-ms")
 	b.ReportMetric(quantile(0.99), "p99-ms")
 	b.ReportMetric(float64(hits)/float64(len(runs)), "hits/op")
+
+	filtered := func(text string) Query {
+		return Query{UserID: "bench", Text: text, SourceIDs: []uuid.UUID{collection.SourceID}, PathPrefix: "rust-book/", Languages: []string{UndeterminedLanguage, "en"}}
+	}
+	rec.reset()
+	latencies := make([]time.Duration, 0, filteredQueries)
+	filteredHits := 0
+	for i := range filteredQueries {
+		start := time.Now()
+		found, err := searcher.Search(ctx, filtered(queries[i%len(queries)]))
+		latencies = append(latencies, time.Since(start))
+		if err != nil {
+			b.Fatal(err)
+		}
+		filteredHits += len(found.Hits)
+	}
+	for _, substr := range []string{"<=>", "websearch_to_tsquery"} {
+		sql, args := rec.find(b, substr)
+		b.Logf("filtered: %s", explainWith(ctx, b, pool, searchSettings(DefaultK), "EXPLAIN (ANALYZE, BUFFERS)", sql, args...))
+	}
+	slices.Sort(latencies)
+	b.ReportMetric(float64(latencies[len(latencies)/2])/float64(time.Millisecond), "filtered-p50-ms")
+	b.ReportMetric(float64(latencies[int(0.95*float64(len(latencies)-1))])/float64(time.Millisecond), "filtered-p95-ms")
+	b.ReportMetric(float64(filteredHits)/float64(len(latencies)), "filtered-hits/op")
 	recall, _ := vectorRecall(ctx, b, pool, embedder, queries[:100], searchSettings(DefaultK))
 	b.ReportMetric(recall, "recall@40")
 	for _, ef := range []int{40, 100, 200, 400, 800} {
@@ -93,15 +125,15 @@ func BenchmarkSearch100k(b *testing.B) {
 	}
 }
 
-// seedBench writes benchChunks chunks for user "bench" and returns the
-// queries to search them with.
-func seedBench(ctx context.Context, b *testing.B, pool *pgxpool.Pool, embedder *embed.Hashing) []string {
+// seedBench writes benchChunks chunks for user "bench" and returns them,
+// with the queries to search them with.
+func seedBench(ctx context.Context, b *testing.B, pool *pgxpool.Pool, embedder *embed.Hashing) *seed.Collection {
 	b.Helper()
 	collection, err := seed.Chunks(ctx, pool, embedder, seed.Options{Corpus: testcorpus.Dir(b), Chunks: benchChunks, Logf: b.Logf})
 	if err != nil {
 		b.Fatal(err)
 	}
-	return collection.Queries
+	return collection
 }
 
 // vectorRecall returns the share of the exact 40 nearest chunks that the

@@ -9,17 +9,12 @@ import (
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
-// rrfK damps the weight of the top ranks in reciprocal rank fusion: a
-// chunk's score is the sum over the lists of 1/(rrfK + rank). 60 is the
-// value of the original paper (Cormack et al., 2009), which works across
-// collections without tuning.
-const rrfK = 60
-
 // fuse merges the vector list (nearest first) and the full-text list (best
-// first) by reciprocal rank fusion and returns the k best, with ids, ranks
-// and scores set. Equal scores are ordered by chunk id, so the same lists
-// always give the same hits.
-func fuse(nearest []store.NearestChunk, matches []store.RankChunksTextRow, k int) []Hit {
+// first) by weighted reciprocal rank fusion and returns the q.K best, with
+// ids, ranks and scores set: a list adds weight/(q.RRFK + rank) to the
+// score of each hit in it. Equal scores are ordered by chunk id, so the
+// same lists always give the same hits.
+func fuse(nearest []store.NearestChunk, matches []store.RankedChunk, q Query) []Hit {
 	byID := make(map[uuid.UUID]int, len(nearest)+len(matches))
 	hits := make([]Hit, 0, len(nearest)+len(matches))
 	hit := func(id uuid.UUID) *Hit {
@@ -38,7 +33,7 @@ func fuse(nearest []store.NearestChunk, matches []store.RankChunksTextRow, k int
 		}
 		h.VectorRank = i + 1
 		h.VectorDistance = &n.Distance
-		h.Score += 1 / float64(rrfK+h.VectorRank)
+		h.VectorContribution = q.VectorWeight / float64(q.RRFK+h.VectorRank)
 	}
 	for i, m := range matches {
 		h := hit(m.ID)
@@ -47,7 +42,10 @@ func fuse(nearest []store.NearestChunk, matches []store.RankChunksTextRow, k int
 		}
 		h.TextRank = i + 1
 		h.TextScore = &m.Rank
-		h.Score += 1 / float64(rrfK+h.TextRank)
+		h.TextContribution = q.TextWeight / float64(q.RRFK+h.TextRank)
+	}
+	for i := range hits {
+		hits[i].Score = hits[i].VectorContribution + hits[i].TextContribution
 	}
 	slices.SortFunc(hits, func(a, b Hit) int {
 		switch {
@@ -58,5 +56,5 @@ func fuse(nearest []store.NearestChunk, matches []store.RankChunksTextRow, k int
 		}
 		return bytes.Compare(a.ChunkID[:], b.ChunkID[:])
 	})
-	return hits[:min(k, len(hits))]
+	return hits[:min(q.K, len(hits))]
 }

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -64,18 +65,48 @@ func setup(t testing.TB, opts ...func(*pgxpool.Config)) *testBundle {
 // (of text when empty); noVector leaves it unembedded.
 type chunkSeed struct {
 	headers  []string
+	headings []string
+	anchor   string
 	text     string
 	vectorOf string
 	noVector bool
 	language string
 }
 
+// docSeed is a document to write chunks into.
+type docSeed struct {
+	url, language string
+	metadata      string // JSON; "{}" when empty
+}
+
+// guide is the document seedSource writes.
+var guide = docSeed{url: "https://docs.example/guide"}
+
 // seedSource writes a source of user with one document holding chunks, and
 // returns the source id and the chunk ids in the order of chunks.
 func (b *testBundle) seedSource(ctx context.Context, t testing.TB, user string, chunks []chunkSeed) (uuid.UUID, []uuid.UUID) {
 	t.Helper()
 	sourceID := createSource(ctx, t, b.pool, user)
-	documentID := createDocument(ctx, t, b.pool, sourceID, "Guide", "https://docs.example/guide")
+	return sourceID, b.seedDocument(ctx, t, user, sourceID, guide, chunks)
+}
+
+// seedDocument writes doc into the source sourceID of user, with chunks
+// embedded by the test embedder, and returns the chunk ids in order.
+func (b *testBundle) seedDocument(ctx context.Context, t testing.TB, user string, sourceID uuid.UUID, doc docSeed, chunks []chunkSeed) []uuid.UUID {
+	t.Helper()
+	return b.seedDocumentWith(ctx, t, b.embedder, user, sourceID, doc, chunks)
+}
+
+// seedDocumentWith is seedDocument with the chunks embedded by embedder.
+func (b *testBundle) seedDocumentWith(ctx context.Context, t testing.TB, embedder embed.Embedder, user string, sourceID uuid.UUID, doc docSeed, chunks []chunkSeed) []uuid.UUID {
+	t.Helper()
+	documentID := createDocument(ctx, t, b.pool, sourceID, "Guide", doc.url)
+	if doc.metadata != "" || doc.language != "" {
+		if _, err := b.pool.Exec(ctx, "UPDATE documents SET metadata = $2, language = $3 WHERE id = $1",
+			documentID, cmp.Or(doc.metadata, "{}"), doc.language); err != nil {
+			t.Fatal(err)
+		}
+	}
 	texts := make([]string, len(chunks))
 	for i, c := range chunks {
 		texts[i] = c.vectorOf
@@ -83,7 +114,7 @@ func (b *testBundle) seedSource(ctx context.Context, t testing.TB, user string, 
 			texts[i] = c.text
 		}
 	}
-	vectors, err := b.embedder.Embed(ctx, texts)
+	vectors, err := embedder.Embed(ctx, texts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,16 +126,13 @@ func (b *testBundle) seedSource(ctx context.Context, t testing.TB, user string, 
 		var model *string
 		if !c.noVector {
 			v := pgvector.NewVector(vectors[i])
-			vector, model = &v, new(b.embedder.Model())
+			vector, model = &v, new(embedder.Model())
 		}
-		headers := c.headers
-		if headers == nil {
-			headers = []string{}
-		}
-		rows[i] = []any{ids[i], documentID, sourceID, user, int32(i), headers, c.text, int32(len(c.text) / 4), vector, model, c.language}
+		rows[i] = []any{ids[i], documentID, sourceID, user, int32(i), nonNil(c.headers), c.text, int32(len(c.text) / 4), vector, model,
+			c.anchor, nonNil(c.headings), cmp.Or(c.language, doc.language)}
 	}
 	copyChunks(ctx, t, b.pool, rows)
-	return sourceID, ids
+	return ids
 }
 
 func createSource(ctx context.Context, t testing.TB, pool *pgxpool.Pool, user string) uuid.UUID {
@@ -131,7 +159,8 @@ func createDocument(ctx context.Context, t testing.TB, pool *pgxpool.Pool, sourc
 	return documentID
 }
 
-var chunkColumns = []string{"id", "document_id", "source_id", "user_id", "ordinal", "headers", "text", "token_count", "embedding", "embedding_model", "language"}
+var chunkColumns = []string{"id", "document_id", "source_id", "user_id", "ordinal", "headers", "text", "token_count", "embedding", "embedding_model",
+	"anchor", "headings", "language"}
 
 func copyChunks(ctx context.Context, t testing.TB, pool *pgxpool.Pool, rows [][]any) {
 	t.Helper()
@@ -141,6 +170,12 @@ func copyChunks(ctx context.Context, t testing.TB, pool *pgxpool.Pool, rows [][]
 	if _, err := pool.Exec(ctx, "ANALYZE chunks"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// hits runs q and returns its hits.
+func (b *testBundle) hits(ctx context.Context, q Query) ([]Hit, error) {
+	result, err := b.searcher.Search(ctx, q)
+	return result.Hits, err
 }
 
 func chunkIDs(hits []Hit) []uuid.UUID {
@@ -170,7 +205,7 @@ func TestSearchIsolation(t *testing.T) {
 		chunkSeed{headers: []string{"Zebra"}, text: "A zebra unicorn only bob has written about."}))
 
 	for _, text := range []string{"tokio runtime", "borrow checker", "zebra unicorn", "bob"} {
-		hits, err := b.searcher.Search(ctx, Query{UserID: "alice", Text: text, K: MaxK})
+		hits, err := b.hits(ctx, Query{UserID: "alice", Text: text, K: MaxK})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -184,7 +219,7 @@ func TestSearchIsolation(t *testing.T) {
 		}
 	}
 
-	hits, err := b.searcher.Search(ctx, Query{UserID: "carol", Text: "tokio runtime"})
+	hits, err := b.hits(ctx, Query{UserID: "carol", Text: "tokio runtime"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +237,7 @@ func TestSearchSourceFilter(t *testing.T) {
 	_, _ = b.seedSource(ctx, t, "alice", rustChunks)
 	second, secondIDs := b.seedSource(ctx, t, "alice", rustChunks)
 
-	hits, err := b.searcher.Search(ctx, Query{UserID: "alice", Text: "tokio runtime", SourceID: uuid.NullUUID{UUID: second, Valid: true}})
+	hits, err := b.hits(ctx, Query{UserID: "alice", Text: "tokio runtime", SourceIDs: []uuid.UUID{second}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +254,7 @@ func TestSearchSourceFilter(t *testing.T) {
 	}
 
 	// A source of another user is no way into that user's chunks.
-	hits, err = b.searcher.Search(ctx, Query{UserID: "bob", Text: "tokio runtime", SourceID: uuid.NullUUID{UUID: second, Valid: true}})
+	hits, err = b.hits(ctx, Query{UserID: "bob", Text: "tokio runtime", SourceIDs: []uuid.UUID{second}})
 	if err != nil || len(hits) != 0 {
 		t.Fatalf("bob searching alice's source: %d hits, error %v", len(hits), err)
 	}
@@ -245,7 +280,7 @@ func TestSearchFusion(t *testing.T) {
 	})
 	both, vectorOnly, textOnly, far := ids[0], ids[1], ids[2], ids[3]
 
-	hits, err := b.searcher.Search(ctx, Query{UserID: "alice", Text: query})
+	hits, err := b.hits(ctx, Query{UserID: "alice", Text: query})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,7 +316,7 @@ func TestSearchFusion(t *testing.T) {
 	}
 
 	// K cuts the fused list, not the candidate lists.
-	top, err := b.searcher.Search(ctx, Query{UserID: "alice", Text: query, K: 1})
+	top, err := b.hits(ctx, Query{UserID: "alice", Text: query, K: 1})
 	if err != nil || len(top) != 1 || top[0].ChunkID != both {
 		t.Fatalf("K=1: %v, error %v; want the hit in both lists", chunkIDs(top), err)
 	}
@@ -309,7 +344,7 @@ func TestSearchWithoutLexemes(t *testing.T) {
 	// Only stop words and punctuation: nothing for full text, so the vector
 	// list alone decides.
 	for _, text := range []string{"the and of", "?!", "-- ..."} {
-		hits, err := b.searcher.Search(ctx, Query{UserID: "alice", Text: text})
+		hits, err := b.hits(ctx, Query{UserID: "alice", Text: text})
 		if err != nil {
 			t.Fatalf("%q: %v", text, err)
 		}
@@ -341,12 +376,12 @@ func TestSearchHostileText(t *testing.T) {
 		`\x00 \\ $1 %s %!`,
 		"ключ 関数 🦀",
 	} {
-		if _, err := b.searcher.Search(ctx, Query{UserID: "alice", Text: text}); err != nil {
+		if _, err := b.hits(ctx, Query{UserID: "alice", Text: text}); err != nil {
 			t.Errorf("%q: %v", text, err)
 		}
 	}
 	// Websearch syntax still works where it means something.
-	hits, err := b.searcher.Search(ctx, Query{UserID: "alice", Text: `"borrow checker" -cargo`})
+	hits, err := b.hits(ctx, Query{UserID: "alice", Text: `"borrow checker" -cargo`})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,12 +413,12 @@ func TestSearchInvalidQuery(t *testing.T) {
 		{Query{UserID: "alice", Text: "tokio", K: MaxK + 1}, "k"},
 		{Query{Text: "tokio"}, "user_id"},
 	} {
-		_, err := b.searcher.Search(ctx, tt.query)
+		_, err := b.hits(ctx, tt.query)
 		if !errors.Is(err, ErrInvalidQuery) || !strings.Contains(err.Error(), ": "+tt.field+" must") {
 			t.Errorf("query %+v: error %v, want ErrInvalidQuery naming %s", tt.query, err, tt.field)
 		}
 	}
-	if _, err := b.searcher.Search(ctx, Query{UserID: "alice", Text: strings.Repeat("é", MaxTextLength), K: MaxK}); err != nil {
+	if _, err := b.hits(ctx, Query{UserID: "alice", Text: strings.Repeat("é", MaxTextLength), K: MaxK}); err != nil {
 		t.Errorf("the longest text and largest K: %v", err)
 	}
 }
@@ -443,11 +478,25 @@ func TestSearchPlans(t *testing.T) {
 	for i := range 300 {
 		chunks = append(chunks, chunkSeed{text: fmt.Sprintf("Filler note %d about build profiles.", i)})
 	}
-	sourceID, _ := b.seedSource(ctx, t, "alice", chunks)
+	sourceID := createSource(ctx, t, b.pool, "alice")
+	b.seedDocument(ctx, t, "alice", sourceID, docSeed{url: "book/ch01.md", language: "en", metadata: `{"tags":["rust","async"]}`}, chunks)
 
-	for _, source := range []uuid.NullUUID{{}, {UUID: sourceID, Valid: true}} {
-		if _, err := b.searcher.Search(ctx, Query{UserID: "alice", Text: "borrow checker", SourceID: source}); err != nil {
+	for name, q := range map[string]Query{
+		"unfiltered": {},
+		"source":     {SourceIDs: []uuid.UUID{sourceID}},
+		"sources":    {SourceIDs: []uuid.UUID{sourceID, uuid.New()}},
+		"path":       {PathPrefix: "book/"},
+		"language":   {Languages: []string{"en", "de"}},
+		"metadata":   {Metadata: json.RawMessage(`{"tags":"rust"}`)},
+		"all":        {SourceIDs: []uuid.UUID{sourceID}, PathPrefix: "book/", Languages: []string{"en"}, Metadata: json.RawMessage(`{"tags":["async"],"draft":false}`)},
+	} {
+		q.UserID, q.Text = "alice", "borrow checker"
+		hits, err := b.hits(ctx, q)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if name != "all" && len(hits) == 0 {
+			t.Errorf("%s: no hits", name)
 		}
 		for substr, index := range map[string]string{
 			"<=>":                              "Index Scan using " + store.VectorIndexName(b.embedder.Dimensions()),
@@ -455,7 +504,11 @@ func TestSearchPlans(t *testing.T) {
 		} {
 			sql, args := rec.find(t, substr)
 			if plan := explain(ctx, t, b.pool, sql, args...); !strings.Contains(plan, index) {
-				t.Errorf("source filter %v: query does not use %s:\n%s\n%s", source.Valid, index, sql, plan)
+				t.Errorf("%s: query does not use %s:\n%s\n%s", name, index, sql, plan)
+			} else if substr == "<=>" && strings.Contains(plan, "Sort Key: ((c.embedding") {
+				// The distance must come in index order, not be sorted
+				// after a scan of every matching row.
+				t.Errorf("%s: vector query sorts by distance instead of reading the index in order:\n%s", name, plan)
 			}
 		}
 		rec.reset()
@@ -527,7 +580,7 @@ func TestSearchFilterDoesNotStarve(t *testing.T) {
 	}
 	t.Logf("without iterative scan, the index finds %d of alice's %d chunks", len(plain), len(aliceIDs))
 
-	hits, err := b.searcher.Search(ctx, Query{UserID: "alice", Text: query})
+	hits, err := b.hits(ctx, Query{UserID: "alice", Text: query})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -147,7 +147,7 @@ func TestTextListEval(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = tx.Rollback(ctx) }()
-		rows, err := b.searcher.rankText(ctx, tx, Query{UserID: "alice", Text: q.Query}, 40)
+		rows, err := b.searcher.rankText(ctx, tx, Query{UserID: "alice", Text: q.Query}, store.ChunkFilter{}, 40)
 		if err != nil {
 			t.Fatal(err)
 		}

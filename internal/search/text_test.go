@@ -22,7 +22,7 @@ func textHits(hits []Hit) []uuid.UUID {
 
 func (b *testBundle) textSearch(ctx context.Context, t *testing.T, user, text string) []uuid.UUID {
 	t.Helper()
-	hits, err := b.searcher.Search(ctx, Query{UserID: user, Text: text, K: MaxK})
+	hits, err := b.hits(ctx, Query{UserID: user, Text: text, K: MaxK})
 	if err != nil {
 		t.Fatalf("%q: %v", text, err)
 	}
@@ -77,7 +77,7 @@ func TestSearchTextAnyWord(t *testing.T) {
 		t.Errorf("excluded phrase: text hits %v, want %v", got, want)
 	}
 	// Stop words alone: no text hits, the vector list still answers.
-	hits, err := b.searcher.Search(ctx, Query{UserID: "alice", Text: "the of a"})
+	hits, err := b.hits(ctx, Query{UserID: "alice", Text: "the of a"})
 	if err != nil || len(hits) == 0 || len(textHits(hits)) != 0 {
 		t.Errorf("stop words: %d hits, %d by text, error %v; want vector hits only", len(hits), len(textHits(hits)), err)
 	}

@@ -77,20 +77,20 @@ func TestSourceVectorIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan := explain(ctx, t, pool, sql, pgvector.NewVector(query), "alice", "test-384", uuid.NullUUID{}, 5)
+	plan := explain(ctx, t, pool, sql, pgvector.NewVector(query), "test-384", 5, "alice")
 	for _, index := range []string{store.VectorIndexName(384), name} {
 		if !strings.Contains(plan, "Index Scan using "+index) {
 			t.Errorf("the kNN query does not scan %s:\n%s", index, plan)
 		}
 	}
 
-	search := func(source uuid.NullUUID) map[uuid.UUID]int {
+	search := func(sources ...uuid.UUID) map[uuid.UUID]int {
 		tx, err := pool.Begin(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer func() { _ = tx.Rollback(ctx) }()
-		hits, err := store.NearestChunks(ctx, tx, store.NearestChunksParams{UserID: "alice", Model: "test-384", Query: pgvector.NewVector(query), SourceID: source, Limit: 10})
+		hits, err := store.NearestChunks(ctx, tx, store.NearestChunksParams{UserID: "alice", Model: "test-384", Query: pgvector.NewVector(query), Filter: store.ChunkFilter{SourceIDs: sources}, Limit: 10})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +104,7 @@ func TestSourceVectorIndex(t *testing.T) {
 		return bySource
 	}
 	// Not registered yet: the bulk source is not searched by vector.
-	if got := search(uuid.NullUUID{}); got[bulk] != 0 || got[shared] == 0 {
+	if got := search(); got[bulk] != 0 || got[shared] == 0 {
 		t.Fatalf("before registration: hits by source %v, want the shared source's only", got)
 	}
 	if err := store.New(pool).RegisterSourceVectorIndex(ctx, store.RegisterSourceVectorIndexParams{SourceID: bulk, Dims: 384, UserID: "alice", IndexName: name}); err != nil {
@@ -112,14 +112,18 @@ func TestSourceVectorIndex(t *testing.T) {
 	}
 	// Both sources' rows 3 and 2 point along axis 3: each source gives its
 	// two nearest and more.
-	if got := search(uuid.NullUUID{}); got[bulk] == 0 || got[shared] == 0 || got[bulk]+got[shared] != 10 {
+	if got := search(); got[bulk] == 0 || got[shared] == 0 || got[bulk]+got[shared] != 10 {
 		t.Fatalf("hits by source %v, want 10 from both", got)
 	}
-	if got := search(uuid.NullUUID{UUID: bulk, Valid: true}); got[bulk] != 10 || len(got) != 1 {
+	if got := search(bulk); got[bulk] != 10 || len(got) != 1 {
 		t.Fatalf("within the bulk source: hits by source %v", got)
 	}
-	if got := search(uuid.NullUUID{UUID: shared, Valid: true}); got[shared] != 10 || len(got) != 1 {
+	if got := search(shared); got[shared] != 10 || len(got) != 1 {
 		t.Fatalf("within the shared source: hits by source %v", got)
+	}
+	// Both sources named: the shared index and the bulk one are scanned.
+	if got := search(bulk, shared, bulk); got[bulk] == 0 || got[shared] == 0 || got[bulk]+got[shared] != 10 {
+		t.Fatalf("within both sources: hits by source %v, want 10 from both", got)
 	}
 
 	// Deleting the source leaves an orphan index, which is dropped.

@@ -100,7 +100,7 @@ func (q *Queries) GetChunksByIDs(ctx context.Context, ids []uuid.UUID) ([]GetChu
 }
 
 const getSearchHits = `-- name: GetSearchHits :many
-SELECT c.id, c.document_id, c.source_id, c.headers, c.text, d.title, d.url
+SELECT c.id, c.document_id, c.source_id, c.headers, c.headings, c.anchor, c.language, c.text, d.title, d.url
 FROM chunks c
 JOIN documents d ON d.id = c.document_id
 WHERE c.id = ANY($1::uuid[])
@@ -117,6 +117,9 @@ type GetSearchHitsRow struct {
 	DocumentID uuid.UUID
 	SourceID   uuid.UUID
 	Headers    []string
+	Headings   []string
+	Anchor     string
+	Language   string
 	Text       string
 	Title      string
 	URL        string
@@ -138,6 +141,9 @@ func (q *Queries) GetSearchHits(ctx context.Context, arg GetSearchHitsParams) ([
 			&i.DocumentID,
 			&i.SourceID,
 			&i.Headers,
+			&i.Headings,
+			&i.Anchor,
+			&i.Language,
 			&i.Text,
 			&i.Title,
 			&i.URL,
@@ -213,98 +219,6 @@ func (q *Queries) ListDocumentChunks(ctx context.Context, arg ListDocumentChunks
 			&i.Embedded,
 			&i.EmbeddingModel,
 		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const rankChunksText = `-- name: RankChunksText :many
-WITH configs AS (
-    SELECT kollektiv_ts_config(cl.language) AS config FROM chunk_languages cl WHERE cl.user_id = $1
-    UNION SELECT kollektiv_ts_config('')
-), parts AS (
-    SELECT
-        (SELECT kollektiv_tsquery_or(phraseto_tsquery(c.config, w)) FROM configs c, unnest($5::text[]) w) AS any_word,
-        (SELECT kollektiv_tsquery_or(phraseto_tsquery(c.config, w)) FROM configs c, unnest($6::text[]) w) AS ranked_words,
-        (SELECT kollektiv_tsquery_and(p.q) FROM (
-            SELECT kollektiv_tsquery_or(phraseto_tsquery(c.config, p.phrase)) AS q
-            FROM configs c, unnest($7::text[]) WITH ORDINALITY AS p(phrase, ordinal)
-            GROUP BY p.ordinal) p) AS every_phrase,
-        (SELECT kollektiv_tsquery_or(phraseto_tsquery(c.config, x)) FROM configs c, unnest($8::text[]) x) AS excluded
-), positive AS (
-    SELECT CASE WHEN any_word IS NULL THEN every_phrase WHEN every_phrase IS NULL THEN any_word
-                ELSE any_word && every_phrase END AS required,
-           CASE WHEN ranked_words IS NULL THEN every_phrase WHEN every_phrase IS NULL THEN ranked_words
-                ELSE ranked_words || every_phrase END AS ranked,
-           excluded
-    FROM parts
-), q AS (
-    SELECT CASE WHEN excluded IS NULL THEN required ELSE required && !! excluded END AS matched, ranked
-    FROM positive
-)
-SELECT m.id, m.rank FROM (
-    SELECT c.id, ts_rank('{0.1, 0.2, 0.4, 1.0}', c.tsv, (SELECT ranked FROM q), 1)::float8 AS rank
-    FROM chunks c
-    WHERE c.user_id = $1
-      AND c.tsv @@ (SELECT matched FROM q)
-      AND ($2::uuid IS NULL OR c.source_id = $2::uuid)
-    LIMIT $3
-) m
-ORDER BY m.rank DESC, m.id
-LIMIT $4
-`
-
-type RankChunksTextParams struct {
-	UserID     string
-	SourceID   uuid.NullUUID
-	MaxScored  int32
-	MaxRows    int32
-	MatchWords []string
-	RankWords  []string
-	Phrases    []string
-	Excluded   []string
-}
-
-type RankChunksTextRow struct {
-	ID   uuid.UUID
-	Rank float64
-}
-
-// Full-text half of hybrid search: ids and ranks only, scoped to the owner;
-// the fused winners' texts are read afterwards with GetSearchHits. Every
-// word, phrase and excluded word becomes a query in each configuration the
-// user's chunks use, OR'ed, so a German chunk meets the German stem and an
-// English one the English. A chunk matches when it holds any of
-// match_words (the query's rarer words, chosen by internal/search), every
-// phrase and none of excluded; it ranks by ts_rank over rank_words and the
-// phrases, headings (weight A, 1.0) above body (B, 0.4), divided by
-// 1 + log(length). Only the first max_scored matches are ranked, which
-// bounds the time of a query of common words. Filters of the search go
-// with the user filter, inside.
-func (q *Queries) RankChunksText(ctx context.Context, arg RankChunksTextParams) ([]RankChunksTextRow, error) {
-	rows, err := q.db.Query(ctx, rankChunksText,
-		arg.UserID,
-		arg.SourceID,
-		arg.MaxScored,
-		arg.MaxRows,
-		arg.MatchWords,
-		arg.RankWords,
-		arg.Phrases,
-		arg.Excluded,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	items := []RankChunksTextRow{}
-	for rows.Next() {
-		var i RankChunksTextRow
-		if err := rows.Scan(&i.ID, &i.Rank); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -1,8 +1,14 @@
 package store
 
-// NearestChunksSQL exposes the vector query to the external tests, which
-// check its plan.
-var NearestChunksSQL = nearestChunksSQL
+import "github.com/google/uuid"
+
+// NearestChunksSQL exposes the unfiltered vector query to the external
+// tests, which check its plan. Its parameters are the query vector, the
+// model, the limit and the user id.
+func NearestChunksSQL(dims int, shared bool, bulk []uuid.UUID) (string, error) {
+	where, _ := ChunkFilter{}.where("", []any{nil, nil, nil})
+	return nearestChunksSQL(dims, shared, bulk, where)
+}
 
 // SharedIndexPredicate exposes the shared index's predicate to the tests.
 var SharedIndexPredicate = sharedIndexPredicate

@@ -98,7 +98,7 @@ func TestSchemaIndexes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		plan := explain(ctx, t, pool, sql, pgvector.NewVector(query), "alice", "test-384", uuid.NullUUID{}, 5)
+		plan := explain(ctx, t, pool, sql, pgvector.NewVector(query), "test-384", 5, "alice")
 		if !strings.Contains(plan, "Index Scan using chunks_embedding_384_idx") {
 			t.Fatalf("kNN query does not use the HNSW index:\n%s", plan)
 		}
@@ -189,7 +189,7 @@ func TestVectorIndexForOtherDimensions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan := explain(ctx, t, pool, sql, pgvector.NewVector(query), "alice", "test-8", uuid.NullUUID{}, 5)
+	plan := explain(ctx, t, pool, sql, pgvector.NewVector(query), "test-8", 5, "alice")
 	if !strings.Contains(plan, "Index Scan using "+VectorIndexName(8)) {
 		t.Fatalf("8-d kNN does not use its index:\n%s", plan)
 	}

@@ -461,6 +461,36 @@ func (q *Queries) GetSourceByIdempotencyKey(ctx context.Context, arg GetSourceBy
 	return i, err
 }
 
+const listOwnedSourceIDs = `-- name: ListOwnedSourceIDs :many
+SELECT id FROM sources WHERE user_id = $1 AND id = ANY($2::uuid[])
+`
+
+type ListOwnedSourceIDsParams struct {
+	UserID string
+	Ids    []uuid.UUID
+}
+
+// The ids among ids of sources that user_id owns.
+func (q *Queries) ListOwnedSourceIDs(ctx context.Context, arg ListOwnedSourceIDsParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, listOwnedSourceIDs, arg.UserID, arg.Ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listSources = `-- name: ListSources :many
 SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash FROM sources
 WHERE user_id = $1

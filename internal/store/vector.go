@@ -219,9 +219,9 @@ type NearestChunksParams struct {
 	// Model is the embedding model of Query; only its vectors are compared.
 	Model string
 	Query pgvector.Vector
-	// SourceID restricts the search to one source when valid.
-	SourceID uuid.NullUUID
-	Limit    int
+	// Filter narrows the chunks searched, as in the full-text list.
+	Filter ChunkFilter
+	Limit  int
 }
 
 // NearestChunk is one hit of a vector search.
@@ -233,12 +233,13 @@ type NearestChunk struct {
 	Distance float64
 }
 
-// NearestChunks runs a kNN search scoped to one user, nearest first (ties
-// by id): over the shared HNSW index of the query's dimension, and over the
-// bulk-built index of each of the user's bulk-indexed sources that is
-// ready, each scan returning its Limit nearest, merged. The SQL is written
-// here rather than in db/queries because the casts and the predicates of
-// the partial indexes must be literals for the planner to use them.
+// NearestChunks runs a kNN search scoped to one user and filtered, nearest
+// first (ties by id): over the shared HNSW index of the query's dimension,
+// and over the bulk-built index of each of the user's bulk-indexed sources
+// (among Filter.SourceIDs when set) that is ready, each scan returning its
+// Limit nearest, merged. The SQL is written here rather than in db/queries
+// because the casts and the predicates of the partial indexes must be
+// literals for the planner to use them.
 //
 // Run inside a transaction with SET LOCAL hnsw.iterative_scan =
 // relaxed_order when a filter may be selective: an index then keeps
@@ -248,19 +249,20 @@ type NearestChunk struct {
 func NearestChunks(ctx context.Context, db DBTX, arg NearestChunksParams) ([]NearestChunk, error) {
 	dims := len(arg.Query.Slice())
 	bulk, err := New(db).ListSourceVectorIndexes(ctx, ListSourceVectorIndexesParams{
-		UserID: arg.UserID, Dims: int32(dims), SourceID: arg.SourceID,
+		UserID: arg.UserID, Dims: int32(dims), SourceIds: arg.Filter.SourceIDs,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("error listing bulk-built indexes: %w", err)
 	}
-	// A source is either in the shared index or in its own: when the one
-	// source searched has its own, the shared index has nothing of it.
-	shared := !arg.SourceID.Valid || len(bulk) == 0
-	sql, err := nearestChunksSQL(dims, shared, bulk)
+	// A source is either in the shared index or in its own: when every
+	// source searched has its own, the shared index has nothing of them.
+	shared := len(arg.Filter.SourceIDs) == 0 || len(bulk) < len(distinct(arg.Filter.SourceIDs))
+	where, args := arg.Filter.where(arg.UserID, []any{arg.Query, arg.Model, arg.Limit})
+	sql, err := nearestChunksSQL(dims, shared, bulk, where)
 	if err != nil {
 		return nil, err
 	}
-	rows, err := db.Query(ctx, sql, arg.Query, arg.UserID, arg.Model, arg.SourceID, arg.Limit)
+	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, fmt.Errorf("error searching vectors: %w", err)
 	}
@@ -271,24 +273,38 @@ func NearestChunks(ctx context.Context, db DBTX, arg NearestChunksParams) ([]Nea
 	return hits, nil
 }
 
+// distinct returns ids without repeats.
+func distinct(ids []uuid.UUID) []uuid.UUID {
+	seen := make(map[uuid.UUID]bool, len(ids))
+	out := ids[:0:0]
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // nearestChunksSQL scans the shared index (when shared) and the index of
 // each source in bulk, each scan materialised so that its LIMIT applies to
 // its index order, then sorts the few rows they kept by exact distance.
-func nearestChunksSQL(dims int, shared bool, bulk []uuid.UUID) (string, error) {
+// Its parameters are the query vector ($1), the model ($2), the limit ($3)
+// and then those of where, a ChunkFilter's condition.
+func nearestChunksSQL(dims int, shared bool, bulk []uuid.UUID, where string) (string, error) {
 	sqlType, _, err := vectorCast(dims)
 	if err != nil {
 		return "", err
 	}
 	scan := func(predicate string) string {
 		return fmt.Sprintf(`(
-			SELECT id, document_id, source_id, (embedding::%[1]s <=> $1::vector::%[1]s)::float8 AS distance
-			FROM chunks
+			SELECT c.id, c.document_id, c.source_id, (c.embedding::%[1]s <=> $1::vector::%[1]s)::float8 AS distance
+			FROM chunks c
 			WHERE %[2]s
-			  AND user_id = $2
-			  AND embedding_model = $3
-			  AND ($4::uuid IS NULL OR source_id = $4::uuid)
-			ORDER BY embedding::%[1]s <=> $1::vector::%[1]s
-			LIMIT $5)`, sqlType, predicate)
+			  AND c.embedding_model = $2
+			  AND %[3]s
+			ORDER BY c.embedding::%[1]s <=> $1::vector::%[1]s
+			LIMIT $3)`, sqlType, predicate, where)
 	}
 	var scans []string
 	if shared {
@@ -301,5 +317,5 @@ func nearestChunksSQL(dims int, shared bool, bulk []uuid.UUID) (string, error) {
 		WITH nearest AS MATERIALIZED (%s)
 		SELECT id, document_id, source_id, distance FROM nearest
 		ORDER BY distance, id
-		LIMIT $5`, strings.Join(scans, "\n\t\tUNION ALL ")), nil
+		LIMIT $3`, strings.Join(scans, "\n\t\tUNION ALL ")), nil
 }

@@ -14,20 +14,20 @@ import (
 const listSourceVectorIndexes = `-- name: ListSourceVectorIndexes :many
 SELECT source_id FROM source_vector_indexes
 WHERE user_id = $1 AND dims = $2
-  AND ($3::uuid IS NULL OR source_id = $3::uuid)
+  AND (coalesce(cardinality($3::uuid[]), 0) = 0 OR source_id = ANY($3::uuid[]))
 ORDER BY source_id
 `
 
 type ListSourceVectorIndexesParams struct {
-	UserID   string
-	Dims     int32
-	SourceID uuid.NullUUID
+	UserID    string
+	Dims      int32
+	SourceIds []uuid.UUID
 }
 
 // The user's sources whose vectors of dims dimensions are in an index of
-// their own, restricted to one source when source_id is given.
+// their own, restricted to source_ids unless it is empty or null.
 func (q *Queries) ListSourceVectorIndexes(ctx context.Context, arg ListSourceVectorIndexesParams) ([]uuid.UUID, error) {
-	rows, err := q.db.Query(ctx, listSourceVectorIndexes, arg.UserID, arg.Dims, arg.SourceID)
+	rows, err := q.db.Query(ctx, listSourceVectorIndexes, arg.UserID, arg.Dims, arg.SourceIds)
 	if err != nil {
 		return nil, err
 	}
