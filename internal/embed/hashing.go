@@ -23,23 +23,31 @@ type HashingConfig struct {
 	Version int
 }
 
-// Hashing is a lexical embedder: it hashes the words and adjacent word pairs
-// of a text into a fixed number of dimensions. It is not semantic: two texts
-// are close when they share words, not when they mean the same thing with
-// different words ("car" and "automobile" are unrelated to it). It needs no
-// network and no data files, and its vectors are identical across runs and
-// machines (no maphash, no map iteration, no floating-point reductions in
-// varying order). Only a Unicode table update in a new Go release can change
-// how newly assigned characters are classified; the pinned-vector test
-// catches any change for the characters it covers.
+// Hashing is a lexical embedder: it hashes the words, adjacent word pairs
+// and character n-grams of a text into a fixed number of dimensions. It is
+// not semantic: two texts are close when they share words or parts of
+// words ("configure" and "configuration"), not when they mean the same
+// thing with different words ("car" and "automobile" are unrelated to it).
+// It needs no network and no data files, and its vectors are identical
+// across runs and machines: no maphash, no map iteration, floating-point
+// additions in an order fixed by the text alone, and the sublinear weights
+// of small counts taken from a table rather than from math.Log (whose last
+// bit may differ between architectures). Only a Unicode table update in a
+// new Go release can change how newly assigned characters are classified;
+// the pinned-vector test catches any change for the characters it covers.
 //
-// Method: text is split into words (runs of Unicode letters, digits and
-// combining marks), lower-cased. Each word and each pair of adjacent words is
-// a feature, hashed with 64-bit FNV-1a and a splitmix64 finaliser. A feature
-// occurring tf times weighs 1+ln(tf) (sublinear), is added with the sign of
-// its hash's top bit to the bucket chosen by the rest of the hash (signed
-// hashing, so collisions cancel out on average rather than pile up), and the
-// vector is L2-normalised.
+// Method (version 2, model "hashing-v2-<dims>"): text is split into words
+// (runs of Unicode letters, digits and combining marks), lower-cased. Each
+// word, each pair of adjacent words and, for words of four runes or more,
+// each character 3-, 4- and 5-gram of the word between start and end
+// markers ("<con", "con", ..., "ion>", as fastText does) is a feature,
+// hashed with 64-bit FNV-1a and a splitmix64 finaliser. A feature occurring
+// tf times weighs 1+ln(tf) (sublinear), times 1/2 for n-grams, is added
+// with the sign of its hash's top bit to the bucket chosen by the rest of
+// the hash (signed hashing, so collisions cancel out on average rather than
+// pile up), and the vector is L2-normalised. Version 1 ("hashing-v1-<dims>")
+// is the same without the n-grams. docs/RETRIEVAL.md has the measurements
+// behind the choice.
 //
 // A text with no words (empty, or only punctuation) would give a zero
 // vector, whose cosine distance in pgvector is NaN and which no search can
@@ -76,14 +84,24 @@ func NewHashing(cfg HashingConfig) (*Hashing, error) {
 	}
 }
 
+// method is what a version of the embedder hashes, and how much each kind
+// of feature weighs.
+type method struct {
+	wordW float32 // whole words
+	pairW float32 // adjacent word pairs; 0 leaves them out
+	// Character n-grams of minN..maxN runes of "<word>", for words of at
+	// least gramMin runes; minN 0 leaves them out.
+	minN, maxN, gramMin int
+	gramW               float32
+}
+
 // methodV1 is hashing-v1: words and adjacent word pairs, equally weighted.
 var methodV1 = method{wordW: 1, pairW: 1}
 
 // methodV2 is hashing-v2: v1 plus the character 3- to 5-grams of every
-// word of four runes or more, at half weight, so that words sharing a stem
-// ("configure", "configuration") share features. Chosen by
-// TestRetrievalVariants; see docs/RETRIEVAL.md.
-var methodV2 = method{wordW: 1, pairW: 1, minN: 3, maxN: 5, gramMin: 4, gramW: 0.5, gramTF: tfLog}
+// word of four runes or more, at half weight. Chosen with
+// TestRetrievalVariants (docs/RETRIEVAL.md).
+var methodV2 = method{wordW: 1, pairW: 1, minN: 3, maxN: 5, gramMin: 4, gramW: 0.5}
 
 func newHashing(dims, version int, m method) *Hashing {
 	h := &Hashing{dims: dims, model: fmt.Sprintf("hashing-v%d-%d", version, dims), method: m}
@@ -91,8 +109,8 @@ func newHashing(dims, version int, m method) *Hashing {
 	return h
 }
 
-// Model returns "hashing-v1-<dimensions>". The version changes whenever the
-// method changes in a way that changes the vectors.
+// Model returns "hashing-v<version>-<dimensions>". The version changes
+// whenever the method changes in a way that changes the vectors.
 func (h *Hashing) Model() string { return h.model }
 
 // Dimensions returns the vector length.
@@ -120,13 +138,16 @@ func (h *Hashing) Embed(ctx context.Context, texts []string) ([][]float32, error
 const (
 	fnvOffset = 14695981039346656037
 	fnvPrime  = 1099511628211
-	// Salts keep words, pairs, prefixes, n-grams and the empty-text
-	// feature in separate spaces.
-	wordSalt   = 0x9e3779b97f4a7c15
-	pairSalt   = 0xc2b2ae3d27d4eb4f
-	emptySalt  = 0x165667b19e3779f9
-	prefixSalt = 0x27d4eb2f165667c5
-	gramSalt   = 0x85ebca77c2b2ae63
+	// Salts keep words, pairs, n-grams and the empty-text feature in
+	// separate spaces.
+	wordSalt  = 0x9e3779b97f4a7c15
+	pairSalt  = 0xc2b2ae3d27d4eb4f
+	emptySalt = 0x165667b19e3779f9
+	gramSalt  = 0x85ebca77c2b2ae63
+	// Bytes that stand for the start and end of a word in n-grams; neither
+	// occurs inside a word.
+	wordStart = '<'
+	wordEnd   = '>'
 )
 
 // mix is the splitmix64 finaliser: FNV-1a alone spreads short words poorly
@@ -140,40 +161,6 @@ func mix(x uint64) uint64 {
 	return x
 }
 
-// method is what a model version hashes and how much each kind of feature
-// weighs.
-type method struct {
-	pairW   float32 // word pairs; 0 leaves them out
-	wordW   float32 // whole words
-	prefix  int     // words longer than this many runes also give their prefix of that length; 0 none
-	prefixW float32
-	minN    int // character n-grams of minN..maxN runes of "<word>"; 0 none
-	maxN    int
-	gramMin int // only words of at least this many runes give n-grams
-	gramW   float32
-	gramTF  int // how an n-gram occurring tf times weighs: gramW*(1+ln tf) (tfLog), gramW*tf (tfLinear), or gramW (tfBinary)
-}
-
-// Weightings of a feature by its count tf in the text.
-const (
-	tfBinary = iota
-	tfLog
-	tfLinear
-)
-
-// featureSet holds the hashes of one text's features by kind, and the
-// current word.
-type featureSet struct {
-	words, pairs, prefixes, grams []uint64
-	word                          []byte  // lower-cased bytes of the current word
-	runes                         []int32 // byte offset in word where each rune starts
-}
-
-func (f *featureSet) reset() {
-	f.words, f.pairs, f.prefixes, f.grams = f.words[:0], f.pairs[:0], f.prefixes[:0], f.grams[:0]
-	f.word, f.runes = f.word[:0], f.runes[:0]
-}
-
 func fnv(h uint64, b []byte) uint64 {
 	for _, c := range b {
 		h = (h ^ uint64(c)) * fnvPrime
@@ -181,55 +168,85 @@ func fnv(h uint64, b []byte) uint64 {
 	return h
 }
 
-// Bytes that stand for the start and end of a word in character n-grams;
-// neither can occur inside a word.
-const (
-	wordStart = '<'
-	wordEnd   = '>'
-)
+// featureSet is the scratch space of one text: the hashes of its words and
+// pairs, the counts of its n-grams, and the current word.
+type featureSet struct {
+	words, pairs []uint64
+	grams        counter
+	word         []byte  // lower-cased bytes of the current word
+	runes        []int32 // where each rune of word starts
+	// The distinct words long enough for n-grams, counted, with their
+	// bytes and rune starts kept in order of first sight: a word's
+	// n-grams are made once and counted as often as the word occurs.
+	gramWords counter
+	wordBytes []byte
+	wordRunes []int32
+	wordEnds  []int // end of each distinct word in wordBytes and wordRunes
+}
 
-// flush adds the features of the current word, given the hash of the word
-// before it (when hasPrev), and returns the word's hash.
-func (f *featureSet) flush(m *method, prev uint64, hasPrev bool) uint64 {
-	word := fnv(fnvOffset, f.word)
-	f.words = append(f.words, mix(word^wordSalt))
-	if hasPrev && m.pairW != 0 {
-		f.pairs = append(f.pairs, mix((prev<<21|prev>>43)^word^pairSalt))
+// counter counts features in an open-addressing table and remembers the
+// order in which each was first seen. Counting n-grams this way instead of
+// sorting them is what keeps version 2 within reach of version 1's speed;
+// the order of first sight depends on the text alone, not on the table.
+type counter struct {
+	slots []counterSlot // a power of two long, at most half full
+	order []uint32      // slots in order of first sight
+}
+
+type counterSlot struct {
+	key   uint64
+	count uint32
+}
+
+// reset empties c.
+func (c *counter) reset() {
+	for _, i := range c.order {
+		c.slots[i].count = 0
 	}
-	n := len(f.runes)
-	if m.prefix > 0 && n > m.prefix {
-		f.prefixes = append(f.prefixes, mix(fnv(fnvOffset, f.word[:f.runes[m.prefix]])^prefixSalt))
+	c.order = c.order[:0]
+	if c.slots == nil {
+		c.slots = make([]counterSlot, 1024)
 	}
-	if m.minN > 0 && n >= m.gramMin {
-		// Runes -1 and n are the word's start and end markers.
-		at := func(i int) int {
-			if i >= n {
-				return len(f.word)
+}
+
+func (c *counter) add(key uint64) {
+	c.addN(key, 1)
+}
+
+func (c *counter) addN(key uint64, n uint32) {
+	mask := uint64(len(c.slots) - 1)
+	for i := key >> 32 & mask; ; i = (i + 1) & mask {
+		s := &c.slots[i]
+		switch {
+		case s.count == 0:
+			s.key, s.count = key, n
+			c.order = append(c.order, uint32(i))
+			if 2*len(c.order) > len(c.slots) {
+				c.grow()
 			}
-			return int(f.runes[i])
-		}
-		for start := -1; start <= n; start++ {
-			for size := m.minN; size <= m.maxN && start+size <= n+1; size++ {
-				end := start + size // exclusive, in runes
-				h := uint64(fnvOffset)
-				if start < 0 {
-					h = (h ^ wordStart) * fnvPrime
-				}
-				h = fnv(h, f.word[at(max(start, 0)):at(min(end, n))])
-				if end > n {
-					h = (h ^ wordEnd) * fnvPrime
-				}
-				f.grams = append(f.grams, mix(h^gramSalt))
-			}
+			return
+		case s.key == key:
+			s.count += n
+			return
 		}
 	}
-	f.word, f.runes = f.word[:0], f.runes[:0]
-	return word
+}
+
+// grow doubles the table, keeping the order of first sight.
+func (c *counter) grow() {
+	old, order := c.slots, c.order
+	c.slots, c.order = make([]counterSlot, 2*len(old)), make([]uint32, 0, cap(order))
+	for _, i := range order {
+		c.addN(old[i].key, old[i].count)
+	}
 }
 
 // features collects the features of text into f.
 func (m *method) features(text string, f *featureSet) {
-	f.reset()
+	f.words, f.pairs, f.word, f.runes = f.words[:0], f.pairs[:0], f.word[:0], f.runes[:0]
+	f.grams.reset()
+	f.gramWords.reset()
+	f.wordBytes, f.wordRunes, f.wordEnds = f.wordBytes[:0], f.wordRunes[:0], f.wordEnds[:0]
 	var (
 		prev    uint64
 		hasPrev bool
@@ -244,7 +261,7 @@ func (m *method) features(text string, f *featureSet) {
 				c += 'a' - 'A'
 			default:
 				if len(f.runes) > 0 {
-					prev, hasPrev = f.flush(m, prev, hasPrev), true
+					prev, hasPrev = m.flush(f, prev, hasPrev), true
 				}
 				continue
 			}
@@ -256,7 +273,7 @@ func (m *method) features(text string, f *featureSet) {
 		i += size
 		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !unicode.Is(unicode.Mn, r) {
 			if len(f.runes) > 0 {
-				prev, hasPrev = f.flush(m, prev, hasPrev), true
+				prev, hasPrev = m.flush(f, prev, hasPrev), true
 			}
 			continue
 		}
@@ -264,25 +281,77 @@ func (m *method) features(text string, f *featureSet) {
 		f.word = utf8.AppendRune(f.word, unicode.ToLower(r))
 	}
 	if len(f.runes) > 0 {
-		f.flush(m, prev, hasPrev)
+		m.flush(f, prev, hasPrev)
+	}
+}
+
+// flush adds the features of the current word, given the hash of the word
+// before it (when hasPrev), empties it and returns its hash.
+func (m *method) flush(f *featureSet, prev uint64, hasPrev bool) uint64 {
+	word := fnv(fnvOffset, f.word)
+	f.words = append(f.words, mix(word^wordSalt))
+	if hasPrev && m.pairW != 0 {
+		f.pairs = append(f.pairs, mix((prev<<21|prev>>43)^word^pairSalt))
+	}
+	if m.minN > 0 && len(f.runes) >= m.gramMin {
+		seen := len(f.gramWords.order)
+		f.gramWords.add(word)
+		if len(f.gramWords.order) > seen {
+			f.wordBytes = append(f.wordBytes, f.word...)
+			f.wordRunes = append(f.wordRunes, f.runes...)
+			f.wordEnds = append(f.wordEnds, len(f.wordBytes), len(f.wordRunes))
+		}
+	}
+	f.word, f.runes = f.word[:0], f.runes[:0]
+	return word
+}
+
+// countGrams counts the n-grams of the distinct words in f.gramWords, in
+// the order the words were first seen, each as often as its word occurs.
+// The order of first sight of the n-grams is the one of the text.
+func (m *method) countGrams(f *featureSet) {
+	bytesStart, runesStart := 0, 0
+	for k, slot := range f.gramWords.order {
+		word := f.wordBytes[bytesStart:f.wordEnds[2*k]]
+		runes := f.wordRunes[runesStart:f.wordEnds[2*k+1]]
+		bytesStart, runesStart = f.wordEnds[2*k], f.wordEnds[2*k+1]
+		tf := f.gramWords.slots[slot].count
+		n := len(runes)
+		// Position -1 is the start marker, n the end marker; each n-gram's
+		// hash extends the one of the n-gram one rune shorter.
+		for start := -1; start+m.minN <= n+1; start++ {
+			h := uint64(fnvOffset)
+			for pos := start; pos < start+m.maxN && pos <= n; pos++ {
+				switch {
+				case pos < 0:
+					h = (h ^ wordStart) * fnvPrime
+				case pos == n:
+					h = (h ^ wordEnd) * fnvPrime
+				case pos+1 == n:
+					h = fnv(h, word[runes[pos]:])
+				default:
+					h = fnv(h, word[runes[pos]:runes[pos+1]])
+				}
+				if pos-start+1 >= m.minN {
+					f.grams.addN(mix(h^gramSalt), tf)
+				}
+			}
+		}
 	}
 }
 
 // embed writes the vector of text into v (zeroed, len dims).
 func (h *Hashing) embed(text string, v []float32, f *featureSet) {
-	h.method.features(text, f)
-	h.addAll(v, f.words, h.method.wordW)
-	h.addAll(v, f.pairs, h.method.pairW)
-	h.addAll(v, f.prefixes, h.method.prefixW)
-	switch h.method.gramTF {
-	case tfLog:
-		h.addAll(v, f.grams, h.method.gramW)
-	case tfLinear:
-		for _, g := range f.grams {
-			h.add(v, g, h.method.gramW)
+	m := &h.method
+	m.features(text, f)
+	h.addSorted(v, f.words, m.wordW)
+	h.addSorted(v, f.pairs, m.pairW)
+	if m.minN > 0 {
+		m.countGrams(f)
+		for _, slot := range f.grams.order {
+			s := f.grams.slots[slot]
+			h.add(v, s.key, m.gramW*tfWeight(int(s.count)))
 		}
-	default:
-		h.addDistinct(v, f.grams, h.method.gramW)
 	}
 	var sum float64
 	for _, x := range v {
@@ -298,27 +367,17 @@ func (h *Hashing) embed(text string, v []float32, f *featureSet) {
 	}
 }
 
-// addAll sorts feats and adds each distinct feature, occurring tf times,
-// with weight w*(1+ln tf). Sorting fixes the order of the additions.
-func (h *Hashing) addAll(v []float32, feats []uint64, w float32) {
+// addSorted sorts feats and adds each distinct feature with weight w times
+// tfWeight of its count. Sorting fixes the order of the additions.
+func (h *Hashing) addSorted(v []float32, feats []uint64, w float32) {
 	slices.Sort(feats)
 	for i := 0; i < len(feats); {
 		j := i + 1
 		for j < len(feats) && feats[j] == feats[i] {
 			j++
 		}
-		h.add(v, feats[i], w*float32(1+math.Log(float64(j-i))))
+		h.add(v, feats[i], w*tfWeight(j-i))
 		i = j
-	}
-}
-
-// addDistinct sorts feats and adds each distinct feature once with weight w.
-func (h *Hashing) addDistinct(v []float32, feats []uint64, w float32) {
-	slices.Sort(feats)
-	for i, f := range feats {
-		if i == 0 || f != feats[i-1] {
-			h.add(v, f, w)
-		}
 	}
 }
 
@@ -330,4 +389,34 @@ func (h *Hashing) add(v []float32, f uint64, w float32) {
 		w = -w
 	}
 	v[b] += w
+}
+
+// tfWeight returns 1+ln(tf) in float32: from a table for the counts that
+// almost every feature has, the same on every machine, and from math.Log
+// above it.
+func tfWeight(tf int) float32 {
+	if tf <= len(tfWeights) {
+		return tfWeights[tf-1]
+	}
+	return float32(1 + math.Log(float64(tf)))
+}
+
+// tfWeights[i] is float32(1+ln(i+1)); TestTFWeights checks it.
+var tfWeights = [...]float32{
+	1.0, 1.6931471824645996, 2.0986123085021973, 2.386294364929199,
+	2.609437942504883, 2.791759490966797, 2.9459102153778076, 3.079441547393799,
+	3.1972246170043945, 3.3025851249694824, 3.397895336151123, 3.4849066734313965,
+	3.5649492740631104, 3.6390573978424072, 3.70805025100708, 3.7725887298583984,
+	3.8332133293151855, 3.890371799468994, 3.944438934326172, 3.995732307434082,
+	4.044522285461426, 4.091042518615723, 4.135494232177734, 4.178053855895996,
+	4.218875885009766, 4.258096694946289, 4.295836925506592, 4.332204341888428,
+	4.367295742034912, 4.40119743347168, 4.433987140655518, 4.465735912322998,
+	4.49650764465332, 4.526360511779785, 4.555347919464111, 4.583518981933594,
+	4.610918045043945, 4.6375861167907715, 4.663561820983887, 4.688879489898682,
+	4.713572025299072, 4.737669467926025, 4.761199951171875, 4.784189701080322,
+	4.806662559509277, 4.828641414642334, 4.850147724151611, 4.871201038360596,
+	4.891820430755615, 4.912023067474365, 4.931825637817383, 4.951243877410889,
+	4.970292091369629, 4.988984107971191, 5.007333278656006, 5.025351524353027,
+	5.043051242828369, 5.060442924499512, 5.077537536621094, 5.094344615936279,
+	5.110873699188232, 5.127134323120117, 5.143134593963623, 5.158883094787598,
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -91,39 +92,21 @@ type evalVariant struct {
 }
 
 func evalVariants() []evalVariant {
-	vs := []evalVariant{{name: "v1", method: methodV1}}
-	for _, p := range []int{5, 6, 7} {
-		vs = append(vs, evalVariant{name: fmt.Sprintf("v1+prefix%d", p), method: method{wordW: 1, pairW: 1, prefix: p, prefixW: 1}})
-	}
-	for _, g := range []struct{ lo, hi int }{{3, 5}, {3, 4}, {4, 5}, {3, 6}} {
+	vs := []evalVariant{{name: "v1", method: methodV1}, {name: "v2", method: methodV2}}
+	for _, g := range []struct{ lo, hi int }{{3, 3}, {4, 4}, {3, 4}, {3, 5}, {3, 6}} {
 		for _, w := range []float32{0.25, 0.5, 1} {
-			for _, minWord := range []int{0, 4, 5} {
+			for _, minWord := range []int{1, 4, 5} {
 				vs = append(vs, evalVariant{name: fmt.Sprintf("v1+gram%d-%d@%.2f/w%d", g.lo, g.hi, w, minWord),
-					method: method{wordW: 1, pairW: 1, minN: g.lo, maxN: g.hi, gramW: w, gramMin: minWord, gramTF: tfLog}})
+					method: method{wordW: 1, pairW: 1, minN: g.lo, maxN: g.hi, gramW: w, gramMin: minWord}})
 			}
 		}
 	}
-	for _, w := range []float32{0.25, 0.5, 1} {
-		vs = append(vs, evalVariant{name: fmt.Sprintf("v1+prefix5+gram3-5@%.2f/w4", w), method: method{wordW: 1, pairW: 1, prefix: 5, prefixW: 1, minN: 3, maxN: 5, gramW: w, gramMin: 4, gramTF: tfLog}})
-	}
 	for _, pw := range []float32{0, 0.5, 2} {
-		vs = append(vs, evalVariant{name: fmt.Sprintf("pair@%.1f+gram3-5@0.5/w4", pw), method: method{wordW: 1, pairW: pw, minN: 3, maxN: 5, gramW: 0.5, gramMin: 4, gramTF: tfLog}})
-	}
-	for _, w := range []float32{0.25, 0.5, 1} {
-		vs = append(vs, evalVariant{name: fmt.Sprintf("v1+gram3-5@%.2f/w4/binary", w), method: method{wordW: 1, pairW: 1, minN: 3, maxN: 5, gramW: w, gramMin: 4}})
-	}
-	for _, w := range []float32{0.25, 0.5} {
-		vs = append(vs, evalVariant{name: fmt.Sprintf("v1+gram3-5@%.2f/w4/linear", w), method: method{wordW: 1, pairW: 1, minN: 3, maxN: 5, gramW: w, gramMin: 4, gramTF: tfLinear}})
-	}
-	for _, n := range []int{3, 4, 5} {
-		for _, w := range []float32{0.5, 1} {
-			vs = append(vs, evalVariant{name: fmt.Sprintf("v1+gram%d@%.2f/w4", n, w), method: method{wordW: 1, pairW: 1, minN: n, maxN: n, gramW: w, gramMin: 4, gramTF: tfLog}})
-			vs = append(vs, evalVariant{name: fmt.Sprintf("v1+prefix5+gram%d@%.2f/w4", n, w), method: method{wordW: 1, pairW: 1, prefix: 5, prefixW: 1, minN: n, maxN: n, gramW: w, gramMin: 4, gramTF: tfLog}})
-		}
+		vs = append(vs, evalVariant{name: fmt.Sprintf("v2/pair@%.1f", pw), method: method{wordW: 1, pairW: pw, minN: 3, maxN: 5, gramW: 0.5, gramMin: 4}})
 	}
 	for _, d := range []int{768, 1536} {
 		vs = append(vs, evalVariant{name: fmt.Sprintf("v1/d%d", d), method: methodV1, dims: d})
-		vs = append(vs, evalVariant{name: fmt.Sprintf("v1+gram3-5@0.50/w4/d%d", d), method: method{wordW: 1, pairW: 1, minN: 3, maxN: 5, gramW: 0.5, gramMin: 4, gramTF: tfLog}, dims: d})
+		vs = append(vs, evalVariant{name: fmt.Sprintf("v2/d%d", d), method: methodV2, dims: d})
 	}
 	return vs
 }
@@ -329,4 +312,62 @@ var probeQueries = []evalQuery{
 	{"writing automated tests and assertions", "rust-book/src/ch11-01-writing-tests.md", ""},
 	{"publishing a crate to the registry", "rust-book/src/ch14-02-publishing-to-crates-io.md", ""},
 	{"unsafe code and raw pointer dereferencing", "rust-book/src/ch20-01-unsafe-rust.md", ""},
+}
+
+// BenchmarkChunkAndEmbed reports chunks/s on one goroutine for the CPU
+// work of ingest per document, the chunker and the embedder, for each
+// version of the hashing method: the English FastAPI docs and the Rust
+// book, chunked and embedded as persist_chunks embeds them.
+// chunks/cpu-s counts the CPU time of the benchmark's thread alone.
+func BenchmarkChunkAndEmbed(b *testing.B) {
+	root := testcorpus.Dir(b)
+	var docs []string
+	for _, sub := range []string{"fastapi/docs/en/docs", "rust-book/src"} {
+		err := filepath.WalkDir(filepath.Join(root, sub), func(path string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".md") {
+				return err
+			}
+			data, err := os.ReadFile(path)
+			docs = append(docs, string(data))
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	chunker, err := content.NewChunker(content.ChunkerOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, version := range []int{1, 2} {
+		b.Run(fmt.Sprintf("v%d", version), func(b *testing.B) {
+			h, err := NewHashing(HashingConfig{Version: version})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			cpu0 := threadCPU(b)
+			chunks := 0
+			for b.Loop() {
+				for _, doc := range docs {
+					cs, err := chunker.Chunk(uuid.Nil, doc)
+					if err != nil {
+						continue
+					}
+					texts := make([]string, len(cs))
+					for i, c := range cs {
+						texts[i] = c.EmbedText()
+					}
+					if _, err := h.Embed(ctx, texts); err != nil {
+						b.Fatal(err)
+					}
+					chunks += len(cs)
+				}
+			}
+			b.ReportMetric(float64(chunks)/b.Elapsed().Seconds(), "chunks/s")
+			b.ReportMetric(float64(chunks)/(threadCPU(b)-cpu0).Seconds(), "chunks/cpu-s")
+		})
+	}
 }
