@@ -38,14 +38,25 @@ WHERE d.id = c.document_id AND d.source_id = @source_id AND d.status = 'failed';
 -- name: RankChunksText :many
 -- Full-text half of hybrid search: ids and ranks only, scoped to the owner;
 -- the fused winners' texts are read afterwards with GetSearchHits. A query
--- with no lexemes (only stop words or punctuation) matches nothing.
-SELECT c.id, ts_rank_cd(c.tsv, q)::float8 AS rank
-FROM chunks c, websearch_to_tsquery('english', @query) q
-WHERE c.user_id = @user_id
-  AND c.tsv @@ q
-  AND (sqlc.narg('source_id')::uuid IS NULL OR c.source_id = sqlc.narg('source_id')::uuid)
-ORDER BY rank DESC, c.id
-LIMIT @max_rows;
+-- with no lexemes (only stop words or punctuation) matches nothing. Equal
+-- ranks are common; they are ordered by document URL and ordinal, the same
+-- in every database holding the same documents (ids are not: they derive
+-- from the random source id). WITH TIES keeps every chunk tied with the
+-- last one so that the order, not the scan, decides which of them stay.
+WITH matched AS (
+    SELECT c.id, c.document_id, c.ordinal, ts_rank_cd(c.tsv, q)::float8 AS rank
+    FROM chunks c, websearch_to_tsquery('english', @query) q
+    WHERE c.user_id = @user_id
+      AND c.tsv @@ q
+      AND (sqlc.narg('source_id')::uuid IS NULL OR c.source_id = sqlc.narg('source_id')::uuid)
+    ORDER BY rank DESC
+    FETCH FIRST (@max_rows::int) ROWS WITH TIES
+)
+SELECT m.id, m.rank
+FROM matched m
+JOIN documents d ON d.id = m.document_id
+ORDER BY m.rank DESC, d.url, m.ordinal, m.id
+LIMIT @max_rows::int;
 
 -- name: GetSearchHits :many
 -- The chunks that hybrid search returns, with their documents, scoped to the

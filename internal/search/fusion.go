@@ -2,6 +2,8 @@ package search
 
 import (
 	"bytes"
+	"cmp"
+	"math"
 	"slices"
 
 	"github.com/google/uuid"
@@ -17,8 +19,12 @@ const rrfK = 60
 
 // fuse merges the vector list (nearest first) and the full-text list (best
 // first) by reciprocal rank fusion and returns the k best, with ids, ranks
-// and scores set. Equal scores are ordered by chunk id, so the same lists
-// always give the same hits.
+// and scores set. Equal scores are ordered by rank: a hit of the vector
+// list before one absent from it, a better vector rank first, then a better
+// text rank. A list never ranks two hits alike, so this order is total
+// without looking at chunk ids, which differ between two databases that
+// ingested the same documents: the same lists give the same hits in every
+// database.
 func fuse(nearest []store.NearestChunk, matches []store.RankChunksTextRow, k int) []Hit {
 	byID := make(map[uuid.UUID]int, len(nearest)+len(matches))
 	hits := make([]Hit, 0, len(nearest)+len(matches))
@@ -49,14 +55,33 @@ func fuse(nearest []store.NearestChunk, matches []store.RankChunksTextRow, k int
 		h.TextScore = &m.Rank
 		h.Score += 1 / float64(rrfK+h.TextRank)
 	}
-	slices.SortFunc(hits, func(a, b Hit) int {
-		switch {
-		case a.Score > b.Score:
-			return -1
-		case a.Score < b.Score:
-			return 1
-		}
-		return bytes.Compare(a.ChunkID[:], b.ChunkID[:])
-	})
+	slices.SortFunc(hits, compareHits)
 	return hits[:min(k, len(hits))]
+}
+
+// compareHits orders fused hits best first: by score, then by vector rank
+// (absent last), then by text rank (absent last), then by id for a hit that
+// neither list ranked (none in practice).
+func compareHits(a, b Hit) int {
+	switch {
+	case a.Score > b.Score:
+		return -1
+	case a.Score < b.Score:
+		return 1
+	}
+	if c := cmp.Compare(rankOrder(a.VectorRank), rankOrder(b.VectorRank)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(rankOrder(a.TextRank), rankOrder(b.TextRank)); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.ChunkID[:], b.ChunkID[:])
+}
+
+// rankOrder makes an absent rank (0) sort after every present one.
+func rankOrder(rank int) int {
+	if rank == 0 {
+		return math.MaxInt
+	}
+	return rank
 }

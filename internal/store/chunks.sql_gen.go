@@ -152,20 +152,27 @@ func (q *Queries) GetSearchHits(ctx context.Context, arg GetSearchHitsParams) ([
 }
 
 const rankChunksText = `-- name: RankChunksText :many
-SELECT c.id, ts_rank_cd(c.tsv, q)::float8 AS rank
-FROM chunks c, websearch_to_tsquery('english', $1) q
-WHERE c.user_id = $2
-  AND c.tsv @@ q
-  AND ($3::uuid IS NULL OR c.source_id = $3::uuid)
-ORDER BY rank DESC, c.id
-LIMIT $4
+WITH matched AS (
+    SELECT c.id, c.document_id, c.ordinal, ts_rank_cd(c.tsv, q)::float8 AS rank
+    FROM chunks c, websearch_to_tsquery('english', $2) q
+    WHERE c.user_id = $3
+      AND c.tsv @@ q
+      AND ($4::uuid IS NULL OR c.source_id = $4::uuid)
+    ORDER BY rank DESC
+    FETCH FIRST ($1::int) ROWS WITH TIES
+)
+SELECT m.id, m.rank
+FROM matched m
+JOIN documents d ON d.id = m.document_id
+ORDER BY m.rank DESC, d.url, m.ordinal, m.id
+LIMIT $1::int
 `
 
 type RankChunksTextParams struct {
+	MaxRows  int32
 	Query    string
 	UserID   string
 	SourceID uuid.NullUUID
-	MaxRows  int32
 }
 
 type RankChunksTextRow struct {
@@ -175,13 +182,17 @@ type RankChunksTextRow struct {
 
 // Full-text half of hybrid search: ids and ranks only, scoped to the owner;
 // the fused winners' texts are read afterwards with GetSearchHits. A query
-// with no lexemes (only stop words or punctuation) matches nothing.
+// with no lexemes (only stop words or punctuation) matches nothing. Equal
+// ranks are common; they are ordered by document URL and ordinal, the same
+// in every database holding the same documents (ids are not: they derive
+// from the random source id). WITH TIES keeps every chunk tied with the
+// last one so that the order, not the scan, decides which of them stay.
 func (q *Queries) RankChunksText(ctx context.Context, arg RankChunksTextParams) ([]RankChunksTextRow, error) {
 	rows, err := q.db.Query(ctx, rankChunksText,
+		arg.MaxRows,
 		arg.Query,
 		arg.UserID,
 		arg.SourceID,
-		arg.MaxRows,
 	)
 	if err != nil {
 		return nil, err

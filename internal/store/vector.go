@@ -234,7 +234,8 @@ type NearestChunk struct {
 }
 
 // NearestChunks runs a kNN search scoped to one user, nearest first (ties
-// by id): over the shared HNSW index of the query's dimension, and over the
+// by document URL, then ordinal, so that two databases holding the same
+// documents agree): over the shared HNSW index of the query's dimension, and over the
 // bulk-built index of each of the user's bulk-indexed sources that is
 // ready, each scan returning its Limit nearest, merged. The SQL is written
 // here rather than in db/queries because the casts and the predicates of
@@ -281,7 +282,7 @@ func nearestChunksSQL(dims int, shared bool, bulk []uuid.UUID) (string, error) {
 	}
 	scan := func(predicate string) string {
 		return fmt.Sprintf(`(
-			SELECT id, document_id, source_id, (embedding::%[1]s <=> $1::vector::%[1]s)::float8 AS distance
+			SELECT id, document_id, source_id, ordinal, (embedding::%[1]s <=> $1::vector::%[1]s)::float8 AS distance
 			FROM chunks
 			WHERE %[2]s
 			  AND user_id = $2
@@ -297,9 +298,14 @@ func nearestChunksSQL(dims int, shared bool, bulk []uuid.UUID) (string, error) {
 	for _, id := range bulk {
 		scans = append(scans, scan(sourceIndexPredicate(id, dims)))
 	}
+	// Equal distances (the same text in two documents, or two texts with
+	// the same words) are ordered by the document's URL and the chunk's
+	// ordinal, which are the same in every database that ingested the same
+	// documents, unlike ids, which derive from the random source id.
 	return fmt.Sprintf(`
 		WITH nearest AS MATERIALIZED (%s)
-		SELECT id, document_id, source_id, distance FROM nearest
-		ORDER BY distance, id
+		SELECT n.id, n.document_id, n.source_id, n.distance
+		FROM nearest n JOIN documents d ON d.id = n.document_id
+		ORDER BY n.distance, d.url, n.ordinal, n.id
 		LIMIT $5`, strings.Join(scans, "\n\t\tUNION ALL ")), nil
 }
