@@ -13,11 +13,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/pgvector/pgvector-go"
 
 	"github.com/kollektiv/kollektiv/internal/content"
@@ -174,20 +174,32 @@ func ingestCorpus(ctx context.Context, t *testing.T, b *testBundle, docs []corpu
 	}
 	rng := rand.New(rand.NewPCG(seed, seed))
 	rng.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+	// Four writers, as several persist_chunks jobs write at once.
 	batches := make(chan [][]any)
-	var wg sync.WaitGroup
+	errs := make(chan error, 4)
 	for range 4 {
-		wg.Go(func() {
+		go func() {
+			var err error
 			for batch := range batches {
-				copyChunks(ctx, t, b.pool, batch)
+				if err == nil {
+					_, err = b.pool.CopyFrom(ctx, pgx.Identifier{"chunks"}, chunkColumns, pgx.CopyFromRows(batch))
+				}
 			}
-		})
+			errs <- err
+		}()
 	}
 	for i := 0; i < len(rows); i += 50 {
 		batches <- rows[i:min(i+50, len(rows))]
 	}
 	close(batches)
-	wg.Wait()
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.pool.Exec(ctx, "ANALYZE chunks"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // hitKeys names each hit by what is the same in every database: its
