@@ -46,7 +46,7 @@ type HashingConfig struct {
 // with the sign of its hash's top bit to the bucket chosen by the rest of
 // the hash (signed hashing, so collisions cancel out on average rather than
 // pile up), and the vector is L2-normalised. Version 1 ("hashing-v1-<dims>")
-// is the same without the n-grams. docs/RETRIEVAL.md has the measurements
+// is the same without the n-grams. docs/OPERATIONS.md ("Embedders and semantic search") has the measurements
 // behind the choice.
 //
 // A text with no words (empty, or only punctuation) would give a zero
@@ -100,7 +100,7 @@ var methodV1 = method{wordW: 1, pairW: 1}
 
 // methodV2 is hashing-v2: v1 plus the character 3- to 5-grams of every
 // word of four runes or more, at half weight. Chosen with
-// TestRetrievalVariants (docs/RETRIEVAL.md).
+// TestRetrievalVariants (docs/OPERATIONS.md).
 var methodV2 = method{wordW: 1, pairW: 1, minN: 3, maxN: 5, gramMin: 4, gramW: 0.5}
 
 func newHashing(dims, version int, m method) *Hashing {

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -162,8 +163,10 @@ func loadEvalCorpus(t *testing.T) *evalCorpus {
 			}
 			rel, _ := filepath.Rel(root, path)
 			chunks, err := chunker.Chunk(uuid.Nil, string(b))
-			if err != nil {
-				return nil // an empty document
+			if errors.Is(err, content.ErrEmpty) {
+				return nil
+			} else if err != nil {
+				return err
 			}
 			doc := len(c.docs)
 			c.docs = append(c.docs, filepath.ToSlash(rel))

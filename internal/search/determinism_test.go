@@ -169,7 +169,11 @@ func ingestCorpus(ctx context.Context, t *testing.T, b *testBundle, docs []corpu
 			t.Fatal(err)
 		}
 		for i, c := range chunks {
-			rows = append(rows, []any{c.ID, documentID, sourceID, "alice", int32(c.Ordinal), c.Headers, c.Text, int32(c.Tokens), pgvector.NewVector(vectors[i]), b.embedder.Model()})
+			headers := c.Headers
+			if headers == nil {
+				headers = []string{}
+			}
+			rows = append(rows, []any{c.ID, documentID, sourceID, "alice", int32(c.Ordinal), headers, c.Text, int32(c.Tokens), pgvector.NewVector(vectors[i]), b.embedder.Model()})
 		}
 	}
 	rng := rand.New(rand.NewPCG(seed, seed))
