@@ -93,6 +93,10 @@ type method struct {
 	// least gramMin runes; minN 0 leaves them out.
 	minN, maxN, gramMin int
 	gramW               float32
+	// firstSight adds features in the order they first occur, counted in
+	// a table; otherwise words and pairs are sorted, as version 1 did
+	// (and must still do to give the same vectors).
+	firstSight bool
 }
 
 // methodV1 is hashing-v1: words and adjacent word pairs, equally weighted.
@@ -101,7 +105,7 @@ var methodV1 = method{wordW: 1, pairW: 1}
 // methodV2 is hashing-v2: v1 plus the character 3- to 5-grams of every
 // word of four runes or more, at half weight. Chosen with
 // TestRetrievalVariants (docs/OPERATIONS.md).
-var methodV2 = method{wordW: 1, pairW: 1, minN: 3, maxN: 5, gramMin: 4, gramW: 0.5}
+var methodV2 = method{wordW: 1, pairW: 1, minN: 3, maxN: 5, gramMin: 4, gramW: 0.5, firstSight: true}
 
 func newHashing(dims, version int, m method) *Hashing {
 	h := &Hashing{dims: dims, model: fmt.Sprintf("hashing-v%d-%d", version, dims), method: m}
@@ -171,10 +175,11 @@ func fnv(h uint64, b []byte) uint64 {
 // featureSet is the scratch space of one text: the hashes of its words and
 // pairs, the counts of its n-grams, and the current word.
 type featureSet struct {
-	words, pairs []uint64
-	grams        counter
-	word         []byte  // lower-cased bytes of the current word
-	runes        []int32 // where each rune of word starts
+	words, pairs []uint64 // sorted methods
+	// counted methods: words, pairs and n-grams
+	wordCounts, pairCounts, grams counter
+	word                          []byte  // lower-cased bytes of the current word
+	runes                         []int32 // where each rune of word starts
 	// The distinct words long enough for n-grams, counted, with their
 	// bytes and rune starts kept in order of first sight: a word's
 	// n-grams are made once and counted as often as the word occurs.
@@ -245,6 +250,8 @@ func (c *counter) grow() {
 func (m *method) features(text string, f *featureSet) {
 	f.words, f.pairs, f.word, f.runes = f.words[:0], f.pairs[:0], f.word[:0], f.runes[:0]
 	f.grams.reset()
+	f.wordCounts.reset()
+	f.pairCounts.reset()
 	f.gramWords.reset()
 	f.wordBytes, f.wordRunes, f.wordEnds = f.wordBytes[:0], f.wordRunes[:0], f.wordEnds[:0]
 	var (
@@ -289,9 +296,16 @@ func (m *method) features(text string, f *featureSet) {
 // before it (when hasPrev), empties it and returns its hash.
 func (m *method) flush(f *featureSet, prev uint64, hasPrev bool) uint64 {
 	word := fnv(fnvOffset, f.word)
-	f.words = append(f.words, mix(word^wordSalt))
-	if hasPrev && m.pairW != 0 {
-		f.pairs = append(f.pairs, mix((prev<<21|prev>>43)^word^pairSalt))
+	if m.firstSight {
+		f.wordCounts.add(mix(word ^ wordSalt))
+		if hasPrev && m.pairW != 0 {
+			f.pairCounts.add(mix((prev<<21 | prev>>43) ^ word ^ pairSalt))
+		}
+	} else {
+		f.words = append(f.words, mix(word^wordSalt))
+		if hasPrev && m.pairW != 0 {
+			f.pairs = append(f.pairs, mix((prev<<21|prev>>43)^word^pairSalt))
+		}
 	}
 	if m.minN > 0 && len(f.runes) >= m.gramMin {
 		seen := len(f.gramWords.order)
@@ -344,14 +358,16 @@ func (m *method) countGrams(f *featureSet) {
 func (h *Hashing) embed(text string, v []float32, f *featureSet) {
 	m := &h.method
 	m.features(text, f)
-	h.addSorted(v, f.words, m.wordW)
-	h.addSorted(v, f.pairs, m.pairW)
+	if m.firstSight {
+		h.addCounted(v, &f.wordCounts, m.wordW)
+		h.addCounted(v, &f.pairCounts, m.pairW)
+	} else {
+		h.addSorted(v, f.words, m.wordW)
+		h.addSorted(v, f.pairs, m.pairW)
+	}
 	if m.minN > 0 {
 		m.countGrams(f)
-		for _, slot := range f.grams.order {
-			s := f.grams.slots[slot]
-			h.add(v, s.key, m.gramW*tfWeight(int(s.count)))
-		}
+		h.addCounted(v, &f.grams, m.gramW)
 	}
 	var sum float64
 	for _, x := range v {
@@ -378,6 +394,15 @@ func (h *Hashing) addSorted(v []float32, feats []uint64, w float32) {
 		}
 		h.add(v, feats[i], w*tfWeight(j-i))
 		i = j
+	}
+}
+
+// addCounted adds each feature of c, in order of first sight, with weight
+// w times tfWeight of its count.
+func (h *Hashing) addCounted(v []float32, c *counter, w float32) {
+	for _, i := range c.order {
+		s := c.slots[i]
+		h.add(v, s.key, w*tfWeight(int(s.count)))
 	}
 }
 
