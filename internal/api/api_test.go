@@ -229,8 +229,8 @@ func TestSourcesLifecycle(t *testing.T) {
 	// metrics asynchronously, possibly after the source completed: read
 	// until they are all there.
 	wantMetrics := []string{
-		`kollektiv_provider_calls_total{model="hashing-v1-384",provider="embedder"}`,
-		`kollektiv_provider_calls_total{model="extractive-v1/hashing-v1-384",provider="summarizer"} 1`,
+		`kollektiv_provider_calls_total{model="hashing-v2-384",provider="embedder"}`,
+		`kollektiv_provider_calls_total{model="extractive-v1/hashing-v2-384",provider="summarizer"} 1`,
 		`kollektiv_job_duration_seconds_count{kind="persist_chunks",outcome="job_completed"}`,
 		`kollektiv_documents{status="embedded"} 1`,
 		`kollektiv_documents{status="failed"} 1`,

@@ -158,7 +158,7 @@ func (a *App) buildProviders() error {
 		return err
 	}
 	a.Embedder, err = embed.New(cfg.Embedder, embed.Config{
-		Hashing: embed.HashingConfig{Dimensions: cfg.EmbeddingDimensions},
+		Hashing: embed.HashingConfig{Dimensions: cfg.EmbeddingDimensions, Version: cfg.HashingVersion},
 		OpenAI: embed.OpenAIConfig{
 			BaseURL: cfg.OpenAIBaseURL, Model: cfg.EmbeddingModel, APIKey: cfg.OpenAIAPIKey,
 			Dimensions: cfg.EmbeddingDimensions, Logger: a.logger,

@@ -55,6 +55,11 @@ type Config struct {
 	// EmbeddingDimensions is the vector size; 0 means the provider's default
 	// (384 for hashing, the model's native size for OpenAI's models).
 	EmbeddingDimensions int
+	// HashingVersion is the method of the hashing embedder: 2 (words,
+	// word pairs and character n-grams) or 1 (words and word pairs, for a
+	// deployment that has not re-embedded its hashing-v1 chunks yet).
+	// Default 2.
+	HashingVersion int
 	// EmbeddingModel is the remote embedding model. Default
 	// text-embedding-3-small.
 	EmbeddingModel string
@@ -264,6 +269,18 @@ func Settings() []Setting {
 			Usage: "vector size; 0 means the provider's default (384 for hashing)",
 			set:   intSetter(func(c *Config) *int { return &c.EmbeddingDimensions }, 0),
 			get:   func(c *Config) string { return strconv.Itoa(c.EmbeddingDimensions) },
+		},
+		{
+			Name: "hashing-version", Env: "KOLLEKTIV_HASHING_VERSION", Default: "2",
+			Usage: "method of the hashing embedder: 2 (words, pairs, character n-grams) or 1 (words and pairs, hashing-v1 vectors)",
+			set: func(c *Config, v string) error {
+				if v != "1" && v != "2" {
+					return fmt.Errorf("%q is not 1 or 2", v)
+				}
+				c.HashingVersion, _ = strconv.Atoi(v)
+				return nil
+			},
+			get: func(c *Config) string { return strconv.Itoa(c.HashingVersion) },
 		},
 		{
 			Name: "embedding-model", Env: "KOLLEKTIV_EMBEDDING_MODEL", Default: "text-embedding-3-small",

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/dotenv"
 	"github.com/compose-spec/compose-go/v2/types"
 
 	kcli "github.com/kollektiv/kollektiv/internal/cli"
@@ -20,6 +21,7 @@ import (
 
 const (
 	composePath    = "../../compose.yaml"
+	embeddingsEnv  = "../../compose.embeddings.env"
 	dockerfilePath = "../../Dockerfile"
 	makefilePath   = "../../Makefile"
 )
@@ -34,7 +36,7 @@ var (
 // loadProject loads compose.yaml as `docker compose` would, with env as the
 // whole environment for interpolation (the machine's own is ignored, so the
 // test sees the file's defaults).
-func loadProject(t *testing.T, env map[string]string) *types.Project {
+func loadProject(t *testing.T, env map[string]string, profiles ...string) *types.Project {
 	t.Helper()
 	var environ []string
 	for k, v := range env {
@@ -49,6 +51,7 @@ func loadProject(t *testing.T, env map[string]string) *types.Project {
 		cli.WithEnv(environ),
 		cli.WithInterpolation(true),
 		cli.WithResolvedPaths(true),
+		cli.WithProfiles(profiles),
 	)
 	if err != nil {
 		t.Fatalf("error creating project options: %v", err)
@@ -355,4 +358,82 @@ func serviceConfig(t *testing.T, s types.ServiceConfig) *config.Config {
 		t.Fatalf("%s: %v", s.Name, err)
 	}
 	return cfg
+}
+
+// TestComposeEmbeddingsProfile checks the way to semantic search: without
+// the embeddings profile nothing of it runs and Kollektiv embeds with the
+// hashing embedder; with the profile and compose.embeddings.env, api and
+// worker embed with the openai embedder through the ollama service, with
+// the model that ollama-pull downloads, and start after the download.
+func TestComposeEmbeddingsProfile(t *testing.T) {
+	t.Parallel()
+	plain := loadProject(t, nil)
+	for _, name := range []string{"ollama", "ollama-pull"} {
+		if _, err := plain.GetService(name); err == nil {
+			t.Errorf("%s runs without the embeddings profile", name)
+		}
+	}
+	for _, name := range longRunning {
+		if cfg := serviceConfig(t, service(t, plain, name)); cfg.Embedder != "hashing" {
+			t.Errorf("%s without the profile: embedder %q, want hashing", name, cfg.Embedder)
+		}
+	}
+
+	envFile, err := dotenv.Read(embeddingsEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	project := loadProject(t, envFile, "embeddings")
+	ollama := service(t, project, "ollama")
+	pull := service(t, project, "ollama-pull")
+	if !strings.HasPrefix(ollama.Image, "ollama/ollama:") || strings.HasSuffix(ollama.Image, ":latest") || pull.Image != ollama.Image {
+		t.Errorf("images: ollama %q, ollama-pull %q; want one pinned ollama/ollama tag", ollama.Image, pull.Image)
+	}
+	if ollama.HealthCheck == nil || ollama.HealthCheck.Disable || len(ollama.HealthCheck.Test) < 2 {
+		t.Errorf("ollama health check = %+v, want one", ollama.HealthCheck)
+	}
+	var models bool
+	for _, v := range ollama.Volumes {
+		if _, ok := project.Volumes[v.Source]; ok && v.Type == types.VolumeTypeVolume && v.Target == "/root/.ollama" {
+			models = true
+		}
+	}
+	if !models {
+		t.Errorf("ollama volumes = %+v, want a named volume on /root/.ollama so the model is downloaded once", ollama.Volumes)
+	}
+	if len(ollama.Ports) != 0 {
+		t.Errorf("ollama publishes %+v; only the Kollektiv services need it", ollama.Ports)
+	}
+	if dep, ok := pull.DependsOn["ollama"]; !ok || dep.Condition != types.ServiceConditionHealthy {
+		t.Errorf("ollama-pull depends_on ollama = %+v (present %t), want condition %s", dep, ok, types.ServiceConditionHealthy)
+	}
+	if pull.Restart != types.RestartPolicyNo {
+		t.Errorf("ollama-pull restart = %q, want %q", pull.Restart, types.RestartPolicyNo)
+	}
+	if len(pull.Command) != 2 || pull.Command[0] != "pull" {
+		t.Fatalf("ollama-pull command = %q, want pull MODEL", pull.Command)
+	}
+	model := pull.Command[1]
+	if host := env(pull, "OLLAMA_HOST"); host != "ollama:11434" {
+		t.Errorf("ollama-pull OLLAMA_HOST = %q, want the ollama service, ollama:11434", host)
+	}
+
+	for _, name := range longRunning {
+		s := service(t, project, name)
+		cfg := serviceConfig(t, s)
+		u, err := url.Parse(cfg.OpenAIBaseURL)
+		switch {
+		case cfg.Embedder != "openai":
+			t.Errorf("%s: embedder %q, want openai", name, cfg.Embedder)
+		case err != nil || u.Host != "ollama:11434" || u.Path != "/v1":
+			t.Errorf("%s: OpenAI base URL %q, want http://ollama:11434/v1, Ollama's OpenAI-compatible API", name, cfg.OpenAIBaseURL)
+		case cfg.EmbeddingModel != model:
+			t.Errorf("%s: embedding model %q, but ollama-pull downloads %q", name, cfg.EmbeddingModel, model)
+		case cfg.EmbeddingDimensions <= 0:
+			t.Errorf("%s: embedding dimensions %d; a model other than OpenAI's needs its length", name, cfg.EmbeddingDimensions)
+		}
+		if dep, ok := s.DependsOn["ollama-pull"]; !ok || dep.Condition != types.ServiceConditionCompletedSuccessfully {
+			t.Errorf("%s depends_on ollama-pull = %+v (present %t), want condition %s", name, dep, ok, types.ServiceConditionCompletedSuccessfully)
+		}
+	}
 }

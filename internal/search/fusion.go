@@ -2,6 +2,8 @@ package search
 
 import (
 	"bytes"
+	"cmp"
+	"math"
 	"slices"
 
 	"github.com/google/uuid"
@@ -12,8 +14,9 @@ import (
 // fuse merges the vector list (nearest first) and the full-text list (best
 // first) by weighted reciprocal rank fusion and returns the q.K best, with
 // ids, ranks and scores set: a list adds weight/(q.RRFK + rank) to the
-// score of each hit in it. Equal scores are ordered by chunk id, so the
-// same lists always give the same hits.
+// score of each hit in it. Equal scores are ordered by rank (compareHits),
+// never by chunk ids, which differ between two databases that ingested the
+// same documents: the same lists give the same hits in every database.
 func fuse(nearest []store.NearestChunk, matches []store.RankedChunk, q Query) []Hit {
 	byID := make(map[uuid.UUID]int, len(nearest)+len(matches))
 	hits := make([]Hit, 0, len(nearest)+len(matches))
@@ -47,14 +50,33 @@ func fuse(nearest []store.NearestChunk, matches []store.RankedChunk, q Query) []
 	for i := range hits {
 		hits[i].Score = hits[i].VectorContribution + hits[i].TextContribution
 	}
-	slices.SortFunc(hits, func(a, b Hit) int {
-		switch {
-		case a.Score > b.Score:
-			return -1
-		case a.Score < b.Score:
-			return 1
-		}
-		return bytes.Compare(a.ChunkID[:], b.ChunkID[:])
-	})
+	slices.SortFunc(hits, compareHits)
 	return hits[:min(q.K, len(hits))]
+}
+
+// compareHits orders fused hits best first: by score, then by vector rank
+// (absent last), then by text rank (absent last), then by id for a hit that
+// neither list ranked (none in practice).
+func compareHits(a, b Hit) int {
+	switch {
+	case a.Score > b.Score:
+		return -1
+	case a.Score < b.Score:
+		return 1
+	}
+	if c := cmp.Compare(rankOrder(a.VectorRank), rankOrder(b.VectorRank)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(rankOrder(a.TextRank), rankOrder(b.TextRank)); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.ChunkID[:], b.ChunkID[:])
+}
+
+// rankOrder makes an absent rank (0) sort after every present one.
+func rankOrder(rank int) int {
+	if rank == 0 {
+		return math.MaxInt
+	}
+	return rank
 }

@@ -103,7 +103,7 @@ type RankedChunk struct {
 }
 
 // RankChunksText is the full-text half of hybrid search: ids and ranks
-// only, best first (ties by id), scoped to the owner and filtered; the
+// only, best first, scoped to the owner and filtered; the
 // fused winners' texts are read afterwards with GetSearchHits.
 //
 // Every word, phrase and excluded word becomes a query in each text search
@@ -113,7 +113,11 @@ type RankedChunk struct {
 // into a query string. A chunk matches when it holds any of MatchWords,
 // every phrase and none of Excluded; it ranks by ts_rank over RankWords and
 // the phrases, headings (weight A, 1.0) above body (B, 0.4), divided by
-// 1 + log(length). Only the first MaxScored matches are ranked. The SQL is
+// 1 + log(length). Only the first MaxScored matches are ranked. Equal ranks
+// are common; they are ordered by document URL and ordinal, the same in
+// every database holding the same documents (ids are not: they derive from
+// the random source id), and WITH TIES keeps every chunk tied with the last
+// one so that this order, not the scan, decides which of them stay. The SQL is
 // written here rather than in db/queries because the filter's conditions
 // are rendered for the parts that are set.
 func RankChunksText(ctx context.Context, db DBTX, arg RankChunksTextParams) ([]RankedChunk, error) {
@@ -142,13 +146,20 @@ func RankChunksText(ctx context.Context, db DBTX, arg RankChunksTextParams) ([]R
 			SELECT CASE WHEN excluded IS NULL THEN required ELSE required && !! excluded END AS matched, ranked
 			FROM positive
 		)
-		SELECT m.id, m.rank FROM (
-			SELECT c.id, ts_rank('{0.1, 0.2, 0.4, 1.0}', c.tsv, (SELECT ranked FROM q), 1)::float8 AS rank
+		, scored AS (
+			SELECT c.id, c.document_id, c.ordinal,
+			       ts_rank('{0.1, 0.2, 0.4, 1.0}', c.tsv, (SELECT ranked FROM q), 1)::float8 AS rank
 			FROM chunks c
 			WHERE c.tsv @@ (SELECT matched FROM q) AND ` + where + `
 			LIMIT $5
-		) m
-		ORDER BY m.rank DESC, m.id
+		), best AS (
+			SELECT * FROM scored
+			ORDER BY rank DESC
+			FETCH FIRST ($6::int) ROWS WITH TIES
+		)
+		SELECT b.id, b.rank
+		FROM best b JOIN documents d ON d.id = b.document_id
+		ORDER BY b.rank DESC, d.url, b.ordinal, b.id
 		LIMIT $6`
 	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {

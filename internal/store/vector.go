@@ -234,12 +234,13 @@ type NearestChunk struct {
 }
 
 // NearestChunks runs a kNN search scoped to one user and filtered, nearest
-// first (ties by id): over the shared HNSW index of the query's dimension,
-// and over the bulk-built index of each of the user's bulk-indexed sources
-// (among Filter.SourceIDs when set) that is ready, each scan returning its
-// Limit nearest, merged. The SQL is written here rather than in db/queries
-// because the casts and the predicates of the partial indexes must be
-// literals for the planner to use them.
+// first (ties by document URL, then ordinal, so that two databases holding
+// the same documents agree): over the shared HNSW index of the query's
+// dimension, and over the bulk-built index of each of the user's
+// bulk-indexed sources (among Filter.SourceIDs when set) that is ready,
+// each scan returning its Limit nearest, merged. The SQL is written here
+// rather than in db/queries because the casts and the predicates of the
+// partial indexes must be literals for the planner to use them.
 //
 // Run inside a transaction with SET LOCAL hnsw.iterative_scan =
 // relaxed_order when a filter may be selective: an index then keeps
@@ -298,7 +299,7 @@ func nearestChunksSQL(dims int, shared bool, bulk []uuid.UUID, where string) (st
 	}
 	scan := func(predicate string) string {
 		return fmt.Sprintf(`(
-			SELECT c.id, c.document_id, c.source_id, (c.embedding::%[1]s <=> $1::vector::%[1]s)::float8 AS distance
+			SELECT c.id, c.document_id, c.source_id, c.ordinal, (c.embedding::%[1]s <=> $1::vector::%[1]s)::float8 AS distance
 			FROM chunks c
 			WHERE %[2]s
 			  AND c.embedding_model = $2
@@ -313,9 +314,14 @@ func nearestChunksSQL(dims int, shared bool, bulk []uuid.UUID, where string) (st
 	for _, id := range bulk {
 		scans = append(scans, scan(sourceIndexPredicate(id, dims)))
 	}
+	// Equal distances (the same text in two documents, or two texts with
+	// the same words) are ordered by the document's URL and the chunk's
+	// ordinal, which are the same in every database that ingested the same
+	// documents, unlike ids, which derive from the random source id.
 	return fmt.Sprintf(`
 		WITH nearest AS MATERIALIZED (%s)
-		SELECT id, document_id, source_id, distance FROM nearest
-		ORDER BY distance, id
+		SELECT n.id, n.document_id, n.source_id, n.distance
+		FROM nearest n JOIN documents d ON d.id = n.document_id
+		ORDER BY n.distance, d.url, n.ordinal, n.id
 		LIMIT $3`, strings.Join(scans, "\n\t\tUNION ALL ")), nil
 }

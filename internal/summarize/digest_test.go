@@ -20,9 +20,12 @@ func TestBuildDigestBoundsALargeSource(t *testing.T) {
 	for i := range 10000 {
 		in.Documents = append(in.Documents, Document{Title: fmt.Sprintf("Page %d", i), URL: fmt.Sprintf("https://docs.example/p/%d", i)})
 	}
-	// A job feeds a bounded sample of chunks, not all of them.
+	// A job feeds a bounded sample of chunks, not all of them. They share
+	// a sentence but are no near-duplicates: each has a topic and numbers
+	// of its own.
+	topics := strings.Fields("routing middleware templates security databases testing deployment websockets")
 	for i := range 2000 {
-		in.Chunks = append(in.Chunks, Chunk{Text: fmt.Sprintf("chunk %d about routing requests and handlers number %d. %s", i, i%37, strings.Repeat("Handlers receive requests and return responses. ", 5))})
+		in.Chunks = append(in.Chunks, Chunk{Text: fmt.Sprintf("chunk %d about %s, requests %d and handlers %d. %s", i, topics[i%len(topics)], 1000+i, 5000+i%37, strings.Repeat("Handlers receive requests and return responses. ", 5))})
 	}
 	cfg := DigestConfig{TokenBudget: 2000, MaxTitles: 50, CountTokens: words}
 	d, err := BuildDigest(context.Background(), in, cfg)

@@ -154,7 +154,7 @@ func TestSentences(t *testing.T) {
 func TestNew(t *testing.T) {
 	t.Parallel()
 	s, err := New("", Config{})
-	if err != nil || s.Model() != "extractive-v1/hashing-v1-384" {
+	if err != nil || s.Model() != "extractive-v1/hashing-v2-384" {
 		t.Fatalf("New(\"\") = %v, %v", s, err)
 	}
 	if _, err := New("anthropic", Config{}); err == nil || !strings.Contains(err.Error(), "APIKey") {
