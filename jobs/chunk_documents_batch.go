@@ -1,7 +1,9 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
@@ -59,9 +61,10 @@ func (w *ChunkDocumentsBatchWorker) Timeout(*river.Job[ChunkDocumentsBatchArgs])
 
 // chunkedDocument is one document's outcome.
 type chunkedDocument struct {
-	id     uuid.UUID
-	chunks []content.Chunk
-	err    error
+	id       uuid.UUID
+	chunks   []content.Chunk
+	language string
+	err      error
 }
 
 // Work chunks the batch.
@@ -88,10 +91,15 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 			continue
 		}
 		chunks, err := w.chunk(d)
-		results = append(results, chunkedDocument{id: d.ID, chunks: chunks, err: err})
+		var language string
+		if err == nil {
+			language = documentLanguage(d)
+		}
+		results = append(results, chunkedDocument{id: d.ID, chunks: chunks, language: language, err: err})
 		for _, c := range chunks {
 			rows = append(rows, store.ChunkRow{
 				ID: c.ID, DocumentID: d.ID, Ordinal: int32(c.Ordinal), Headers: c.Headers, Text: c.Text, TokenCount: int32(c.Tokens),
+				Anchor: c.Anchor, Headings: c.Headings, Language: language,
 			})
 			tokens = append(tokens, c.Tokens)
 		}
@@ -125,7 +133,7 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 		}
 		statuses := make([]store.SetDocumentStatusParams, len(results))
 		for i, r := range results {
-			statuses[i] = store.SetDocumentStatusParams{ID: r.id, Status: string(lifecycle.DocumentChunked), ChunkCount: int32(len(r.chunks))}
+			statuses[i] = store.SetDocumentStatusParams{ID: r.id, Status: string(lifecycle.DocumentChunked), ChunkCount: int32(len(r.chunks)), Language: &r.language}
 			if r.err != nil {
 				msg := r.err.Error()
 				statuses[i] = store.SetDocumentStatusParams{ID: r.id, Status: string(lifecycle.DocumentFailed), Error: &msg}
@@ -163,4 +171,24 @@ func (w *ChunkDocumentsBatchWorker) chunk(d store.Document) (chunks []content.Ch
 		return nil, fmt.Errorf("%s: %w", d.URL, errors.New("no text to index after cleaning"))
 	}
 	return chunks, nil
+}
+
+// documentLanguage returns the language of d: its front matter's "lang" or
+// "language" when a valid code, else the one detected in its content. The
+// chunking job is where every document passes, whether it came from files,
+// an API request or a crawl.
+func documentLanguage(d store.Document) string {
+	var meta map[string]any
+	// Decoding the metadata only when it can hold the field keeps the
+	// common case to a byte search.
+	if bytes.Contains(d.Metadata, []byte(`"lang`)) {
+		var fields struct {
+			Lang     any `json:"lang"`
+			Language any `json:"language"`
+		}
+		if err := json.Unmarshal(d.Metadata, &fields); err == nil {
+			meta = map[string]any{"lang": fields.Lang, "language": fields.Language}
+		}
+	}
+	return content.DocumentLanguage(meta, d.Content)
 }

@@ -1,6 +1,7 @@
 DROP INDEX chunks_tsv_idx;
 ALTER TABLE chunks DROP COLUMN tsv;
 DROP FUNCTION kollektiv_chunk_tsvector(text, text[], text[], text);
+DROP FUNCTION kollektiv_cjk_split(text, text);
 DROP FUNCTION kollektiv_ts_config(text);
 
 CREATE FUNCTION kollektiv_chunk_tsvector(headers text[], body text) RETURNS tsvector

@@ -17,8 +17,9 @@ ALTER TABLE chunks
 
 -- The text search configuration for a language code: PostgreSQL's own
 -- stemmer and stop words where it has them, 'simple' (lower-cased words,
--- no stemming) elsewhere. Unknown ('') is English, as every chunk was
--- before languages were detected.
+-- no stemming) elsewhere, Chinese, Japanese and Korean included (their text
+-- is split by kollektiv_cjk_split first). Unknown ('') is English, as every
+-- chunk was before languages were detected.
 CREATE FUNCTION kollektiv_ts_config(language text) RETURNS regconfig
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     RETURN CASE language
@@ -61,10 +62,25 @@ DROP INDEX chunks_tsv_idx;
 ALTER TABLE chunks DROP COLUMN tsv;
 DROP FUNCTION kollektiv_chunk_tsvector(text[], text);
 
+-- Chinese and Japanese put no spaces between words, and a Korean word
+-- carries its particles ("서버를", the server as an object), so PostgreSQL's
+-- parser would make a whole sentence or word one token that no query
+-- matches. Each Han, Hiragana, Katakana and Hangul character becomes a token
+-- of its own; search turns a run of them in a query into phrases of adjacent
+-- characters (overlapping pairs), which find the word inside a sentence.
+-- Only for documents in those languages: the regular expression would cost
+-- every other chunk its time at ingest for nothing.
+CREATE FUNCTION kollektiv_cjk_split(language text, body text) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    RETURN CASE WHEN language IN ('zh', 'ja', 'ko')
+        THEN regexp_replace(body, '([\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af])', ' \1 ', 'g')
+        ELSE body
+    END;
+
 CREATE FUNCTION kollektiv_chunk_tsvector(language text, headers text[], headings text[], body text) RETURNS tsvector
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    RETURN setweight(to_tsvector(kollektiv_ts_config(language), array_to_string(headers || headings, ' ')), 'A')
-        || setweight(to_tsvector(kollektiv_ts_config(language), body), 'B');
+    RETURN setweight(to_tsvector(kollektiv_ts_config(language), kollektiv_cjk_split(language, array_to_string(headers || headings, ' '))), 'A')
+        || setweight(to_tsvector(kollektiv_ts_config(language), kollektiv_cjk_split(language, body)), 'B');
 
 ALTER TABLE chunks ADD COLUMN tsv tsvector
     GENERATED ALWAYS AS (kollektiv_chunk_tsvector(language, headers, headings, text)) STORED;

@@ -14,7 +14,8 @@ SET title = EXCLUDED.title,
 
 -- name: SetDocumentStatus :batchexec
 UPDATE documents
-SET status = @status, error = sqlc.narg('error'), chunk_count = @chunk_count, updated_at = now()
+SET status = @status, error = sqlc.narg('error'), chunk_count = @chunk_count,
+    language = coalesce(sqlc.narg('language'), language), updated_at = now()
 WHERE id = @id;
 
 -- name: GetDocumentsByIDs :many
@@ -66,6 +67,16 @@ SELECT title, url FROM documents
 WHERE source_id = @source_id AND status <> 'failed'
 ORDER BY url
 LIMIT @max_rows;
+
+-- name: ListSourceDocumentContents :many
+-- The markdown of a user's source, for `kollektiv eval --headings`: every
+-- document but those that failed, whatever their chunks hold. Another
+-- user's source has none.
+SELECT d.url, d.content
+FROM documents d
+JOIN sources s ON s.id = d.source_id
+WHERE d.source_id = @source_id AND s.user_id = @user_id AND d.status <> 'failed'
+ORDER BY d.url;
 
 -- name: InsertFailedDocument :exec
 -- Records a document that could not even be loaded, so the source shows it

@@ -548,7 +548,7 @@ func floorRun(ctx context.Context, opts IngestOptions, docs []content.Document, 
 	return f, nil
 }
 
-var floorChunkColumns = []string{"id", "document_id", "source_id", "user_id", "ordinal", "headers", "text", "token_count", "embedding", "embedding_model"}
+var floorChunkColumns = []string{"id", "document_id", "source_id", "user_id", "ordinal", "headers", "text", "token_count", "embedding", "embedding_model", "anchor", "headings"}
 
 // chunkAndEmbed chunks and embeds docs on every core and returns the chunk
 // rows, vectors included, in document order.
@@ -618,11 +618,14 @@ func chunkAndEmbedOne(ctx context.Context, chunker *content.Chunker, embedder *e
 	}
 	rows := make([][]any, len(chunks))
 	for i, c := range chunks {
-		headers := c.Headers
+		headers, headings := c.Headers, c.Headings
 		if headers == nil {
 			headers = []string{}
 		}
-		rows[i] = []any{c.ID, documentID, sourceID, "bench", int32(c.Ordinal), headers, c.Text, int32(c.Tokens), pgvector.NewVector(vectors[i]), embedder.Model()}
+		if headings == nil {
+			headings = []string{}
+		}
+		rows[i] = []any{c.ID, documentID, sourceID, "bench", int32(c.Ordinal), headers, c.Text, int32(c.Tokens), pgvector.NewVector(vectors[i]), embedder.Model(), c.Anchor, headings}
 	}
 	return rows, nil
 }

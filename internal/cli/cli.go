@@ -56,6 +56,7 @@ func commands() []command {
 		apiCommand(),
 		ingestCommand(),
 		searchCommand(),
+		evalCommand(),
 		sourcesCommand(),
 		docsCommand(),
 		keysCommand(),

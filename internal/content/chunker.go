@@ -16,12 +16,25 @@ type Chunk struct {
 	ID uuid.UUID
 	// Ordinal is the chunk's position in its document, from 0.
 	Ordinal int
-	// Headers is the heading path the chunk sits under, outermost first
-	// (h1, h2, ...). A path longer than a quarter of the hard maximum is
-	// shortened here (each heading cut to a share, then outer headings
-	// dropped); the heading lines themselves stay whole in Text.
+	// Headers is the heading path of the section the chunk starts in,
+	// outermost first (h1, h2, ...); nil above the first heading. A path
+	// longer than a quarter of the hard maximum is shortened here (each
+	// heading cut to a share, then outer headings dropped, so the last is
+	// at worst a prefix of the innermost heading); the heading lines
+	// themselves stay whole in Text.
 	Headers []string
-	// Text is the chunk's markdown.
+	// Headings are the other headings that start inside the chunk, in
+	// order: those of the small sections merged into it. Nil when the
+	// chunk holds one section or part of one. Every heading of a document
+	// is the last of some chunk's Headers or in some chunk's Headings.
+	Headings []string
+	// Anchor is the URL fragment of the section the chunk starts in: the
+	// id of its heading's attribute list ("## Title { #id }"), else the
+	// heading's GitHub-style slug, numbered -1, -2, ... when an earlier
+	// heading of the document has the same one. "" above the first
+	// heading.
+	Anchor string
+	// Text is the chunk's markdown, with heading attribute lists removed.
 	Text string
 	// Tokens is the cl100k_base token count of Text alone. The hard maximum
 	// holds for EmbedText, which adds the header path: the chunker budgets
@@ -31,6 +44,7 @@ type Chunk struct {
 
 // EmbedText returns what is embedded for the chunk: the header path joined
 // with " > ", a blank line, then the text. Without headers it is the text.
+// Headings are not added: their heading lines are in the text already.
 func (c Chunk) EmbedText() string {
 	return embedText(c.Headers, c.Text)
 }
@@ -133,8 +147,8 @@ func (c *Chunker) CountTokens(s string) int {
 // documentID. The markdown is normalised first (invalid UTF-8 replaced,
 // "\r\n" made "\n", trailing spaces trimmed); every non-blank line of the
 // normalised text appears in some chunk, whole unless it alone is larger
-// than a chunk. It returns an error wrapping ErrEmpty when nothing but
-// whitespace is left.
+// than a chunk, heading lines without their attribute lists. It returns
+// an error wrapping ErrEmpty when nothing but whitespace is left.
 func (c *Chunker) Chunk(documentID uuid.UUID, markdown string) ([]Chunk, error) {
 	doc := normalizeMarkdown(markdown)
 	if strings.TrimSpace(doc) == "" {
@@ -146,10 +160,12 @@ func (c *Chunker) Chunk(documentID uuid.UUID, markdown string) ([]Chunk, error) 
 	for _, d := range drafts {
 		for _, r := range c.render(d) {
 			chunks = append(chunks, Chunk{
-				Ordinal: len(chunks),
-				Headers: slices.Clone(r.headers), // chunks of a section must not share one slice
-				Text:    r.text,
-				Tokens:  r.tokens,
+				Ordinal:  len(chunks),
+				Headers:  slices.Clone(r.sec.headers), // chunks of a section must not share one slice
+				Headings: r.headings,
+				Anchor:   r.sec.anchor,
+				Text:     r.text,
+				Tokens:   r.tokens,
 			})
 		}
 	}
@@ -164,14 +180,16 @@ func (c *Chunker) Chunk(documentID uuid.UUID, markdown string) ([]Chunk, error) 
 type unit struct {
 	text   string
 	tokens int
-	sep    string // joins the unit to the one before it in a chunk
-	prose  bool   // prose may be repeated as overlap; code and tables not
+	sep    string   // joins the unit to the one before it in a chunk
+	prose  bool     // prose may be repeated as overlap; code and tables not
+	sec    *section // the section the unit belongs to
+	head   bool     // the unit is (the start of) its section's heading line
 }
 
-// draft is a chunk before rendering.
+// draft is a chunk before rendering. Its header path and budget are those
+// of its first section, the section of units[0].
 type draft struct {
-	headers   []string
-	budget    int // tokens available for text: MaxTokens less the header path
+	sec       *section
 	overlap   string
 	overlapTk int
 	units     []unit
@@ -187,20 +205,26 @@ func (d *draft) size() int {
 
 // section is a heading and the blocks under it, up to the next heading.
 type section struct {
-	headers []string
-	budget  int
+	headers []string // the heading path, shortened to a quarter of MaxTokens
+	path    []string // the heading path, whole
+	budget  int      // tokens available for text: MaxTokens less the header path
 	target  int
+	title   string // the heading's text, whole; "" above the first heading
+	anchor  string // the URL fragment of the heading
 }
 
 // drafts walks the blocks, tracks the heading path and packs each
 // section's units into drafts.
 func (c *Chunker) drafts(blocks []block) []*draft {
 	var (
-		out   []*draft
-		stack []block // open headings
-		cuts  []map[int]string
-		sec   = c.newSection(nil)
-		units []unit
+		out     []*draft
+		stack   []block // open headings
+		cuts    []map[int]string
+		anchors []string // the anchors of the open headings
+		slugs   slugger
+		top     = c.newSection(nil)
+		sec     = &top
+		units   []unit
 	)
 	flush := func() {
 		if len(units) > 0 {
@@ -214,9 +238,17 @@ func (c *Chunker) drafts(blocks []block) []*draft {
 			for len(stack) > 0 && stack[len(stack)-1].level >= b.level {
 				stack = stack[:len(stack)-1]
 				cuts = cuts[:len(cuts)-1]
+				anchors = anchors[:len(anchors)-1]
+			}
+			anchor := slugs.anchor(b.title, b.id)
+			if anchor == "" && len(anchors) > 0 {
+				// A heading with no text has no fragment of its own: link
+				// to the one it sits in.
+				anchor = anchors[len(anchors)-1]
 			}
 			stack = append(stack, b)
 			cuts = append(cuts, nil)
+			anchors = append(anchors, anchor)
 			headers := make([]string, 0, len(stack))
 			var memo []map[int]string // the cuts of the titles in headers
 			for i, h := range stack {
@@ -228,9 +260,15 @@ func (c *Chunker) drafts(blocks []block) []*draft {
 					memo = append(memo, cuts[i])
 				}
 			}
-			sec = c.section(headers, memo)
+			s := c.section(headers, memo)
+			s.title, s.anchor = b.title, anchor
+			sec = &s
 		}
-		units = append(units, c.units(sec, b)...)
+		us := c.units(sec, b)
+		if b.kind == blockHeading && b.title != "" && len(us) > 0 {
+			us[0].head = true
+		}
+		units = append(units, us...)
 	}
 	flush()
 	return out
@@ -260,6 +298,7 @@ func (c *Chunker) section(headers []string, memo []map[int]string) section {
 		}
 		return c.tok.count(strings.Join(h, " > ") + "\n\n")
 	}
+	path := headers
 	hc := cost(headers)
 	if hc > limit {
 		// Cut every heading to an equal share, then drop the outermost
@@ -288,17 +327,17 @@ func (c *Chunker) section(headers []string, memo []map[int]string) section {
 	// One token of slack: a header path and text counted apart can differ
 	// by one from the two counted together.
 	budget := c.opts.MaxTokens - hc - 1
-	return section{headers: headers, budget: budget, target: min(c.opts.TargetTokens, budget)}
+	return section{headers: headers, path: path, budget: budget, target: min(c.opts.TargetTokens, budget)}
 }
 
 // units turns a block into units of at most the section's budget.
-func (c *Chunker) units(sec section, b block) []unit {
+func (c *Chunker) units(sec *section, b block) []unit {
 	text := strings.Join(b.lines, "\n")
 	// A block far larger than the budget is split without counting it
 	// whole first: its lines are counted as they are packed.
 	if !surelyOver(text, sec.budget) {
 		if n := c.tok.count(text); n <= sec.budget {
-			return []unit{{text: text, tokens: n, sep: "\n\n", prose: b.kind == blockText}}
+			return []unit{{text: text, tokens: n, sep: "\n\n", prose: b.kind == blockText, sec: sec}}
 		}
 	}
 	var parts []piece
@@ -321,7 +360,7 @@ func (c *Chunker) units(sec section, b block) []unit {
 		if n < 0 {
 			n = c.tok.count(p.text)
 		}
-		us = append(us, unit{text: p.text, tokens: n, sep: sep, prose: b.kind == blockText})
+		us = append(us, unit{text: p.text, tokens: n, sep: sep, prose: b.kind == blockText, sec: sec})
 	}
 	return us
 }
@@ -466,9 +505,9 @@ func (c *Chunker) packLines(lines []string, target, hard int, atBlank bool) []pi
 // pack fills drafts with a section's units up to the target size, lets a
 // draft grow to the budget rather than stay under MinTokens, and carries an
 // overlap from one draft to the next when the boundary falls in prose.
-func (c *Chunker) pack(sec section, units []unit) []*draft {
+func (c *Chunker) pack(sec *section, units []unit) []*draft {
 	var out []*draft
-	cur := &draft{headers: sec.headers, budget: sec.budget}
+	cur := &draft{sec: sec}
 	for _, u := range units {
 		add := u.tokens
 		if len(cur.units) > 0 || cur.overlap != "" {
@@ -478,7 +517,7 @@ func (c *Chunker) pack(sec section, units []unit) []*draft {
 		if len(cur.units) > 0 && (size+add > sec.budget || (size+add > sec.target && size >= c.opts.MinTokens)) {
 			out = append(out, cur)
 			prev := cur
-			cur = &draft{headers: sec.headers, budget: sec.budget}
+			cur = &draft{sec: sec}
 			if last := prev.units[len(prev.units)-1]; last.prose && u.prose && c.opts.OverlapTokens > 0 {
 				ov, ovTk := c.tail(last.text, c.opts.OverlapTokens)
 				if ov != "" && ovTk+1+u.tokens <= sec.budget {
@@ -534,21 +573,16 @@ func (c *Chunker) tail(text string, limit int) (string, int) {
 }
 
 // merge joins a draft under MinTokens with its neighbour when one's header
-// path encloses the other's and the result fits. The merged draft takes the
-// shorter path; the deeper heading line stays in the text.
+// path encloses the other's and the result fits. The merged draft keeps the
+// path of its first section, which the result must fit beside; the
+// headings of the others stay in the text and become the chunk's Headings.
 func (c *Chunker) merge(drafts []*draft) []*draft {
 	var out []*draft
 	for _, d := range drafts {
 		if len(out) > 0 {
 			prev := out[len(out)-1]
-			if (prev.size() < c.opts.MinTokens || d.size() < c.opts.MinTokens) && encloses(prev.headers, d.headers) {
-				headers, budget := prev.headers, prev.budget
-				if len(d.headers) < len(headers) {
-					headers, budget = d.headers, d.budget
-				}
-				if prev.size()+1+d.tokens <= budget {
-					prev.headers = headers
-					prev.budget = budget
+			if (prev.size() < c.opts.MinTokens || d.size() < c.opts.MinTokens) && encloses(prev.sec.path, d.sec.path) {
+				if prev.size()+1+d.tokens <= prev.sec.budget {
 					prev.units = append(prev.units, d.units...)
 					prev.tokens += 1 + d.tokens
 					continue
@@ -560,7 +594,8 @@ func (c *Chunker) merge(drafts []*draft) []*draft {
 	return out
 }
 
-// encloses reports whether one header path is a prefix of the other.
+// encloses reports whether one heading path is a prefix of the other. It
+// compares whole paths: two shortenings of a path can differ.
 func encloses(a, b []string) bool {
 	if len(a) > len(b) {
 		a, b = b, a
@@ -574,9 +609,10 @@ func encloses(a, b []string) bool {
 }
 
 type rendered struct {
-	headers []string
-	text    string
-	tokens  int
+	sec      *section
+	headings []string
+	text     string
+	tokens   int
 }
 
 // render joins a draft's text and counts it. Token counts of parts and of
@@ -588,11 +624,17 @@ func (c *Chunker) render(d *draft) []rendered {
 	if d.overlap != "" {
 		sb.WriteString(d.overlap)
 	}
+	var headings []string
 	for i, u := range d.units {
 		if i > 0 || d.overlap != "" {
 			sb.WriteString(u.sep)
 		}
 		sb.WriteString(u.text)
+		// The heading of units[0] is the first section's own: it is in
+		// Headers.
+		if u.head && i > 0 {
+			headings = append(headings, u.sec.title)
+		}
 	}
 	text := sb.String()
 	var n int
@@ -601,22 +643,23 @@ func (c *Chunker) render(d *draft) []rendered {
 	} else {
 		n = c.tok.count(text)
 	}
-	if n <= d.budget {
-		return []rendered{{headers: d.headers, text: text, tokens: n}}
+	if n <= d.sec.budget {
+		return []rendered{{sec: d.sec, headings: headings, text: text, tokens: n}}
 	}
 	switch {
 	case d.overlap != "":
 		d.overlap, d.overlapTk = "", 0
 		return c.render(d)
 	case len(d.units) > 1:
+		// Each half starts in the section of its first unit.
 		mid := len(d.units) / 2
-		a := &draft{headers: d.headers, budget: d.budget, units: d.units[:mid]}
-		b := &draft{headers: d.headers, budget: d.budget, units: d.units[mid:]}
+		a := &draft{sec: d.sec, units: d.units[:mid]}
+		b := &draft{sec: d.units[mid].sec, units: d.units[mid:]}
 		return append(c.render(a), c.render(b)...)
 	}
 	var out []rendered
-	for _, p := range c.tok.cut(text, d.budget) {
-		out = append(out, rendered{headers: d.headers, text: p.text, tokens: p.tokens})
+	for _, p := range c.tok.cut(text, d.sec.budget) {
+		out = append(out, rendered{sec: d.sec, text: p.text, tokens: p.tokens})
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -278,6 +279,103 @@ func TestChunkMergesSmallSections(t *testing.T) {
 			t.Errorf("text of API merged across into %q", ch.Headers)
 		}
 	}
+}
+
+func TestChunkMergeKeepsHeadings(t *testing.T) {
+	t.Parallel()
+
+	c := newTestChunker(t, ChunkerOptions{})
+	chunkOf := func(t *testing.T, doc string) []Chunk {
+		t.Helper()
+		chunks, err := c.Chunk(testDocID, doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkChunks(t, c, doc, chunks)
+		return chunks
+	}
+
+	t.Run("heading-only section swallows its first subsection", func(t *testing.T) {
+		t.Parallel()
+		doc := "## Design\n\n### Does Go have a runtime? { #runtime }\n\nIt does: the runtime library.\n\n### Why no generics?\n\nThey came in 1.18."
+		chunks := chunkOf(t, doc)
+		if len(chunks) != 1 {
+			t.Fatalf("got %d chunks, want the small sections merged into one", len(chunks))
+		}
+		ch := chunks[0]
+		if !reflect.DeepEqual(ch.Headers, []string{"Design"}) || ch.Anchor != "design" {
+			t.Errorf("headers %q anchor %q, want the first section's [Design] design", ch.Headers, ch.Anchor)
+		}
+		if want := []string{"Does Go have a runtime?", "Why no generics?"}; !reflect.DeepEqual(ch.Headings, want) {
+			t.Errorf("headings %q, want %q", ch.Headings, want)
+		}
+		if !strings.Contains(ch.Text, "### Does Go have a runtime?\n") {
+			t.Errorf("heading line missing or not stripped in %q", ch.Text)
+		}
+	})
+
+	t.Run("text above the first heading", func(t *testing.T) {
+		t.Parallel()
+		chunks := chunkOf(t, "A line above.\n\n# Title\n\nBody.")
+		if len(chunks) != 1 || chunks[0].Headers != nil || chunks[0].Anchor != "" || !reflect.DeepEqual(chunks[0].Headings, []string{"Title"}) {
+			t.Errorf("chunks %+v, want one with no headers, no anchor and headings [Title]", chunks)
+		}
+	})
+
+	t.Run("a deeper first section keeps its own path", func(t *testing.T) {
+		t.Parallel()
+		// The first section is the deeper one: the merged chunk keeps
+		// its path, and the shallower heading is one of its headings.
+		doc := "# A\n\n## B\n\nSmall.\n\n# A\n\nAlso small."
+		chunks := chunkOf(t, doc)
+		var paths [][]string
+		var headings [][]string
+		for _, ch := range chunks {
+			paths = append(paths, ch.Headers)
+			headings = append(headings, ch.Headings)
+		}
+		if want := [][]string{{"A"}}; !reflect.DeepEqual(paths, want) || !reflect.DeepEqual(headings, [][]string{{"B", "A"}}) {
+			t.Errorf("paths %q headings %q, want %q and [[B A]]", paths, headings, want)
+		}
+	})
+
+	t.Run("continuations of a long section", func(t *testing.T) {
+		t.Parallel()
+		chunks := chunkOf(t, "# Long { #long-one }\n\n"+paragraphs(80))
+		if len(chunks) < 3 {
+			t.Fatalf("got %d chunks, want a long section split", len(chunks))
+		}
+		for i, ch := range chunks {
+			if !reflect.DeepEqual(ch.Headers, []string{"Long"}) || ch.Headings != nil || ch.Anchor != "long-one" {
+				t.Errorf("chunk %d: headers %q headings %q anchor %q, want [Long], none, long-one", i, ch.Headers, ch.Headings, ch.Anchor)
+			}
+		}
+	})
+
+	t.Run("shortened breadcrumb", func(t *testing.T) {
+		t.Parallel()
+		// Over the quarter of MaxTokens a path may take, within a line.
+		long := strings.TrimSpace(strings.Repeat("very long heading ", 13))
+		doc := "# " + long + "\n\n## Short\n\nText.\n\n## " + long + " two\n\n" + paragraphs(3)
+		small := newTestChunker(t, ChunkerOptions{MaxTokens: 128, TargetTokens: 100})
+		chunks, err := small.Chunk(testDocID, doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkChunks(t, small, doc, chunks)
+		var all []string
+		for _, ch := range chunks {
+			all = append(all, ch.Headings...)
+		}
+		// The first heading is cut to a prefix in the chunk's path; the
+		// merged Short is whole in its Headings.
+		if !slices.Contains(all, "Short") {
+			t.Errorf("headings %q, want Short among them", all)
+		}
+		if chunks[0].Anchor != slug(long) || len(chunks[0].Headers) != 1 || !strings.HasPrefix(long, chunks[0].Headers[0]) || chunks[0].Headers[0] == long {
+			t.Errorf("first chunk headers %q anchor %q, want a prefix of the heading and its whole slug", chunks[0].Headers, chunks[0].Anchor)
+		}
+	})
 }
 
 func TestChunkDeterministicIDs(t *testing.T) {

@@ -72,6 +72,88 @@ func TestCorpus(t *testing.T) {
 	}
 }
 
+// TestCorpusHeadings chunks the FastAPI docs and the Rust book and checks
+// that every heading is in some chunk's Headers or Headings, and that no
+// attribute list ("{ #id }") is left in a title, a header, a heading or a
+// heading line of a chunk. With -v it logs how many headings only a
+// merged chunk's Headings hold.
+func TestCorpusHeadings(t *testing.T) {
+	t.Parallel()
+
+	root := testcorpus.Dir(t)
+	c := newTestChunker(t, ChunkerOptions{})
+	for _, set := range []string{"fastapi", "rust-book"} {
+		docs, _, err := LoadPath(context.Background(), filepath.Join(root, set), LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(docs) < 50 {
+			t.Fatalf("loaded %d documents from %s, want the whole set", len(docs), set)
+		}
+		var headings, merged, explicit, anchored int
+		for i, doc := range docs {
+			if raceEnabled && i%10 != 0 {
+				continue
+			}
+			if hasAttributeList(doc.Title) {
+				t.Errorf("%s: title %q keeps its attribute list", doc.URL, doc.Title)
+			}
+			chunks, err := c.Chunk(testDocID, doc.Content)
+			if err != nil {
+				t.Errorf("%s: %v", doc.URL, err)
+				continue
+			}
+			inHeaders, inHeadings, anchors := map[string]bool{}, map[string]bool{}, map[string]bool{}
+			for _, ch := range chunks {
+				for _, h := range ch.Headers {
+					inHeaders[h] = true
+				}
+				for _, h := range ch.Headings {
+					inHeadings[h] = true
+				}
+				anchors[ch.Anchor] = true
+				for _, s := range append(slices.Clone(ch.Headers), ch.Headings...) {
+					if hasAttributeList(s) {
+						t.Errorf("%s: chunk %d keeps an attribute list in %q", doc.URL, ch.Ordinal, s)
+					}
+				}
+				for _, b := range parseBlocks(ch.Text) {
+					if b.kind == blockHeading && hasAttributeList(b.lines[0]) {
+						t.Errorf("%s: chunk %d keeps an attribute list in heading line %q", doc.URL, ch.Ordinal, b.lines[0])
+					}
+				}
+			}
+			for _, b := range parseBlocks(normalizeMarkdown(doc.Content)) {
+				if b.kind != blockHeading || b.title == "" {
+					continue
+				}
+				headings++
+				switch {
+				case inHeaders[b.title]:
+				case inHeadings[b.title]:
+					merged++
+				default:
+					t.Errorf("%s: heading %q is in no chunk's Headers or Headings", doc.URL, b.title)
+				}
+				if b.id != "" {
+					explicit++
+					if anchors[b.id] {
+						anchored++
+					}
+				}
+			}
+		}
+		t.Logf("%s: %d documents, %d headings, %d of them only in a merged chunk's Headings; %d explicit ids, %d of them a chunk's anchor",
+			set, len(docs), headings, merged, explicit, anchored)
+	}
+}
+
+// hasAttributeList reports whether s holds what looks like a heading
+// attribute list with an id.
+func hasAttributeList(s string) bool {
+	return strings.Contains(s, "{ #") || strings.Contains(s, "{#") || strings.Contains(s, "{: #")
+}
+
 // distribution describes token counts: count, min, median, p95, max.
 func distribution(sizes []int) string {
 	slices.Sort(sizes)

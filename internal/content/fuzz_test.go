@@ -28,6 +28,7 @@ func FuzzChunk(f *testing.F) {
 		"\xff\xfe invalid \r\n utf8 \x00 nul",
 		"- item\n- item\n\n    indented code\n\n> quote",
 		paragraphs(30),
+		"# A { #a }\n\nx\n\n## A\n\n## A ## {#b .c k=\"v w\"}\n\n## {#only}\n\nT {: #t }\n---\n\n## Use {braces}\n\n##\n\ny",
 	} {
 		f.Add(seed)
 	}

@@ -1,6 +1,8 @@
 package content
 
 import (
+	"iter"
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,9 +21,12 @@ func newTestChunker(t testing.TB, opts ChunkerOptions) *Chunker {
 }
 
 // checkChunks asserts the chunker's promises for one document: ordinals and
-// ids, token counts, the hard maximum on what is embedded, and that every
+// ids, token counts, the hard maximum on what is embedded, that every
 // non-blank line of the normalised document is in some chunk (whole, or in
-// order in pieces when it alone is larger than a chunk).
+// order in pieces when it alone is larger than a chunk; heading lines
+// without their attribute lists), and that every heading is the last
+// header of some chunk (at worst shortened to a prefix) or in some chunk's
+// Headings.
 func checkChunks(t testing.TB, c *Chunker, markdown string, chunks []Chunk) {
 	t.Helper()
 	opts := c.Options()
@@ -42,8 +47,13 @@ func checkChunks(t testing.TB, c *Chunker, markdown string, chunks []Chunk) {
 			t.Fatalf("chunk %d embeds %d tokens, max %d:\n%s", i, n, opts.MaxTokens, ch.EmbedText())
 		}
 	}
-	doc := normalizeMarkdown(markdown)
-	for line := range strings.SplitSeq(doc, "\n") {
+	blocks := parseBlocks(normalizeMarkdown(markdown))
+	for _, b := range blocks {
+		if b.kind == blockHeading && b.title != "" && !headingInChunks(chunks, b.title) {
+			t.Fatalf("heading %q is in no chunk's Headers or Headings", b.title)
+		}
+	}
+	for line := range blockLines(blocks) {
 		line = strings.TrimSpace(line)
 		if line == "" || inSomeChunk(chunks, line) {
 			continue
@@ -112,4 +122,31 @@ func longestPrefixInChunks(chunks []Chunk, s string) int {
 		}
 	}
 	return best
+}
+
+// blockLines yields the lines of blocks, as the chunker writes them.
+func blockLines(blocks []block) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for _, b := range blocks {
+			for _, l := range b.lines {
+				if !yield(l) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// headingInChunks reports whether title is in some chunk's Headings or is
+// the last of its Headers, whole or shortened to a prefix.
+func headingInChunks(chunks []Chunk, title string) bool {
+	for _, ch := range chunks {
+		if slices.Contains(ch.Headings, title) {
+			return true
+		}
+		if n := len(ch.Headers); n > 0 && ch.Headers[n-1] != "" && strings.HasPrefix(title, ch.Headers[n-1]) {
+			return true
+		}
+	}
+	return false
 }

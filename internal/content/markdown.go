@@ -20,7 +20,8 @@ type block struct {
 	kind  blockKind
 	lines []string
 	level int    // heading level, 1-6
-	title string // heading text
+	title string // heading text, its attribute list removed
+	id    string // the id of the heading's attribute list ("{#id}"), if any
 }
 
 // normalizeMarkdown makes the text the chunker works on: valid UTF-8, "\n"
@@ -97,13 +98,25 @@ func parseBlocks(doc string) []block {
 		}
 		if level, title, ok := atxHeading(line); ok {
 			flush()
-			blocks = append(blocks, block{kind: blockHeading, lines: lines[i : i+1], level: level, title: title})
+			b := block{kind: blockHeading, lines: lines[i : i+1], level: level, title: title}
+			if text, id, ok := cutHeadingAttributes(title); ok {
+				// The attribute list is markup, not text: the heading line
+				// is written again without it (and without a closing #
+				// sequence, which changes nothing).
+				b.title, b.id = text, id
+				b.lines = []string{strings.TrimRight(strings.Repeat("#", level)+" "+text, " ")}
+			}
+			blocks = append(blocks, b)
 			continue
 		}
 		if level, ok := setextUnderline(line); ok && len(para) == 1 && !isListItem(para[0]) {
-			title := strings.TrimSpace(para[0])
+			b := block{kind: blockHeading, lines: lines[i-1 : i+1], level: level, title: strings.TrimSpace(para[0])}
+			if text, id, ok := cutHeadingAttributes(b.title); ok && text != "" {
+				b.title, b.id = text, id
+				b.lines = []string{text, line}
+			}
 			para = nil
-			blocks = append(blocks, block{kind: blockHeading, lines: lines[i-1 : i+1], level: level, title: title})
+			blocks = append(blocks, b)
 			continue
 		}
 		if i+1 < len(lines) && strings.Contains(line, "|") && isTableDelimiter(lines[i+1]) {
@@ -170,11 +183,96 @@ func atxHeading(line string) (int, string, bool) {
 		return 0, "", false
 	}
 	rest = strings.TrimSpace(rest)
-	// An optional closing sequence of # preceded by a space.
-	if trimmed := strings.TrimRight(rest, "#"); trimmed != rest && (trimmed == "" || strings.HasSuffix(trimmed, " ") || strings.HasSuffix(trimmed, "\t")) {
-		rest = strings.TrimSpace(trimmed)
+	rest = trimClosingSequence(rest)
+	// An attribute list may follow the closing sequence ("## Title ##
+	// {#id}", as Pandoc allows): the sequence before it goes too, and
+	// parseBlocks cuts the list itself.
+	if text, _, ok := cutHeadingAttributes(rest); ok {
+		if trimmed := trimClosingSequence(text); trimmed != text {
+			rest = trimmed + rest[len(text):]
+		}
 	}
 	return level, rest, true
+}
+
+// trimClosingSequence removes an ATX heading's optional closing sequence
+// of # preceded by a space.
+func trimClosingSequence(s string) string {
+	if trimmed := strings.TrimRight(s, "#"); trimmed != s && (trimmed == "" || strings.HasSuffix(trimmed, " ") || strings.HasSuffix(trimmed, "\t")) {
+		return strings.TrimSpace(trimmed)
+	}
+	return s
+}
+
+// cutHeadingAttributes cuts an attribute list off the end of heading text,
+// as Pandoc and MkDocs (Python-Markdown's attr_list) write them:
+// "Title { #id }", "Title {#id .class key=val}", "Title {: #id }",
+// "Title {-}". It returns the text before the list, right-trimmed, and the
+// list's id ("" when it has none). Braces that are not such a list, as in
+// "Use {braces}" or "impl Trait {}", are text: ok is false.
+func cutHeadingAttributes(title string) (text, id string, ok bool) {
+	if !strings.HasSuffix(title, "}") {
+		return title, "", false
+	}
+	open := strings.LastIndexByte(title, '{')
+	if open < 0 || (open > 0 && title[open-1] != ' ' && title[open-1] != '\t') {
+		return title, "", false
+	}
+	list := strings.TrimPrefix(title[open+1:len(title)-1], ":")
+	fields := 0
+	for len(list) > 0 {
+		list = strings.TrimLeft(list, " \t")
+		if list == "" {
+			break
+		}
+		end := strings.IndexAny(list, " \t")
+		if end < 0 {
+			end = len(list)
+		}
+		field := list[:end]
+		switch {
+		case field == "-":
+		case len(field) > 1 && field[0] == '#':
+			id = field[1:]
+		case len(field) > 1 && field[0] == '.':
+		case attributeKey(field) > 0:
+			k := attributeKey(field)
+			if strings.HasPrefix(field[k+1:], `"`) {
+				// A quoted value may hold spaces: it ends at the next quote.
+				q := strings.IndexByte(list[k+2:], '"')
+				if q < 0 {
+					return title, "", false
+				}
+				end = k + 2 + q + 1
+			}
+		default:
+			return title, "", false
+		}
+		if strings.ContainsAny(list[:end], "{}") {
+			return title, "", false
+		}
+		list = list[end:]
+		fields++
+	}
+	if fields == 0 {
+		return title, "", false
+	}
+	return strings.TrimRight(title[:open], " \t"), id, true
+}
+
+// attributeKey returns the length of the key of a key=value field, 0 when
+// field is not one.
+func attributeKey(field string) int {
+	k := strings.IndexByte(field, '=')
+	if k <= 0 {
+		return 0
+	}
+	for _, r := range field[:k] {
+		if !(r == '-' || r == '_' || r == ':' || r == '.' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			return 0
+		}
+	}
+	return k
 }
 
 func setextUnderline(line string) (int, bool) {

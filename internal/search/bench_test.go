@@ -51,7 +51,7 @@ func BenchmarkSearch100k(b *testing.B) {
 		}
 	}
 	// The plans of the production queries, as last sent.
-	for _, substr := range []string{"<=>", "websearch_to_tsquery"} {
+	for _, substr := range []string{"<=>", "c.tsv @@ (SELECT matched FROM q)"} {
 		sql, args := rec.find(b, substr)
 		b.Logf("%s", explainWith(ctx, b, pool, searchSettings(DefaultK), "EXPLAIN (ANALYZE, BUFFERS)", sql, args...))
 	}

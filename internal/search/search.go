@@ -6,6 +6,7 @@ package search
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -41,9 +42,10 @@ type Query struct {
 	// UserID is the owner whose chunks are searched; nobody else's ever are.
 	// Required.
 	UserID string
-	// Text is the question, in words. Websearch syntax ("quoted phrases",
-	// or, -excluded) is honoured by the full-text half and harmless
-	// otherwise. Required, at most MaxTextLength characters.
+	// Text is the question, in words. The full-text half finds chunks
+	// holding any of the words and honours websearch syntax: a "quoted
+	// phrase" must be in the chunk, a -word or -"phrase" must not, "or" is
+	// what every word already is. Harmless to the vector half. Required, at most MaxTextLength characters.
 	Text string
 	// K is the number of hits to return. Default DefaultK, at most MaxK.
 	K int
@@ -72,8 +74,9 @@ type Hit struct {
 	// VectorDistance is the cosine distance to the query (0 is the same
 	// direction, 2 the opposite), null when not in the vector list.
 	VectorDistance *float64 `json:"vector_distance"`
-	// TextScore is ts_rank_cd of the chunk for the query (header words
-	// weigh more than body words), null when not in the full-text list.
+	// TextScore is ts_rank of the chunk for the query's words (heading
+	// words weigh 2.5 times body words), null when not in the full-text
+	// list.
 	TextScore *float64 `json:"text_score"`
 }
 
@@ -96,15 +99,16 @@ const (
 
 // Searcher runs hybrid searches. It is safe for concurrent use.
 type Searcher struct {
-	pool     *pgxpool.Pool
-	embedder embed.Embedder
+	pool       *pgxpool.Pool
+	embedder   embed.Embedder
+	statistics *textStatistics
 }
 
 // New returns a Searcher over the chunks in pool that embeds queries with
 // embedder. Only chunks embedded by the same model (embedder.Model()) are
 // compared by vector; others are still found by full text.
 func New(pool *pgxpool.Pool, embedder embed.Embedder) *Searcher {
-	return &Searcher{pool: pool, embedder: embedder}
+	return &Searcher{pool: pool, embedder: embedder, statistics: &textStatistics{}}
 }
 
 // Search returns up to q.K chunks of q.UserID for q.Text, best first. An
@@ -149,14 +153,9 @@ func (s *Searcher) Search(ctx context.Context, q Query) ([]Hit, error) {
 		return nil, err
 	}
 	queries := store.New(tx)
-	matches, err := queries.RankChunksText(ctx, store.RankChunksTextParams{
-		Query:    q.Text,
-		UserID:   q.UserID,
-		SourceID: q.SourceID,
-		MaxRows:  int32(candidates),
-	})
+	matches, err := s.rankText(ctx, tx, q, candidates)
 	if err != nil {
-		return nil, fmt.Errorf("error searching text: %w", err)
+		return nil, err
 	}
 
 	hits := fuse(nearest, matches, q.K)
@@ -175,6 +174,46 @@ func (s *Searcher) Search(ctx context.Context, q Query) ([]Hit, error) {
 		return nil, fmt.Errorf("error committing search transaction: %w", err)
 	}
 	return fill(hits, rows), nil
+}
+
+// rankText returns the full-text list: up to candidates chunks of the
+// user's that hold the query's words, best first, none when the query has
+// no searchable word (only stop words or punctuation).
+func (s *Searcher) rankText(ctx context.Context, tx pgx.Tx, q Query, candidates int) ([]store.RankChunksTextRow, error) {
+	parsed := parseTextQuery(q.Text)
+	if len(parsed.words)+len(parsed.phrases) == 0 {
+		return nil, nil
+	}
+	queries := store.New(tx)
+	lexemes, err := queries.TextQueryLexemes(ctx, store.TextQueryLexemesParams{
+		Words:  append(slices.Clone(parsed.words), parsed.phrases...),
+		UserID: q.UserID,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error reading the lexemes of the query: %w", err)
+	}
+	stats, err := s.statistics.get(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	parsed, shares := parsed.searchable(lexemes, stats)
+	if len(parsed.words)+len(parsed.phrases) == 0 {
+		return nil, nil
+	}
+	matches, err := queries.RankChunksText(ctx, store.RankChunksTextParams{
+		UserID:     q.UserID,
+		SourceID:   q.SourceID,
+		MatchWords: required(parsed.words, shares, stats.Chunks),
+		RankWords:  parsed.words,
+		Phrases:    parsed.phrases,
+		Excluded:   parsed.excluded,
+		MaxScored:  maxScored,
+		MaxRows:    int32(candidates),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error searching text: %w", err)
+	}
+	return matches, nil
 }
 
 // candidatesFor returns how many candidates each list fetches for k hits.

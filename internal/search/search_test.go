@@ -67,6 +67,7 @@ type chunkSeed struct {
 	text     string
 	vectorOf string
 	noVector bool
+	language string
 }
 
 // seedSource writes a source of user with one document holding chunks, and
@@ -100,7 +101,7 @@ func (b *testBundle) seedSource(ctx context.Context, t testing.TB, user string, 
 		if headers == nil {
 			headers = []string{}
 		}
-		rows[i] = []any{ids[i], documentID, sourceID, user, int32(i), headers, c.text, int32(len(c.text) / 4), vector, model}
+		rows[i] = []any{ids[i], documentID, sourceID, user, int32(i), headers, c.text, int32(len(c.text) / 4), vector, model, c.language}
 	}
 	copyChunks(ctx, t, b.pool, rows)
 	return sourceID, ids
@@ -130,7 +131,7 @@ func createDocument(ctx context.Context, t testing.TB, pool *pgxpool.Pool, sourc
 	return documentID
 }
 
-var chunkColumns = []string{"id", "document_id", "source_id", "user_id", "ordinal", "headers", "text", "token_count", "embedding", "embedding_model"}
+var chunkColumns = []string{"id", "document_id", "source_id", "user_id", "ordinal", "headers", "text", "token_count", "embedding", "embedding_model", "language"}
 
 func copyChunks(ctx context.Context, t testing.TB, pool *pgxpool.Pool, rows [][]any) {
 	t.Helper()
@@ -449,8 +450,8 @@ func TestSearchPlans(t *testing.T) {
 			t.Fatal(err)
 		}
 		for substr, index := range map[string]string{
-			"<=>":                  "Index Scan using " + store.VectorIndexName(b.embedder.Dimensions()),
-			"websearch_to_tsquery": "Bitmap Index Scan on chunks_tsv_idx",
+			"<=>":                              "Index Scan using " + store.VectorIndexName(b.embedder.Dimensions()),
+			"c.tsv @@ (SELECT matched FROM q)": "Bitmap Index Scan on chunks_tsv_idx",
 		} {
 			sql, args := rec.find(t, substr)
 			if plan := explain(ctx, t, b.pool, sql, args...); !strings.Contains(plan, index) {

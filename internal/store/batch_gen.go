@@ -19,8 +19,9 @@ var (
 
 const setDocumentStatus = `-- name: SetDocumentStatus :batchexec
 UPDATE documents
-SET status = $1, error = $2, chunk_count = $3, updated_at = now()
-WHERE id = $4
+SET status = $1, error = $2, chunk_count = $3,
+    language = coalesce($4, language), updated_at = now()
+WHERE id = $5
 `
 
 type SetDocumentStatusBatchResults struct {
@@ -33,6 +34,7 @@ type SetDocumentStatusParams struct {
 	Status     string
 	Error      *string
 	ChunkCount int32
+	Language   *string
 	ID         uuid.UUID
 }
 
@@ -43,6 +45,7 @@ func (q *Queries) SetDocumentStatus(ctx context.Context, arg []SetDocumentStatus
 			a.Status,
 			a.Error,
 			a.ChunkCount,
+			a.Language,
 			a.ID,
 		}
 		batch.Queue(setDocumentStatus, vals...)

@@ -224,20 +224,50 @@ func (q *Queries) ListDocumentChunks(ctx context.Context, arg ListDocumentChunks
 }
 
 const rankChunksText = `-- name: RankChunksText :many
-SELECT c.id, ts_rank_cd(c.tsv, q)::float8 AS rank
-FROM chunks c, websearch_to_tsquery('english', $1) q
-WHERE c.user_id = $2
-  AND c.tsv @@ q
-  AND ($3::uuid IS NULL OR c.source_id = $3::uuid)
-ORDER BY rank DESC, c.id
+WITH configs AS (
+    SELECT kollektiv_ts_config(cl.language) AS config FROM chunk_languages cl WHERE cl.user_id = $1
+    UNION SELECT kollektiv_ts_config('')
+), parts AS (
+    SELECT
+        (SELECT kollektiv_tsquery_or(phraseto_tsquery(c.config, w)) FROM configs c, unnest($5::text[]) w) AS any_word,
+        (SELECT kollektiv_tsquery_or(phraseto_tsquery(c.config, w)) FROM configs c, unnest($6::text[]) w) AS ranked_words,
+        (SELECT kollektiv_tsquery_and(p.q) FROM (
+            SELECT kollektiv_tsquery_or(phraseto_tsquery(c.config, p.phrase)) AS q
+            FROM configs c, unnest($7::text[]) WITH ORDINALITY AS p(phrase, ordinal)
+            GROUP BY p.ordinal) p) AS every_phrase,
+        (SELECT kollektiv_tsquery_or(phraseto_tsquery(c.config, x)) FROM configs c, unnest($8::text[]) x) AS excluded
+), positive AS (
+    SELECT CASE WHEN any_word IS NULL THEN every_phrase WHEN every_phrase IS NULL THEN any_word
+                ELSE any_word && every_phrase END AS required,
+           CASE WHEN ranked_words IS NULL THEN every_phrase WHEN every_phrase IS NULL THEN ranked_words
+                ELSE ranked_words || every_phrase END AS ranked,
+           excluded
+    FROM parts
+), q AS (
+    SELECT CASE WHEN excluded IS NULL THEN required ELSE required && !! excluded END AS matched, ranked
+    FROM positive
+)
+SELECT m.id, m.rank FROM (
+    SELECT c.id, ts_rank('{0.1, 0.2, 0.4, 1.0}', c.tsv, (SELECT ranked FROM q), 1)::float8 AS rank
+    FROM chunks c
+    WHERE c.user_id = $1
+      AND c.tsv @@ (SELECT matched FROM q)
+      AND ($2::uuid IS NULL OR c.source_id = $2::uuid)
+    LIMIT $3
+) m
+ORDER BY m.rank DESC, m.id
 LIMIT $4
 `
 
 type RankChunksTextParams struct {
-	Query    string
-	UserID   string
-	SourceID uuid.NullUUID
-	MaxRows  int32
+	UserID     string
+	SourceID   uuid.NullUUID
+	MaxScored  int32
+	MaxRows    int32
+	MatchWords []string
+	RankWords  []string
+	Phrases    []string
+	Excluded   []string
 }
 
 type RankChunksTextRow struct {
@@ -246,14 +276,26 @@ type RankChunksTextRow struct {
 }
 
 // Full-text half of hybrid search: ids and ranks only, scoped to the owner;
-// the fused winners' texts are read afterwards with GetSearchHits. A query
-// with no lexemes (only stop words or punctuation) matches nothing.
+// the fused winners' texts are read afterwards with GetSearchHits. Every
+// word, phrase and excluded word becomes a query in each configuration the
+// user's chunks use, OR'ed, so a German chunk meets the German stem and an
+// English one the English. A chunk matches when it holds any of
+// match_words (the query's rarer words, chosen by internal/search), every
+// phrase and none of excluded; it ranks by ts_rank over rank_words and the
+// phrases, headings (weight A, 1.0) above body (B, 0.4), divided by
+// 1 + log(length). Only the first max_scored matches are ranked, which
+// bounds the time of a query of common words. Filters of the search go
+// with the user filter, inside.
 func (q *Queries) RankChunksText(ctx context.Context, arg RankChunksTextParams) ([]RankChunksTextRow, error) {
 	rows, err := q.db.Query(ctx, rankChunksText,
-		arg.Query,
 		arg.UserID,
 		arg.SourceID,
+		arg.MaxScored,
 		arg.MaxRows,
+		arg.MatchWords,
+		arg.RankWords,
+		arg.Phrases,
+		arg.Excluded,
 	)
 	if err != nil {
 		return nil, err
@@ -363,6 +405,50 @@ func (q *Queries) SearchChunksText(ctx context.Context, arg SearchChunksTextPara
 			&i.Text,
 			&i.Rank,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const textQueryLexemes = `-- name: TextQueryLexemes :many
+SELECT w.ordinal::integer AS ordinal, array_agg(DISTINCT l.lexeme ORDER BY l.lexeme)::text[] AS lexemes
+FROM unnest($1::text[]) WITH ORDINALITY AS w(word, ordinal)
+CROSS JOIN (SELECT kollektiv_ts_config(cl.language) AS config FROM chunk_languages cl WHERE cl.user_id = $2
+            UNION SELECT kollektiv_ts_config('')) AS c
+CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector(c.config, w.word))) AS l(lexeme)
+GROUP BY w.ordinal
+ORDER BY w.ordinal
+`
+
+type TextQueryLexemesParams struct {
+	Words  []string
+	UserID string
+}
+
+type TextQueryLexemesRow struct {
+	Ordinal int32
+	Lexemes []string
+}
+
+// The lexemes of each word of a search query (its 1-based ordinal in words)
+// in every text search configuration the user's chunks use, English always
+// (chunks of undetermined language are indexed with it). A word without
+// lexemes (a stop word everywhere) has no row.
+func (q *Queries) TextQueryLexemes(ctx context.Context, arg TextQueryLexemesParams) ([]TextQueryLexemesRow, error) {
+	rows, err := q.db.Query(ctx, textQueryLexemes, arg.Words, arg.UserID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []TextQueryLexemesRow{}
+	for rows.Next() {
+		var i TextQueryLexemesRow
+		if err := rows.Scan(&i.Ordinal, &i.Lexemes); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

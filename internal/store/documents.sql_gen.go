@@ -402,6 +402,47 @@ func (q *Queries) ListFailedDocuments(ctx context.Context, sourceID uuid.UUID) (
 	return items, nil
 }
 
+const listSourceDocumentContents = `-- name: ListSourceDocumentContents :many
+SELECT d.url, d.content
+FROM documents d
+JOIN sources s ON s.id = d.source_id
+WHERE d.source_id = $1 AND s.user_id = $2 AND d.status <> 'failed'
+ORDER BY d.url
+`
+
+type ListSourceDocumentContentsParams struct {
+	SourceID uuid.UUID
+	UserID   string
+}
+
+type ListSourceDocumentContentsRow struct {
+	URL     string
+	Content string
+}
+
+// The markdown of a user's source, for `kollektiv eval --headings`: every
+// document but those that failed, whatever their chunks hold. Another
+// user's source has none.
+func (q *Queries) ListSourceDocumentContents(ctx context.Context, arg ListSourceDocumentContentsParams) ([]ListSourceDocumentContentsRow, error) {
+	rows, err := q.db.Query(ctx, listSourceDocumentContents, arg.SourceID, arg.UserID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListSourceDocumentContentsRow{}
+	for rows.Next() {
+		var i ListSourceDocumentContentsRow
+		if err := rows.Scan(&i.URL, &i.Content); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const listSourceDocuments = `-- name: ListSourceDocuments :many
 SELECT d.id, d.source_id, d.url, d.title, d.status, d.error, d.chunk_count,
        d.language, d.metadata, octet_length(d.content)::bigint AS size,

@@ -43,6 +43,11 @@ type Chunk struct {
 	Tsv            string
 }
 
+type ChunkLanguage struct {
+	UserID   string
+	Language string
+}
+
 type Document struct {
 	ID          uuid.UUID
 	SourceID    uuid.UUID

@@ -124,20 +124,29 @@ type ChunkRow struct {
 	Headers    []string
 	Text       string
 	TokenCount int32
+	Anchor     string   // the URL fragment of the chunk's first section
+	Headings   []string // the other headings inside the chunk
+	// Language is the document's ISO 639-1 code, '' when undetermined; it
+	// picks the chunk's text search configuration.
+	Language string
 }
 
 // CopyChunks writes chunk rows of one source with COPY, marked for the
 // source's bulk-built vector index when it has one.
 func CopyChunks(ctx context.Context, tx pgx.Tx, source Source, rows []ChunkRow) (int64, error) {
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{"chunks"},
-		[]string{"id", "document_id", "source_id", "user_id", "ordinal", "headers", "text", "token_count", "bulk_index"},
+		[]string{"id", "document_id", "source_id", "user_id", "ordinal", "headers", "text", "token_count", "bulk_index", "anchor", "headings", "language"},
 		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 			r := rows[i]
 			headers := r.Headers
 			if headers == nil {
 				headers = []string{} // a chunk above the first heading
 			}
-			return []any{r.ID, r.DocumentID, source.ID, source.UserID, r.Ordinal, headers, r.Text, r.TokenCount, source.BulkIndex}, nil
+			headings := r.Headings
+			if headings == nil {
+				headings = []string{}
+			}
+			return []any{r.ID, r.DocumentID, source.ID, source.UserID, r.Ordinal, headers, r.Text, r.TokenCount, source.BulkIndex, r.Anchor, headings, r.Language}, nil
 		}))
 	if err != nil {
 		return 0, fmt.Errorf("error copying chunks: %w", err)

@@ -135,11 +135,14 @@ func Chunks(ctx context.Context, pool *pgxpool.Pool, embedder *embed.Hashing, op
 					text = vary(rng, text, vocab, min(copyNo*3, 30))
 				}
 				texts = append(texts, content.Chunk{Headers: ch.Headers, Text: text}.EmbedText())
-				headers := ch.Headers
+				headers, headings := ch.Headers, ch.Headings
 				if headers == nil {
 					headers = []string{}
 				}
-				chunkRows = append(chunkRows, []any{uuid.New(), documentID, sourceID, opts.UserID, int32(ch.Ordinal), headers, text, int32(ch.Tokens), nil, embedder.Model()})
+				if headings == nil {
+					headings = []string{}
+				}
+				chunkRows = append(chunkRows, []any{uuid.New(), documentID, sourceID, opts.UserID, int32(ch.Ordinal), headers, text, int32(ch.Tokens), nil, embedder.Model(), ch.Anchor, headings})
 			}
 		}
 	}
@@ -165,7 +168,7 @@ func Chunks(ctx context.Context, pool *pgxpool.Pool, embedder *embed.Hashing, op
 		return nil, fmt.Errorf("error copying documents: %w", err)
 	}
 	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"chunks"},
-		[]string{"id", "document_id", "source_id", "user_id", "ordinal", "headers", "text", "token_count", "embedding", "embedding_model"},
+		[]string{"id", "document_id", "source_id", "user_id", "ordinal", "headers", "text", "token_count", "embedding", "embedding_model", "anchor", "headings"},
 		pgx.CopyFromRows(chunkRows)); err != nil {
 		return nil, fmt.Errorf("error copying chunks: %w", err)
 	}
