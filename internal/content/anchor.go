@@ -51,7 +51,8 @@ func slug(title string) string {
 	title = inlineText(title)
 	var sb strings.Builder
 	sb.Grow(len(title))
-	for _, r := range strings.ToLower(title) {
+	for _, r := range title {
+		r = unicode.ToLower(r)
 		switch {
 		case r == ' ':
 			sb.WriteByte('-')

@@ -181,8 +181,8 @@ type unit struct {
 	text   string
 	tokens int
 	sep    string   // joins the unit to the one before it in a chunk
-	prose  bool     // prose may be repeated as overlap; code and tables not
 	sec    *section // the section the unit belongs to
+	prose  bool     // prose may be repeated as overlap; code and tables not
 	head   bool     // the unit is (the start of) its section's heading line
 }
 

@@ -267,12 +267,14 @@ func attributeKey(field string) int {
 	if k <= 0 {
 		return 0
 	}
-	for _, r := range field[:k] {
-		if !(r == '-' || r == '_' || r == ':' || r == '.' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
-			return 0
-		}
+	if strings.ContainsFunc(field[:k], notKeyRune) {
+		return 0
 	}
 	return k
+}
+
+func notKeyRune(r rune) bool {
+	return r != '-' && r != '_' && r != ':' && r != '.' && !unicode.IsLetter(r) && !unicode.IsDigit(r)
 }
 
 func setextUnderline(line string) (int, bool) {
