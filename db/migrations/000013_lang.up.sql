@@ -25,7 +25,10 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER chunks_note_languages_insert
+-- On INSERT (and COPY) only: a chunk's language never changes in place (a
+-- changed document gets new chunks), and a trigger on UPDATE would copy
+-- every row that persist_chunks gives a vector into its transition table.
+CREATE TRIGGER chunks_note_languages
     AFTER INSERT ON chunks REFERENCING NEW TABLE AS new_chunks
     FOR EACH STATEMENT EXECUTE FUNCTION kollektiv_note_chunk_languages();
 

@@ -90,7 +90,9 @@ func detectLanguage(sample string) string {
 		}
 	}
 	// A CJK character is a word, not a letter: fewer of them say as much.
-	if letters < minLanguageLetters && !(letters >= minLanguageLetters/4 && strings.ContainsFunc(sample, isCJKLetter)) {
+	enough := letters >= minLanguageLetters ||
+		letters >= minLanguageLetters/4 && strings.ContainsFunc(sample, isCJKLetter)
+	if !enough {
 		return ""
 	}
 	info := whatlanggo.Detect(sample)
