@@ -332,7 +332,7 @@ func TestFuseTiesIgnoreIDs(t *testing.T) {
 		vectorOnly, textOnly := ids[0], ids[1]
 		// The vector list's first and the text list's first each appear in
 		// one list only: equal scores of 1/61.
-		hits := fuse([]store.NearestChunk{{ID: vectorOnly, Distance: 0.1}}, []store.RankedChunk{{ID: textOnly, Rank: 0.5}}, fusionQuery(10))
+		hits := fuse([]store.NearestChunk{{ID: vectorOnly, Distance: 0.1}}, []store.RankedChunk{{ID: textOnly, Rank: 0.5}}, nil, fusionQuery(10))
 		if len(hits) != 2 || hits[0].Score != hits[1].Score {
 			t.Fatalf("hits %+v, want two with equal scores", hits)
 		}
@@ -344,7 +344,7 @@ func TestFuseTiesIgnoreIDs(t *testing.T) {
 		a, b := ids[0], ids[1]
 		nearest := []store.NearestChunk{{ID: uuid.New()}, {ID: a}, {ID: uuid.New()}, {ID: uuid.New()}, {ID: b}}
 		matches := []store.RankedChunk{{ID: uuid.New()}, {ID: b}, {ID: uuid.New()}, {ID: uuid.New()}, {ID: a}}
-		hits = fuse(nearest, matches, fusionQuery(20))
+		hits = fuse(nearest, matches, nil, fusionQuery(20))
 		var ia, ib int
 		for i, h := range hits {
 			switch h.ChunkID {

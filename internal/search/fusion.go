@@ -11,15 +11,18 @@ import (
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
-// fuse merges the vector list (nearest first) and the full-text list (best
-// first) by weighted reciprocal rank fusion and returns the q.K best, with
-// ids, ranks and scores set: a list adds weight/(q.RRFK + rank) to the
-// score of each hit in it. Equal scores are ordered by rank (compareHits),
+// fuse merges the vector list (nearest first), the full-text list (best
+// first) and the heading list (the chunks whose own heading is the query)
+// by weighted reciprocal rank fusion and returns the q.K best, with ids,
+// ranks and scores set: a list adds weight/(q.RRFK + rank) to the score of
+// each hit in it, the heading list with the full-text list's weight. A
+// chunk titled by the query is thus the answer unless another chunk leads
+// both other lists. Equal scores are ordered by rank (compareHits),
 // never by chunk ids, which differ between two databases that ingested the
 // same documents: the same lists give the same hits in every database.
-func fuse(nearest []store.NearestChunk, matches []store.RankedChunk, q Query) []Hit {
-	byID := make(map[uuid.UUID]int, len(nearest)+len(matches))
-	hits := make([]Hit, 0, len(nearest)+len(matches))
+func fuse(nearest []store.NearestChunk, matches []store.RankedChunk, headed []uuid.UUID, q Query) []Hit {
+	byID := make(map[uuid.UUID]int, len(nearest)+len(matches)+len(headed))
+	hits := make([]Hit, 0, len(nearest)+len(matches)+len(headed))
 	hit := func(id uuid.UUID) *Hit {
 		i, ok := byID[id]
 		if !ok {
@@ -47,16 +50,24 @@ func fuse(nearest []store.NearestChunk, matches []store.RankedChunk, q Query) []
 		h.TextScore = &m.Rank
 		h.TextContribution = q.TextWeight / float64(q.RRFK+h.TextRank)
 	}
+	for i, id := range headed {
+		h := hit(id)
+		if h.HeadingRank != 0 {
+			continue
+		}
+		h.HeadingRank = i + 1
+		h.HeadingContribution = q.TextWeight / float64(q.RRFK+h.HeadingRank)
+	}
 	for i := range hits {
-		hits[i].Score = hits[i].VectorContribution + hits[i].TextContribution
+		hits[i].Score = hits[i].VectorContribution + hits[i].TextContribution + hits[i].HeadingContribution
 	}
 	slices.SortFunc(hits, compareHits)
 	return hits[:min(q.K, len(hits))]
 }
 
 // compareHits orders fused hits best first: by score, then by vector rank
-// (absent last), then by text rank (absent last), then by id for a hit that
-// neither list ranked (none in practice).
+// (absent last), then by text rank, then by heading rank (each absent last),
+// then by id for a hit that no list ranked (none in practice).
 func compareHits(a, b Hit) int {
 	switch {
 	case a.Score > b.Score:
@@ -68,6 +79,9 @@ func compareHits(a, b Hit) int {
 		return c
 	}
 	if c := cmp.Compare(rankOrder(a.TextRank), rankOrder(b.TextRank)); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(rankOrder(a.HeadingRank), rankOrder(b.HeadingRank)); c != 0 {
 		return c
 	}
 	return bytes.Compare(a.ChunkID[:], b.ChunkID[:])

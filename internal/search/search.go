@@ -146,8 +146,8 @@ type Hit struct {
 	DocumentTitle string `json:"document_title"`
 	DocumentURL   string `json:"document_url"`
 	// Score is the weighted reciprocal rank fusion score,
-	// VectorContribution + TextContribution. Hits are ordered by it,
-	// highest first.
+	// VectorContribution + TextContribution + HeadingContribution. Hits are
+	// ordered by it, highest first.
 	Score float64 `json:"score"`
 	// VectorContribution is the vector list's share of Score,
 	// VectorWeight/(RRFK + VectorRank), 0 when absent from it.
@@ -155,10 +155,17 @@ type Hit struct {
 	// TextContribution is the full-text list's share of Score,
 	// TextWeight/(RRFK + TextRank), 0 when absent from it.
 	TextContribution float64 `json:"text_contribution"`
+	// HeadingContribution is the heading list's share of Score,
+	// TextWeight/(RRFK + HeadingRank), 0 when absent from it.
+	HeadingContribution float64 `json:"heading_contribution"`
 	// VectorRank is the 1-based rank in the vector list, 0 when absent.
 	VectorRank int `json:"vector_rank"`
 	// TextRank is the 1-based rank in the full-text list, 0 when absent.
 	TextRank int `json:"text_rank"`
+	// HeadingRank is the 1-based rank in the heading list, the chunks whose
+	// own section heading is the query (case and punctuation aside), 0 when
+	// absent. That list runs with the full-text list and shares its weight.
+	HeadingRank int `json:"heading_rank"`
 	// VectorDistance is the cosine distance to the query (0 is the same
 	// direction, 2 the opposite), null when not in the vector list.
 	VectorDistance *float64 `json:"vector_distance"`
@@ -284,14 +291,21 @@ func (s *Searcher) Search(ctx context.Context, q Query) (Result, error) {
 		}
 	}
 	var matches []store.RankedChunk
+	var headed []uuid.UUID
 	if q.Mode != ModeVector {
 		matches, err = s.rankText(ctx, tx, q, filter, candidates)
 		if err != nil {
 			return Result{}, err
 		}
+		headed, err = store.HeadingMatches(ctx, tx, store.HeadingMatchesParams{
+			Query: q.Text, UserID: q.UserID, Filter: filter, MaxRows: q.K,
+		})
+		if err != nil {
+			return Result{}, err
+		}
 	}
 
-	hits := fuse(nearest, matches, q)
+	hits := fuse(nearest, matches, headed, q)
 	if len(hits) == 0 {
 		return result, nil
 	}

@@ -272,9 +272,10 @@ func TestSearchFusion(t *testing.T) {
 		{headers: []string{"Ownership"}, text: "The borrow checker tracks lifetimes of references in depth."},
 		// First by vector only: its vector is the query's, its words are not.
 		{headers: []string{"Misc"}, text: "Completely unrelated prose about gardening.", vectorOf: query},
-		// First by text only: the words are in its header too, and it has
-		// no vector yet.
-		{headers: []string{"Borrow checker lifetimes"}, text: "Borrow checker lifetimes.", noVector: true},
+		// First by text only: the words are in its header too (a header
+		// that is not the query itself, which the heading list would put
+		// first), and it has no vector yet.
+		{headers: []string{"Borrow checker lifetimes in short"}, text: "Borrow checker lifetimes.", noVector: true},
 		// Far from everything.
 		{headers: []string{"Cargo"}, text: "Cargo downloads dependencies."},
 	})
@@ -325,7 +326,7 @@ func TestSearchFusion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, key := range []string{`"chunk_id":`, `"document_title":"Guide"`, `"document_url":`, `"vector_rank":0`, `"text_score":null`, `"vector_distance":null`, `"headers":["Borrow checker lifetimes"]`} {
+	for _, key := range []string{`"chunk_id":`, `"document_title":"Guide"`, `"document_url":`, `"vector_rank":0`, `"text_score":null`, `"vector_distance":null`, `"headers":["Borrow checker lifetimes in short"]`} {
 		if !strings.Contains(string(data), key) {
 			t.Errorf("JSON of hits lacks %s:\n%s", key, data)
 		}

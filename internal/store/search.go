@@ -213,3 +213,39 @@ func EmbeddingModels(ctx context.Context, db DBTX, arg EmbeddingModelsParams) ([
 	}
 	return models, nil
 }
+
+// HeadingMatchesParams selects the chunks whose own heading is a query.
+type HeadingMatchesParams struct {
+	// Query is the user's text as typed.
+	Query  string
+	UserID string
+	Filter ChunkFilter
+	// MaxRows bounds the list.
+	MaxRows int
+}
+
+// HeadingMatches returns the chunks of the user that pass the filter and
+// whose own section heading (the last of the breadcrumb, or one of the other
+// headings inside the chunk) is the query, compared by
+// kollektiv_heading_key (case, punctuation and markup aside): a question
+// that is a section's title asks for that section. They come in document
+// URL and ordinal order, the same in every database holding the same
+// documents, found by the chunks_heading_keys_idx index.
+func HeadingMatches(ctx context.Context, db DBTX, arg HeadingMatchesParams) ([]uuid.UUID, error) {
+	where, args := arg.Filter.where(arg.UserID, []any{arg.Query, arg.MaxRows})
+	sql := `SELECT c.id
+		FROM chunks c JOIN documents d ON d.id = c.document_id
+		WHERE kollektiv_heading_keys(c.headers, c.headings) @> ARRAY[kollektiv_heading_key($1::text)]
+		  AND ` + where + `
+		ORDER BY d.url, c.ordinal, c.id
+		LIMIT $2`
+	rows, err := db.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, fmt.Errorf("error looking up headings: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+	if err != nil {
+		return nil, fmt.Errorf("error looking up headings: %w", err)
+	}
+	return ids, nil
+}
