@@ -20,7 +20,7 @@ func TestSearchHeadingIsTheAnswer(t *testing.T) {
 	defer cancel()
 	b := setup(t)
 	noisy := strings.Repeat("Run the app behind a proxy: the proxy forwards headers. ", 6)
-	sourceID, ids := b.seedSource(ctx, t, "alice", []chunkSeed{
+	_, ids := b.seedSource(ctx, t, "alice", []chunkSeed{
 		{headers: []string{"Deployment", "Proxies"}, text: noisy},
 		{headers: []string{"Deployment", "TLS"}, text: noisy + " Behind a proxy, TLS ends early."},
 		{headers: []string{"Advanced", "`Behind` a Proxy!"}, text: "Set root_path when a prefix is stripped before the request reaches you."},
@@ -38,7 +38,7 @@ func TestSearchHeadingIsTheAnswer(t *testing.T) {
 			t.Fatalf("%s: %d hits, want at least 2", mode, len(hits))
 		}
 		top := []uuid.UUID{hits[0].ChunkID, hits[1].ChunkID}
-		if !(top[0] == ids[2] && top[1] == ids[4]) {
+		if top[0] != ids[2] || top[1] != ids[4] {
 			t.Errorf("%s: top two %v, want the chunk titled by the query %v, then the merged chunk holding it %v", mode, top, ids[2], ids[4])
 		}
 		for _, h := range hits {
@@ -75,5 +75,4 @@ func TestSearchHeadingIsTheAnswer(t *testing.T) {
 	if len(hits) != 0 {
 		t.Errorf("a filter on another source found %d hits, want none", len(hits))
 	}
-	_ = sourceID
 }
