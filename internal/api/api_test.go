@@ -57,6 +57,9 @@ func setupLogged(t *testing.T, tweak func(*config.Config), logger *slog.Logger) 
 	cfg.FanInSafetyInterval = 200 * time.Millisecond
 	cfg.RetryBase = 10 * time.Millisecond
 	cfg.SoftStopTimeout = time.Second
+	// Tests send requests as fast as the machine allows; only
+	// TestRateLimit, which sets its own, is about the limiter.
+	cfg.APIRateLimit, cfg.APIRateBurst = 100_000, 100_000
 	if tweak != nil {
 		tweak(cfg)
 	}

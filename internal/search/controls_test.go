@@ -105,7 +105,7 @@ func TestSearchWeights(t *testing.T) {
 	_, ids := b.seedSource(ctx, t, "alice", []chunkSeed{
 		{headers: []string{"Ownership"}, text: "The borrow checker tracks lifetimes of references in depth."},
 		{headers: []string{"Misc"}, text: "Completely unrelated prose about gardening.", vectorOf: query},
-		{headers: []string{"Borrow checker lifetimes"}, text: "Borrow checker lifetimes.", noVector: true},
+		{headers: []string{"Borrow checker lifetimes in short"}, text: "Borrow checker lifetimes.", noVector: true},
 	})
 	both, vectorOnly, textOnly := ids[0], ids[1], ids[2]
 

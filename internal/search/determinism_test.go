@@ -299,7 +299,7 @@ func TestSearchSameInEveryDatabase(t *testing.T) {
 			}
 			for ordinal, text := range []string{shared, "Rust has no garbage collector.", "Ownership moves values."} {
 				v := pgvector.NewVector(vectors[ordinal])
-				rows = append(rows, []any{content.ChunkID(documentID, ordinal, text), documentID, sourceID, "alice", int32(ordinal), []string{}, text, int32(10), &v, new(b.embedder.Model())})
+				rows = append(rows, []any{content.ChunkID(documentID, ordinal, text), documentID, sourceID, "alice", int32(ordinal), []string{}, text, int32(10), &v, new(b.embedder.Model()), "", []string{}, ""})
 			}
 		}
 		copyChunks(ctx, t, b.pool, rows)
