@@ -25,7 +25,7 @@ func TestBuildDigestBoundsALargeSource(t *testing.T) {
 	// of its own.
 	topics := strings.Fields("routing middleware templates security databases testing deployment websockets")
 	for i := range 2000 {
-		in.Chunks = append(in.Chunks, Chunk{Text: fmt.Sprintf("chunk %d about %s, requests %d and handlers %d. %s", i, topics[i%len(topics)], 1000+i, 5000+i%37, strings.Repeat("Handlers receive requests and return responses. ", 5))})
+		in.Chunks = append(in.Chunks, Chunk{Text: fmt.Sprintf("chunk %d about %s, requests %d and handlers %d. %s", i, topics[i%len(topics)], 1000+i, 5000+i%37, "Handlers receive requests and return responses.")})
 	}
 	cfg := DigestConfig{TokenBudget: 2000, MaxTitles: 50, CountTokens: words}
 	d, err := BuildDigest(context.Background(), in, cfg)
