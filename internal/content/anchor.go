@@ -1,6 +1,7 @@
 package content
 
 import (
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode"
@@ -97,4 +98,16 @@ func inlineText(s string) string {
 
 func isASCIILetter(b byte) bool {
 	return ('a' <= b && b <= 'z') || ('A' <= b && b <= 'Z')
+}
+
+// SectionURL returns the link to the section of the document at
+// documentURL whose anchor is given: the URL itself when anchor is "", else
+// the URL with anchor, escaped as a fragment, in place of any fragment it
+// had. Search hits and the documents API link to chunks with it.
+func SectionURL(documentURL, anchor string) string {
+	if anchor == "" {
+		return documentURL
+	}
+	base, _, _ := strings.Cut(documentURL, "#")
+	return base + "#" + (&url.URL{Fragment: anchor}).EscapedFragment()
 }

@@ -238,3 +238,18 @@ func TestTitleWithoutAttributeList(t *testing.T) {
 		t.Errorf("title %q, want Setext Title", doc.Title)
 	}
 }
+
+func TestSectionURL(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ url, anchor, want string }{
+		{"doc/faq.md", "runtime", "doc/faq.md#runtime"},
+		{"doc/faq.md", "", "doc/faq.md"},
+		{"https://example.com/a#old", "new", "https://example.com/a#new"},
+		{"https://example.com/a#old", "", "https://example.com/a#old"},
+		{"doc/faq.md", "größe und #", "doc/faq.md#gr%C3%B6%C3%9Fe%20und%20%23"},
+	} {
+		if got := SectionURL(tc.url, tc.anchor); got != tc.want {
+			t.Errorf("SectionURL(%q, %q) = %q, want %q", tc.url, tc.anchor, got, tc.want)
+		}
+	}
+}

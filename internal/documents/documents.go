@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/derr"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
@@ -257,7 +258,7 @@ func (r *Reader) Get(ctx context.Context, q GetQuery) (Detail, error) {
 		}
 		chunk := Chunk{
 			ID: c.ID, Ordinal: c.Ordinal, Headers: c.Headers, Headings: c.Headings, Anchor: c.Anchor,
-			URL: WithFragment(row.URL, c.Anchor), Text: c.Text, TokenCount: c.TokenCount, Embedded: c.Embedded,
+			URL: content.SectionURL(row.URL, c.Anchor), Text: c.Text, TokenCount: c.TokenCount, Embedded: c.Embedded,
 		}
 		if c.EmbeddingModel != nil {
 			chunk.EmbeddingModel = *c.EmbeddingModel
@@ -312,17 +313,6 @@ func prefixRange(prefix string) (uuid.UUID, uuid.UUID, error) {
 		return uuid.Nil, uuid.Nil, derr.Wrap(derr.Invalid, err)
 	}
 	return low, high, nil
-}
-
-// WithFragment returns a document's URL pointing at the section anchor
-// names: the URL itself when anchor is "", else the URL with anchor as its
-// fragment (in place of any fragment it had).
-func WithFragment(docURL, anchor string) string {
-	if anchor == "" {
-		return docURL
-	}
-	base, _, _ := strings.Cut(docURL, "#")
-	return base + "#" + anchor
 }
 
 func documentOf(row store.GetUserDocumentRow) Document {

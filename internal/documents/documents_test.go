@@ -47,20 +47,6 @@ func TestCursors(t *testing.T) {
 	}
 }
 
-func TestWithFragment(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ url, anchor, want string }{
-		{"doc/faq.md", "runtime", "doc/faq.md#runtime"},
-		{"doc/faq.md", "", "doc/faq.md"},
-		{"https://example.com/a#old", "new", "https://example.com/a#new"},
-		{"https://example.com/a#old", "", "https://example.com/a#old"},
-	} {
-		if got := WithFragment(tc.url, tc.anchor); got != tc.want {
-			t.Errorf("WithFragment(%q, %q) = %q, want %q", tc.url, tc.anchor, got, tc.want)
-		}
-	}
-}
-
 // TestResolveID: a short id names the one document of the user it starts;
 // another user's documents neither match nor make a prefix ambiguous.
 func TestResolveID(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -21,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pgvector/pgvector-go"
 
+	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/derr"
 	"github.com/kollektiv/kollektiv/internal/embed"
 	"github.com/kollektiv/kollektiv/internal/store"
@@ -598,7 +598,7 @@ func fill(hits []Hit, rows []store.GetSearchHitsRow) []Hit {
 		h.Headers = nonNil(row.Headers)
 		h.Headings = nonNil(row.Headings)
 		h.Anchor = row.Anchor
-		h.URL = linkTo(row.URL, row.Anchor)
+		h.URL = content.SectionURL(row.URL, row.Anchor)
 		h.Language = row.Language
 		h.Text = row.Text
 		h.DocumentTitle = row.Title
@@ -606,16 +606,6 @@ func fill(hits []Hit, rows []store.GetSearchHitsRow) []Hit {
 		filled = append(filled, h)
 	}
 	return filled
-}
-
-// linkTo returns the link to the section anchor of the document at
-// documentURL: the URL with its fragment replaced, escaped as a fragment.
-func linkTo(documentURL, anchor string) string {
-	if anchor == "" {
-		return documentURL
-	}
-	base, _, _ := strings.Cut(documentURL, "#")
-	return base + "#" + (&url.URL{Fragment: anchor}).EscapedFragment()
 }
 
 // nonNil returns s, or an empty slice for nil: the API shows [] rather
