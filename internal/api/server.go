@@ -25,6 +25,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/derr"
 	"github.com/kollektiv/kollektiv/internal/documents"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/mcpserver"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -146,6 +147,12 @@ func New(cfg Config) (*Server, error) {
 		s.riverUI.ServeHTTP(w, r)
 		return nil
 	}}))
+	// MCP over streamable HTTP: the same keys, guard and limits as /v1.
+	mcpHandler, err := s.mcpHandler()
+	if err != nil {
+		return nil, err
+	}
+	s.mux.Handle("/mcp", s.wrap(route{pattern: "/mcp", access: user, handler: mcpHandler}))
 	s.mux.Handle("/", s.wrap(route{pattern: "/", access: public, handler: func(http.ResponseWriter, *http.Request) error {
 		return errorf(derr.NotFound, "no such endpoint")
 	}}))
@@ -170,6 +177,25 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/documents/{id}", user, s.getDocument},
 		{"GET", "/v1/search", user, s.search},
 	}
+}
+
+// mcpHandler serves /mcp: the MCP server on this API's services, each
+// request acting for its key's user.
+func (s *Server) mcpHandler() (func(w http.ResponseWriter, r *http.Request) error, error) {
+	srv, err := mcpserver.New(mcpserver.Config{
+		Queries: s.queries, Search: mcpserver.Searcher(s.Search), Ingest: s.Ingest, Crawl: s.crawlLimits(), Logger: s.logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error creating the MCP server: %w", err)
+	}
+	h, err := srv.HTTPHandler(func(r *http.Request) string { return keyFrom(r.Context()).UserID })
+	if err != nil {
+		return nil, err
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		h.ServeHTTP(w, r)
+		return nil
+	}, nil
 }
 
 // Start starts River UI's background work, which runs until Stop. Call it

@@ -2,10 +2,8 @@ package api
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +15,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -25,66 +22,19 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/derr"
+	"github.com/kollektiv/kollektiv/internal/documents"
 	"github.com/kollektiv/kollektiv/internal/ingest"
-	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
-// sourceView is a source as the API shows it.
-type sourceView struct {
-	ID              uuid.UUID        `json:"id"`
-	Kind            string           `json:"kind"`
-	URI             string           `json:"uri,omitempty"`
-	Stage           string           `json:"stage"`
-	Generation      int32            `json:"generation"`
-	Documents       int32            `json:"documents"`
-	Chunks          int32            `json:"chunks"`
-	FailedDocuments int32            `json:"failed_documents"`
-	Progress        progressView     `json:"progress"`
-	Error           *string          `json:"error,omitempty"`
-	Summary         *summaryView     `json:"summary,omitempty"`
-	Failed          []failedDocument `json:"failed,omitempty"`
-	CreatedAt       time.Time        `json:"created_at"`
-	UpdatedAt       time.Time        `json:"updated_at"`
-	CompletedAt     *time.Time       `json:"completed_at,omitempty"`
-	EventsURL       string           `json:"events_url"`
-	StatusURL       string           `json:"status_url"`
-}
+// sourceView is a source as the API shows it: documents' view, which the
+// MCP server shows too.
+type (
+	sourceView     = documents.Source
+	failedDocument = documents.FailedDocument
+)
 
-type progressView struct {
-	DocumentsProcessed int32 `json:"documents_processed"`
-	DocumentsTotal     int32 `json:"documents_total"`
-	ChunksWritten      int32 `json:"chunks_written"`
-	ChunksEmbedded     int32 `json:"chunks_embedded"`
-	// PagesFetched is set while a URL source is crawling.
-	PagesFetched *int32 `json:"pages_fetched,omitempty"`
-}
-
-type summaryView struct {
-	Summary  string   `json:"summary"`
-	Keywords []string `json:"keywords"`
-	Model    string   `json:"model"`
-}
-
-type failedDocument struct {
-	URL   string `json:"url"`
-	Title string `json:"title"`
-	Error string `json:"error"`
-}
-
-func viewOf(s store.Source) sourceView {
-	return sourceView{
-		ID: s.ID, Kind: s.Kind, URI: s.URI, Stage: s.Stage, Generation: s.Generation,
-		Documents: s.DocumentCount, Chunks: s.ChunkCount, FailedDocuments: s.FailedDocumentCount,
-		Progress: progressView{
-			DocumentsProcessed: s.DocumentsProcessed, DocumentsTotal: s.DocumentsScheduled,
-			ChunksWritten: s.ChunksWritten, ChunksEmbedded: s.ChunksEmbedded,
-		},
-		Error: s.Error, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, CompletedAt: s.CompletedAt,
-		EventsURL: "/v1/sources/" + s.ID.String() + "/events",
-		StatusURL: "/v1/sources/" + s.ID.String(),
-	}
-}
+func viewOf(s store.Source) sourceView { return documents.SourceOf(s) }
 
 // createSourceRequest is the body of POST /v1/sources: a URL to fetch or
 // crawl, or documents inline.
@@ -94,12 +44,7 @@ type createSourceRequest struct {
 	Documents []documentInput `json:"documents"`
 }
 
-type crawlRequest struct {
-	PageLimit    int      `json:"page_limit"`
-	MaxDepth     int      `json:"max_depth"`
-	IncludePaths []string `json:"include_paths"`
-	ExcludePaths []string `json:"exclude_paths"`
-}
+type crawlRequest = ingest.CrawlRequest
 
 type documentInput struct {
 	Title   string `json:"title"`
@@ -274,15 +219,8 @@ func (s *Server) decodeCreateSource(r *http.Request) (createSourceRequest, error
 	case req.URL != "" && len(req.Documents) > 0:
 		return req, errorf(derr.Invalid, "send either url or documents, not both")
 	case req.URL != "":
-		crawl, err := s.crawlSettings(req.Crawl)
-		if err != nil {
+		if _, err := ingest.CheckURLCrawl(req.URL, req.Crawl, s.crawlLimits(), "crawl."); err != nil {
 			return req, err
-		}
-		if !strings.HasPrefix(req.URL, "http://") && !strings.HasPrefix(req.URL, "https://") {
-			return req, errorf(derr.Invalid, "url: want an http or https URL")
-		}
-		if err := content.ValidateCrawl(req.URL, crawl.ContentOptions()); err != nil {
-			return req, errorf(derr.Invalid, "url: "+err.Error())
 		}
 	case len(req.Documents) > 0:
 		if len(req.Documents) > s.Limits.MaxDocuments {
@@ -460,27 +398,15 @@ func hashUpload(form *multipart.Form) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-// crawlSettings checks a request's crawl object. Without one the URL's
-// page alone is fetched; with one, up to 50 pages unless page_limit says
-// otherwise. Whether private addresses may be crawled is the deployment's
-// choice, never the client's.
+// crawlSettings checks a request's crawl object (see ingest.CheckCrawl).
 func (s *Server) crawlSettings(req *crawlRequest) (ingest.CrawlSettings, error) {
-	opts := ingest.CrawlSettings{MaxPages: 1, AllowPrivate: s.Limits.CrawlAllowPrivate}
-	if req == nil {
-		return opts, nil
-	}
-	switch {
-	case req.PageLimit < 0:
-		return opts, errorf(derr.Invalid, "crawl.page_limit: must not be negative")
-	case req.PageLimit > s.Limits.MaxCrawlPages:
-		return opts, errorf(derr.TooLarge, fmt.Sprintf("crawl.page_limit %d is above the limit of %d pages", req.PageLimit, s.Limits.MaxCrawlPages))
-	case req.MaxDepth < 0:
-		return opts, errorf(derr.Invalid, "crawl.max_depth: must not be negative")
-	}
-	opts.MaxPages = cmp.Or(req.PageLimit, 50)
-	opts.MaxDepth = req.MaxDepth
-	opts.IncludePaths, opts.ExcludePaths = req.IncludePaths, req.ExcludePaths
-	return opts, nil
+	return ingest.CheckCrawl(req, s.crawlLimits(), "crawl.")
+}
+
+// crawlLimits are the deployment's: whether private addresses may be
+// crawled is never the client's choice.
+func (s *Server) crawlLimits() ingest.CrawlLimits {
+	return ingest.CrawlLimits{MaxPages: s.Limits.MaxCrawlPages, AllowPrivate: s.Limits.CrawlAllowPrivate}
 }
 
 func (s *Server) add(w http.ResponseWriter, r *http.Request, p ingest.AddParams) error {
@@ -598,11 +524,7 @@ func (s *Server) sourceID(r *http.Request) (uuid.UUID, error) {
 }
 
 func (s *Server) ownedSource(ctx context.Context, id uuid.UUID) (store.Source, error) {
-	source, err := s.queries.GetSource(ctx, store.GetSourceParams{ID: id, UserID: keyFrom(ctx).UserID})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return source, errorf(derr.NotFound, "no such source")
-	}
-	return source, err
+	return s.docs.OwnedSource(ctx, keyFrom(ctx).UserID, id)
 }
 
 func (s *Server) getSource(w http.ResponseWriter, r *http.Request) error {
@@ -624,95 +546,26 @@ func (s *Server) getSource(w http.ResponseWriter, r *http.Request) error {
 
 // fullView adds the summary and the failed documents with their reasons.
 func (s *Server) fullView(ctx context.Context, source store.Source) (sourceView, error) {
-	view := viewOf(source)
-	if lifecycle.StageOf(source) == lifecycle.StageCrawling {
-		crawl, err := s.queries.GetCrawlCheckpoint(ctx, store.GetCrawlCheckpointParams{SourceID: source.ID, Generation: source.Generation})
-		switch {
-		case err == nil:
-			view.Progress.PagesFetched = &crawl.PagesFetched
-		case errors.Is(err, pgx.ErrNoRows):
-			view.Progress.PagesFetched = new(int32) // before the first batch
-		default:
-			return view, err
-		}
-	}
-	summary, err := s.queries.GetSummary(ctx, source.ID)
-	switch {
-	case err == nil:
-		view.Summary = &summaryView{Summary: summary.Summary, Keywords: summary.Keywords, Model: summary.Model}
-	case !errors.Is(err, pgx.ErrNoRows):
-		return view, err
-	}
-	failed, err := s.queries.ListFailedDocuments(ctx, source.ID)
-	if err != nil {
-		return view, err
-	}
-	for _, f := range failed {
-		d := failedDocument{URL: f.URL, Title: f.Title}
-		if f.Error != nil {
-			d.Error = *f.Error
-		}
-		view.Failed = append(view.Failed, d)
-	}
-	return view, nil
+	return s.docs.SourceDetail(ctx, source)
 }
 
 func (s *Server) listSources(w http.ResponseWriter, r *http.Request) error {
-	limit := 20
+	limit := 0
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			return errorf(derr.Invalid, "limit: want a whole number from 1 to 100")
+		if err != nil || n < 1 || n > documents.MaxSourceLimit {
+			return errorf(derr.Invalid, fmt.Sprintf("limit: want a whole number from 1 to %d", documents.MaxSourceLimit))
 		}
 		limit = n
 	}
-	params := store.ListSourcesParams{UserID: keyFrom(r.Context()).UserID, MaxRows: int32(limit + 1)}
-	if c := r.URL.Query().Get("cursor"); c != "" {
-		at, id, err := decodeCursor(c)
-		if err != nil {
-			return errorf(derr.Invalid, "cursor: not a cursor this API returned")
-		}
-		params.BeforeCreatedAt, params.BeforeID = &at, uuid.NullUUID{UUID: id, Valid: true}
-	}
-	rows, err := s.queries.ListSources(r.Context(), params)
+	list, err := s.docs.Sources(r.Context(), documents.SourcesQuery{
+		UserID: keyFrom(r.Context()).UserID, Limit: limit, Cursor: r.URL.Query().Get("cursor"),
+	})
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Sources    []sourceView `json:"sources"`
-		NextCursor string       `json:"next_cursor,omitempty"`
-	}{Sources: []sourceView{}}
-	for i, row := range rows {
-		if i == limit {
-			last := rows[limit-1]
-			out.NextCursor = encodeCursor(last.CreatedAt, last.ID)
-			break
-		}
-		out.Sources = append(out.Sources, viewOf(row))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, list)
 	return nil
-}
-
-func encodeCursor(at time.Time, id uuid.UUID) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + ":" + id.String()))
-}
-
-func decodeCursor(c string) (time.Time, uuid.UUID, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return time.Time{}, uuid.Nil, err
-	}
-	micros, idText, ok := strings.Cut(string(raw), ":")
-	if !ok {
-		return time.Time{}, uuid.Nil, errors.New("malformed cursor")
-	}
-	n, err := strconv.ParseInt(micros, 10, 64)
-	if err != nil {
-		return time.Time{}, uuid.Nil, err
-	}
-	id, err := uuid.Parse(idText)
-	return time.UnixMicro(n), id, err
 }
 
 func (s *Server) deleteSource(w http.ResponseWriter, r *http.Request) error {

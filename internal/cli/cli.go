@@ -59,6 +59,7 @@ func commands() []command {
 		evalCommand(),
 		sourcesCommand(),
 		docsCommand(),
+		mcpCommand(),
 		keysCommand(),
 		migrateCommand(),
 		checkCommand(),
