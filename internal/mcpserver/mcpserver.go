@@ -144,7 +144,13 @@ func (s *Server) HTTPHandler(userOf func(*http.Request) string) (http.Handler, e
 		return &auth.TokenInfo{UserID: user}, nil
 	}
 	// The key's expiry was checked when the caller authenticated it.
-	return auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(h), nil
+	authed := auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Answers stream as text/event-stream: nginx must pass them on as
+		// they come, not buffer them.
+		w.Header().Set("X-Accel-Buffering", "no")
+		authed.ServeHTTP(w, r)
+	}), nil
 }
 
 // userOf returns the user a call acts for: the server's own (stdio), or

@@ -620,7 +620,7 @@ func TestHTTPNeedsAPIKey(t *testing.T) {
 	}
 	// The same request with the key is answered.
 	resp, _ := post("Authorization", "Bearer "+b.keys["alice"])
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Frame-Options") != "DENY" {
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("X-Accel-Buffering") != "no" {
 		t.Fatalf("initialize with a key: %d %v", resp.StatusCode, resp.Header)
 	}
 	// The SDK's client without a key cannot connect.
