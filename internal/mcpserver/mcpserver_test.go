@@ -453,7 +453,9 @@ func TestIngestURL(t *testing.T) {
 		}
 		return now.Stage == "completed" && now.Documents == 2, fmt.Sprintf("source %s: %s, %d documents", now.ID, now.Stage, now.Documents)
 	})
-	var found struct{ Hits []struct{ URL, Breadcrumb string } }
+	var found struct {
+		Hits []struct{ URL, Breadcrumb string }
+	}
 	call(t, session, "search", map[string]any{"query": "pontoon gangway", "source_ids": []string{source.ID.String()}}, &found)
 	if len(found.Hits) == 0 || found.Hits[0].URL != site.URL+"/docs/tides#tides" || found.Hits[0].Breadcrumb != "Tides" {
 		t.Fatalf("search of the crawled site: %+v", found.Hits)
@@ -573,7 +575,7 @@ func TestHTTPNeedsAPIKey(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	initialize := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}`
-	post := func(header ...string) (*http.Response, map[string]any) {
+	post := func(header ...string) (int, http.Header, map[string]any) {
 		t.Helper()
 		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, b.baseURL+"/mcp", strings.NewReader(initialize))
 		if err != nil {
@@ -592,7 +594,7 @@ func TestHTTPNeedsAPIKey(t *testing.T) {
 		raw, _ := io.ReadAll(resp.Body)
 		var body map[string]any
 		_ = json.Unmarshal(raw, &body)
-		return resp, body
+		return resp.StatusCode, resp.Header, body
 	}
 	code := func(body map[string]any) string {
 		e, _ := body["error"].(map[string]any)
@@ -610,18 +612,18 @@ func TestHTTPNeedsAPIKey(t *testing.T) {
 		{"key as Basic", []string{"Authorization", "Basic " + basic(b.keys["alice"])}, http.StatusUnauthorized, "unauthorized"},
 		{"cross-site POST", []string{"Authorization", "Bearer " + b.keys["alice"], "Sec-Fetch-Site", "cross-site", "Origin", "https://evil.example"}, http.StatusForbidden, "forbidden"},
 	} {
-		resp, body := post(c.header...)
-		if resp.StatusCode != c.status || code(body) != c.code {
-			t.Errorf("%s: %d %v, want %d %s", c.name, resp.StatusCode, body, c.status, c.code)
+		status, header, body := post(c.header...)
+		if status != c.status || code(body) != c.code {
+			t.Errorf("%s: %d %v, want %d %s", c.name, status, body, c.status, c.code)
 		}
-		if resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("Access-Control-Allow-Origin") != "" {
-			t.Errorf("%s: headers %v", c.name, resp.Header)
+		if header.Get("X-Frame-Options") != "DENY" || header.Get("Access-Control-Allow-Origin") != "" {
+			t.Errorf("%s: headers %v", c.name, header)
 		}
 	}
 	// The same request with the key is answered.
-	resp, _ := post("Authorization", "Bearer "+b.keys["alice"])
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Frame-Options") != "DENY" || resp.Header.Get("X-Accel-Buffering") != "no" {
-		t.Fatalf("initialize with a key: %d %v", resp.StatusCode, resp.Header)
+	status, header, _ := post("Authorization", "Bearer "+b.keys["alice"])
+	if status != http.StatusOK || header.Get("X-Frame-Options") != "DENY" || header.Get("X-Accel-Buffering") != "no" {
+		t.Fatalf("initialize with a key: %d %v", status, header)
 	}
 	// The SDK's client without a key cannot connect.
 	if _, err := b.connectHTTP(""); err == nil {

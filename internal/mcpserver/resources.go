@@ -43,7 +43,8 @@ func (s *Server) readDocument(ctx context.Context, req *mcp.ReadResourceRequest)
 	// One chunk: the chunks are get_document's, this wants the content.
 	doc, err := s.docs.Get(ctx, documents.GetQuery{UserID: user, DocumentID: id, Content: true, ChunkLimit: 1})
 	if errors.Is(err, documents.ErrDocumentNotFound) {
-		return nil, &jsonrpc.Error{Code: mcp.CodeResourceNotFound, Message: documents.ErrDocumentNotFound.Error()}
+		// Not found is invalid params since SEP-2164.
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: documents.ErrDocumentNotFound.Error()}
 	}
 	if err != nil {
 		return nil, s.callError(ctx, "read "+uri, err)
