@@ -16,9 +16,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/kollektiv/kollektiv/internal/app"
-	"github.com/kollektiv/kollektiv/internal/config"
+	"github.com/kollektiv/kollektiv/internal/apptest"
 	"github.com/kollektiv/kollektiv/internal/content"
-	"github.com/kollektiv/kollektiv/internal/dbtest"
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/testbin"
@@ -35,27 +34,13 @@ func TestMCPBinaryOverStdio(t *testing.T) {
 	}
 	t.Parallel()
 	binary := testbin.Build(t)
-	dbURL := dbtest.DatabaseURL(t)
 	ctx := context.Background()
 
 	// Workers in this process ingest a source for agent and one for
 	// someone else.
-	cfg := config.MustLoadDefaults()
-	cfg.DatabaseURL = dbURL
-	cfg.FanInSafetyInterval = 200 * time.Millisecond
-	cfg.SoftStopTimeout = time.Second
-	a, err := app.New(ctx, cfg, nil, app.Options{Worker: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = a.Stop(ctx)
-	})
+	cfg := apptest.Config(t)
+	dbURL := cfg.DatabaseURL
+	a := apptest.Start(t, cfg, nil, app.Options{Worker: true})
 	svc := &ingest.Service{Pool: a.Pool, River: a.River}
 	ids := map[string]uuid.UUID{}
 	for user, body := range map[string]string{

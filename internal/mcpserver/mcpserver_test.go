@@ -21,9 +21,8 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/apikeys"
 	"github.com/kollektiv/kollektiv/internal/app"
-	"github.com/kollektiv/kollektiv/internal/config"
+	"github.com/kollektiv/kollektiv/internal/apptest"
 	"github.com/kollektiv/kollektiv/internal/content"
-	"github.com/kollektiv/kollektiv/internal/dbtest"
 	"github.com/kollektiv/kollektiv/internal/documents"
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/mcpserver"
@@ -54,28 +53,9 @@ type testBundle struct {
 func setup(t *testing.T) *testBundle {
 	t.Helper()
 	ctx := context.Background()
-	cfg := config.MustLoadDefaults()
-	cfg.DatabaseURL = dbtest.DatabaseURL(t)
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.FanInSafetyInterval = 200 * time.Millisecond
-	cfg.RetryBase = 10 * time.Millisecond
-	cfg.SoftStopTimeout = time.Second
-	cfg.APIRateLimit, cfg.APIRateBurst = 100_000, 100_000
+	cfg := apptest.Config(t)
 	cfg.CrawlAllowPrivate = true // the test site is on loopback
-	a, err := app.New(ctx, cfg, nil, app.Options{Worker: true, API: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := a.Stop(ctx); err != nil {
-			t.Errorf("stopping: %v", err)
-		}
-	})
+	a := apptest.Start(t, cfg, nil, app.Options{Worker: true, API: true})
 	b := &testBundle{app: a, baseURL: "http://" + a.APIAddr(), keys: map[string]string{}}
 	for _, user := range []string{"alice", "bob"} {
 		secret, _, err := apikeys.Create(ctx, a.Pool, apikeys.CreateParams{UserID: user})

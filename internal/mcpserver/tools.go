@@ -128,7 +128,7 @@ func (s *Server) addTools() error {
 		}, func(in *jsonschema.Schema) {
 			in.Properties["mode"].Enum = []any{string(search.ModeHybrid), string(search.ModeVector), string(search.ModeText)}
 			in.Properties["k"].Minimum, in.Properties["k"].Maximum = new(1.0), new(float64(search.MaxK))
-		}, s.search),
+		}, handler(s, "search", s.search)),
 		addTool(s.mcp, &mcp.Tool{
 			Name:  "list_sources",
 			Title: "List sources",
@@ -137,14 +137,14 @@ func (s *Server) addTools() error {
 			Annotations: readOnly,
 		}, func(in *jsonschema.Schema) {
 			in.Properties["limit"].Minimum, in.Properties["limit"].Maximum = new(1.0), new(float64(documents.MaxSourceLimit))
-		}, s.listSources),
+		}, handler(s, "list_sources", s.listSources)),
 		addTool(s.mcp, &mcp.Tool{
 			Name:  "get_source",
 			Title: "Show a source",
 			Description: "Shows one source: its stage (crawling, created, processing_scheduled, chunks_generated, completed, failed), " +
 				"counts, progress, error, its summary and keywords once completed, and each failed document with the reason it failed.",
 			Annotations: readOnly,
-		}, nil, s.getSource),
+		}, nil, handler(s, "get_source", s.getSource)),
 		addTool(s.mcp, &mcp.Tool{
 			Name:  "list_documents",
 			Title: "List a source's documents",
@@ -155,7 +155,7 @@ func (s *Server) addTools() error {
 		}, func(in *jsonschema.Schema) {
 			in.Properties["status"].Enum = []any{"pending", "chunked", "embedded", "failed"}
 			in.Properties["limit"].Minimum, in.Properties["limit"].Maximum = new(1.0), new(float64(documents.MaxLimit))
-		}, s.listDocuments),
+		}, handler(s, "list_documents", s.listDocuments)),
 		addTool(s.mcp, &mcp.Tool{
 			Name:  "get_document",
 			Title: "Read a document",
@@ -165,7 +165,7 @@ func (s *Server) addTools() error {
 			Annotations: readOnly,
 		}, func(in *jsonschema.Schema) {
 			in.Properties["chunk_limit"].Minimum, in.Properties["chunk_limit"].Maximum = new(1.0), new(float64(documents.MaxChunkLimit))
-		}, s.getDocument),
+		}, handler(s, "get_document", s.getDocument)),
 		addTool(s.mcp, &mcp.Tool{
 			Name:  "ingest_url",
 			Title: "Add a web site",
@@ -177,7 +177,7 @@ func (s *Server) addTools() error {
 		}, func(in *jsonschema.Schema) {
 			in.Properties["page_limit"].Minimum, in.Properties["page_limit"].Maximum = new(1.0), new(float64(s.cfg.Crawl.MaxPages))
 			in.Properties["max_depth"].Minimum = new(0.0)
-		}, s.ingestURL),
+		}, handler(s, "ingest_url", s.ingestURL)),
 		addTool(s.mcp, &mcp.Tool{
 			Name:  "refresh_source",
 			Title: "Refresh a source",
@@ -186,7 +186,7 @@ func (s *Server) addTools() error {
 				"Returns at once with the source; poll get_source until completed. A source still being processed cannot be " +
 				"refreshed yet, and one sent inline or uploaded cannot be at all.",
 			Annotations: &mcp.ToolAnnotations{DestructiveHint: new(false), IdempotentHint: true, OpenWorldHint: new(true)},
-		}, nil, s.refreshSource),
+		}, nil, handler(s, "refresh_source", s.refreshSource)),
 	} {
 		if err != nil {
 			return err
@@ -195,14 +195,28 @@ func (s *Server) addTools() error {
 	return nil
 }
 
-func (s *Server) search(ctx context.Context, req *mcp.CallToolRequest, args searchArgs) (*mcp.CallToolResult, searchAnswer, error) {
-	var out searchAnswer
-	user, err := s.userOf(req.Extra)
-	if err != nil {
-		return nil, out, err
+// handler makes a tool's handler of body, which acts for user: the
+// caller's user comes first, and body's error becomes the tool's error
+// (callError).
+func handler[In, Out any](s *Server, name string, body func(ctx context.Context, user string, args In) (Out, error)) mcp.ToolHandlerFor[In, Out] {
+	return func(ctx context.Context, req *mcp.CallToolRequest, args In) (*mcp.CallToolResult, Out, error) {
+		user, err := s.userOf(req.Extra)
+		if err != nil {
+			var zero Out
+			return nil, zero, err
+		}
+		out, err := body(ctx, user, args)
+		if err != nil {
+			return nil, out, s.callError(ctx, name, err)
+		}
+		return nil, out, nil
 	}
+}
+
+func (s *Server) search(ctx context.Context, user string, args searchArgs) (searchAnswer, error) {
+	out := searchAnswer{Hits: []searchHit{}}
 	if strings.TrimSpace(args.Query) == "" {
-		return nil, out, derr.New(derr.Invalid, "query: want the text to search for")
+		return out, derr.New(derr.Invalid, "query: want the text to search for")
 	}
 	q := search.Query{
 		UserID: user, Text: args.Query, K: args.K, Mode: search.Mode(args.Mode),
@@ -211,123 +225,83 @@ func (s *Server) search(ctx context.Context, req *mcp.CallToolRequest, args sear
 	for _, v := range args.SourceIDs {
 		id, err := parseID("source_ids", "source", v)
 		if err != nil {
-			return nil, out, err
+			return out, err
 		}
 		q.SourceIDs = append(q.SourceIDs, id)
 	}
 	if len(q.SourceIDs) > search.MaxSourceIDs {
-		return nil, out, derr.New(derr.Invalid, fmt.Sprintf("source_ids: at most %d sources, got %d", search.MaxSourceIDs, len(q.SourceIDs)))
+		return out, derr.New(derr.Invalid, fmt.Sprintf("source_ids: at most %d sources, got %d", search.MaxSourceIDs, len(q.SourceIDs)))
 	}
 	if err := s.docs.CheckSources(ctx, user, q.SourceIDs); err != nil {
-		return nil, out, s.callError(ctx, "search", err)
+		return out, err
 	}
 	result, err := s.cfg.Search(ctx, q)
 	if err != nil {
-		return nil, out, s.callError(ctx, "search", err)
+		return out, err
 	}
-	out = searchAnswer{Query: result.Query.Text, Mode: result.Query.Mode, Hits: []searchHit{}, Warnings: result.Warnings}
+	out.Query, out.Mode, out.Warnings = result.Query.Text, result.Query.Mode, result.Warnings
 	for _, h := range result.Hits {
 		out.Hits = append(out.Hits, searchHit{
 			Text: h.Text, Breadcrumb: strings.Join(h.Headers, " > "), URL: h.URL, Score: h.Score,
 			DocumentTitle: h.DocumentTitle, DocumentID: h.DocumentID.String(), SourceID: h.SourceID.String(), ChunkID: h.ChunkID.String(),
 		})
 	}
-	return nil, out, nil
+	return out, nil
 }
 
-func (s *Server) listSources(ctx context.Context, req *mcp.CallToolRequest, args listSourcesArgs) (*mcp.CallToolResult, documents.SourceList, error) {
-	user, err := s.userOf(req.Extra)
-	if err != nil {
-		return nil, documents.SourceList{}, err
-	}
-	list, err := s.docs.Sources(ctx, documents.SourcesQuery{UserID: user, Limit: args.Limit, Cursor: args.Cursor})
-	if err != nil {
-		return nil, list, s.callError(ctx, "list_sources", err)
-	}
-	return nil, list, nil
+func (s *Server) listSources(ctx context.Context, user string, args listSourcesArgs) (documents.SourceList, error) {
+	return s.docs.Sources(ctx, documents.SourcesQuery{UserID: user, Limit: args.Limit, Cursor: args.Cursor})
 }
 
-func (s *Server) getSource(ctx context.Context, req *mcp.CallToolRequest, args sourceArgs) (*mcp.CallToolResult, documents.Source, error) {
-	user, err := s.userOf(req.Extra)
-	if err != nil {
-		return nil, documents.Source{}, err
-	}
+func (s *Server) getSource(ctx context.Context, user string, args sourceArgs) (documents.Source, error) {
 	id, err := parseID("source_id", "source", args.SourceID)
 	if err != nil {
-		return nil, documents.Source{}, err
+		return documents.Source{}, err
 	}
-	view, err := s.docs.Source(ctx, user, id)
-	if err != nil {
-		return nil, view, s.callError(ctx, "get_source", err)
-	}
-	return nil, view, nil
+	return s.docs.Source(ctx, user, id)
 }
 
-func (s *Server) listDocuments(ctx context.Context, req *mcp.CallToolRequest, args listDocumentsArgs) (*mcp.CallToolResult, documents.List, error) {
-	user, err := s.userOf(req.Extra)
-	if err != nil {
-		return nil, documents.List{}, err
-	}
+func (s *Server) listDocuments(ctx context.Context, user string, args listDocumentsArgs) (documents.List, error) {
 	id, err := parseID("source_id", "source", args.SourceID)
 	if err != nil {
-		return nil, documents.List{}, err
+		return documents.List{}, err
 	}
-	list, err := s.docs.List(ctx, documents.ListQuery{UserID: user, SourceID: id, Status: args.Status, Limit: args.Limit, Cursor: args.Cursor})
-	if err != nil {
-		return nil, list, s.callError(ctx, "list_documents", err)
-	}
-	return nil, list, nil
+	return s.docs.List(ctx, documents.ListQuery{UserID: user, SourceID: id, Status: args.Status, Limit: args.Limit, Cursor: args.Cursor})
 }
 
-func (s *Server) getDocument(ctx context.Context, req *mcp.CallToolRequest, args getDocumentArgs) (*mcp.CallToolResult, documents.Detail, error) {
-	user, err := s.userOf(req.Extra)
-	if err != nil {
-		return nil, documents.Detail{}, err
-	}
+func (s *Server) getDocument(ctx context.Context, user string, args getDocumentArgs) (documents.Detail, error) {
 	id, err := parseID("document_id", "document", args.DocumentID)
 	if err != nil {
-		return nil, documents.Detail{}, err
+		return documents.Detail{}, err
 	}
-	doc, err := s.docs.Get(ctx, documents.GetQuery{UserID: user, DocumentID: id, Content: args.Content, ChunkLimit: args.ChunkLimit, ChunkCursor: args.ChunkCursor})
-	if err != nil {
-		return nil, doc, s.callError(ctx, "get_document", err)
-	}
-	return nil, doc, nil
+	return s.docs.Get(ctx, documents.GetQuery{UserID: user, DocumentID: id, Content: args.Content, ChunkLimit: args.ChunkLimit, ChunkCursor: args.ChunkCursor})
 }
 
-func (s *Server) ingestURL(ctx context.Context, req *mcp.CallToolRequest, args ingestURLArgs) (*mcp.CallToolResult, documents.Source, error) {
-	user, err := s.userOf(req.Extra)
-	if err != nil {
-		return nil, documents.Source{}, err
-	}
+func (s *Server) ingestURL(ctx context.Context, user string, args ingestURLArgs) (documents.Source, error) {
 	crawl, err := ingest.CheckURLCrawl(args.URL, &ingest.CrawlRequest{
 		PageLimit: args.PageLimit, MaxDepth: args.MaxDepth, IncludePaths: args.IncludePaths, ExcludePaths: args.ExcludePaths,
 	}, s.cfg.Crawl, "")
 	if err != nil {
-		return nil, documents.Source{}, err
+		return documents.Source{}, err
 	}
 	added, err := s.cfg.Ingest.Add(ctx, ingest.AddParams{UserID: user, Kind: ingest.KindURL, URI: args.URL, Crawl: &crawl})
 	if err != nil {
-		return nil, documents.Source{}, s.callError(ctx, "ingest_url", err)
+		return documents.Source{}, err
 	}
-	return nil, documents.SourceOf(added.Source), nil
+	return documents.SourceOf(added.Source), nil
 }
 
-func (s *Server) refreshSource(ctx context.Context, req *mcp.CallToolRequest, args sourceArgs) (*mcp.CallToolResult, documents.Source, error) {
-	user, err := s.userOf(req.Extra)
-	if err != nil {
-		return nil, documents.Source{}, err
-	}
+func (s *Server) refreshSource(ctx context.Context, user string, args sourceArgs) (documents.Source, error) {
 	id, err := parseID("source_id", "source", args.SourceID)
 	if err != nil {
-		return nil, documents.Source{}, err
+		return documents.Source{}, err
 	}
 	allowPrivate := s.cfg.Crawl.AllowPrivate
 	added, err := s.cfg.Ingest.Refresh(ctx, ingest.RefreshParams{
 		UserID: user, SourceID: id, AllowPrivate: &allowPrivate, MaxCrawlPages: s.cfg.Crawl.MaxPages,
 	})
 	if err != nil {
-		return nil, documents.Source{}, s.callError(ctx, "refresh_source", err)
+		return documents.Source{}, err
 	}
-	return nil, documents.SourceOf(added.Source), nil
+	return documents.SourceOf(added.Source), nil
 }
