@@ -55,7 +55,7 @@ where it was. Ctrl-C stops following (exit 130), not the source: ` + "`kollektiv
 kollektiv ingest ./docs --wait
 kollektiv ingest https://example.com/docs/ --max-pages 200 --wait --json
 kollektiv ingest README.md --user alice`,
-		settings: []string{"database-url", "local-postgres", "data-dir", "log-level", "log-format", "user"},
+		settings: []string{"database-url", "local-postgres", "data-dir", "log-level", "log-format", "user", "no-worker-notice", "check-worker-within"},
 		flags: func(fs *flag.FlagSet, cfg *config.Config) func(context.Context, Env, []string) error {
 			wait := fs.Bool("wait", false, "follow the source's events until it completes or fails")
 			asJSON := fs.Bool("json", false, "print one final JSON object instead of lines")
@@ -128,7 +128,7 @@ kollektiv ingest README.md --user alice`,
 					}
 				}
 				if *wait {
-					ended, err := followSource(ctx, env, a, "ingest", source.ID, source.Generation, *asJSON)
+					ended, err := followSource(ctx, env, a, cfg, "ingest", source.ID, source.Generation, *asJSON)
 					if err != nil {
 						return stoppedFollowing(ctx, env, "ingest", source.ID, err)
 					}
