@@ -60,8 +60,8 @@ kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 			status := fs.String("status", "", "docs: only documents of this status (pending, chunked, embedded, failed)")
 			cursor := fs.String("cursor", "", "docs: continue where the last page ended")
 			return func(ctx context.Context, env Env, args []string) error {
-				if len(args) == 0 {
-					return fmt.Errorf("%w: want ls, show, docs, watch, rm, retry or refresh", errUsage)
+				if err := checkSubcommand(args, "ls", "show", "docs", "watch", "rm", "retry", "refresh"); err != nil {
+					return err
 				}
 				action := args[0]
 				var id uuid.UUID
@@ -124,9 +124,8 @@ kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 					}
 					fmt.Fprintf(env.Stdout, "source %s refreshed: stage %s (generation %d)\n", added.Source.ID, added.Source.Stage, added.Source.Generation)
 					return nil
-				default:
-					return fmt.Errorf("%w: unknown sources action %q", errUsage, action)
 				}
+				return nil
 			}
 		},
 	}
