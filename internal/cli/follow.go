@@ -150,11 +150,20 @@ type workerNotice struct {
 	absent    bool // the user was told that no worker is alive
 }
 
-// moved records that an event arrived at now.
+// moved records that an event arrived at now: a worker is alive.
 func (w *workerNotice) moved(now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.movedAt = now
+	w.appeared()
+}
+
+// appeared says that a worker is alive, after the user was told none was.
+func (w *workerNotice) appeared() {
+	if w.absent {
+		w.absent = false
+		w.say(fmt.Sprintf("kollektiv %s: a worker is alive now; following the source.", w.cmd))
+	}
 }
 
 // check counts the live workers when it is time to, and says what changed.
@@ -183,9 +192,8 @@ func (w *workerNotice) check(ctx context.Context, now time.Time) {
 		w.say(fmt.Sprintf("kollektiv %s: no worker has sent a heartbeat in the last %s, so nothing is processing the source.\n"+
 			"Start one with `kollektiv worker` (or `kollektiv serve`: the API and workers in one process). Still waiting.",
 			w.cmd, config.FormatDuration(w.within)))
-	case live > 0 && w.absent:
-		w.absent = false
-		w.say(fmt.Sprintf("kollektiv %s: a worker is alive now; waiting for it to process the source.", w.cmd))
+	case live > 0:
+		w.appeared()
 	}
 }
 

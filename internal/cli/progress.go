@@ -84,7 +84,7 @@ type progressView struct {
 	buildingIndex             bool
 	buildingSince             time.Time
 	samples                   []progressSample // for rates, over rateWindow
-	drawn                     bool             // the status line is on screen
+	drawn                     string           // the status line on screen, "" for none
 
 	plainKey           string // the counts of the last plain line
 	plainAt            time.Time
@@ -173,6 +173,7 @@ func (p *progressView) resize(cols int) {
 	}
 	p.cols = cols
 	if !p.stage.Terminal() {
+		p.drawn = "" // drawn again, cut to the new width
 		p.draw()
 	}
 }
@@ -202,17 +203,23 @@ func (p *progressView) close() {
 }
 
 func (p *progressView) clear() {
-	if p.drawn {
+	if p.drawn != "" {
 		fmt.Fprint(p.out, "\r\x1b[K")
-		p.drawn = false
+		p.drawn = ""
 	}
 }
 
+// draw puts the status line on screen, unless it is there already. It
+// stays two columns short of the width: a line in the last column leaves
+// some terminals about to wrap, and the ^C a terminal echoes on Ctrl-C
+// would wrap it.
 func (p *progressView) draw() {
-	// One column short of the width: a line that fills the last column
-	// leaves some terminals about to wrap, and the next \r on the row below.
-	fmt.Fprintf(p.out, "\r%s\x1b[K", p.line(max(p.cols, 1)-1))
-	p.drawn = true
+	line := p.line(max(p.cols, 2) - 2)
+	if line == p.drawn {
+		return
+	}
+	fmt.Fprintf(p.out, "\r%s\x1b[K", line)
+	p.drawn = line
 }
 
 // plain prints the progress as one line when the counts moved since the

@@ -21,9 +21,12 @@ import (
 	"github.com/kollektiv/kollektiv/internal/lifecycle"
 )
 
-// TestIngestProgressOnTerminal runs `ingest --wait` with its output on a
-// pseudo-terminal: it must draw progress bars redrawn in place, and print
-// each stage on a line of its own.
+// TestIngestProgressOnTerminal runs `ingest --wait` with stdout and
+// stderr on an 80-column pseudo-terminal while a worker runs: one status
+// line redrawn in place, never wider than 78 columns, naming the stage
+// really running; each stage on a line of its own; no status line left
+// when it ends; and, with the notice's wait at 1ms, no word about
+// workers, since one is alive.
 func TestIngestProgressOnTerminal(t *testing.T) {
 	t.Parallel()
 	url := dbtest.DatabaseURL(t)
@@ -47,8 +50,11 @@ func TestIngestProgressOnTerminal(t *testing.T) {
 		t.Skipf("no pseudo-terminal here: %v", err)
 	}
 	defer ptmx.Close()
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 24, Cols: 80}); err != nil {
+		t.Fatal(err)
+	}
 	var mu sync.Mutex
-	var screen bytes.Buffer
+	var screenBytes bytes.Buffer
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -56,7 +62,7 @@ func TestIngestProgressOnTerminal(t *testing.T) {
 		for {
 			n, err := ptmx.Read(buf)
 			mu.Lock()
-			screen.Write(buf[:n])
+			screenBytes.Write(buf[:n])
 			mu.Unlock()
 			if err != nil {
 				return
@@ -64,33 +70,51 @@ func TestIngestProgressOnTerminal(t *testing.T) {
 		}
 	}()
 
-	var stderr bytes.Buffer
+	env := map[string]string{"DATABASE_URL": url, "KOLLEKTIV_LOG_LEVEL": "warn", "KOLLEKTIV_NO_WORKER_NOTICE": "1ms"}
 	code := Main(ctx, []string{"ingest", "--wait", dir}, Env{
-		Stdin: strings.NewReader(""), Stdout: tty, Stderr: &stderr,
-		Getenv: func(k string) string { return map[string]string{"DATABASE_URL": url, "KOLLEKTIV_LOG_LEVEL": "warn"}[k] },
+		Stdin: strings.NewReader(""), Stdout: tty, Stderr: tty,
+		Getenv: func(k string) string { return env[k] },
 	})
 	_ = tty.Close()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
 	}
-	if code != 0 {
-		t.Fatalf("exit %d: %s", code, stderr.String())
-	}
 	mu.Lock()
-	out := screen.String()
+	out := screenBytes.String()
 	mu.Unlock()
-	for _, want := range []string{
-		"\r\x1b[K",                         // redrawn in place
-		"documents [",                      // the documents bar
-		"chunks embedded [",                // the chunks bar
-		"elapsed, about",                   // time and estimate
-		"processing_scheduled",             // a stage line
-		"completed            documents 6", // the last stage line
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("terminal output lacks %q:\n%q", want, out)
+	if code != 0 {
+		t.Fatalf("exit %d: %q", code, out)
+	}
+	s := emulate(out, func(int) int { return 80 })
+	if len(s.stacked) > 0 {
+		t.Errorf("status lines stacked up: %q", s.stacked)
+	}
+	lines, _ := draws(out)
+	stages := map[string]bool{}
+	for _, l := range lines {
+		if len(l) > 78 {
+			t.Errorf("a status line of %d columns: %q", len(l), l)
 		}
+		stages[strings.Fields(l)[0]] = true
+	}
+	if len(lines) == 0 || !(stages["chunking"] || stages["embedding"]) {
+		t.Errorf("no status line while chunking or embedding: %q", lines)
+	}
+	shown := s.lines()
+	for _, l := range shown {
+		if statusRow.MatchString(l) {
+			t.Errorf("a status line left on screen: %q", l)
+		}
+	}
+	text := strings.Join(shown, "\n")
+	for _, want := range []string{"processing_scheduled documents 6", "completed            documents 6"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("screen lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(out, "worker") {
+		t.Errorf("a word about workers while one runs:\n%s", text)
 	}
 }
 
