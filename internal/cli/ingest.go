@@ -44,9 +44,14 @@ not read and is recorded as a failed document, unless
 API's or ` + "`sources refresh`" + `) never follows links outside PATH.
 
 With --wait the command follows the source's events until it completes
-(exit 0) or fails (exit 1): on a terminal as progress bars (documents
-chunked, chunks embedded, the stage, elapsed time and an estimate), else as
-one line per event. With --json it prints one final JSON object:
+(exit 0) or fails (exit 1). On a terminal it keeps one status line, cut to
+the terminal's width: the stage running (chunking, embedding, building the
+search index, summarising), documents chunked and chunks embedded, their
+rates, the elapsed time and, once the pace is known, the time left; stage
+events are printed above it. Elsewhere it prints each stage event and a
+progress line at most every 5 s. When nothing happens for
+--no-worker-notice and no worker is alive, it says how to start one
+(` + "`kollektiv worker`" + ` or ` + "`serve`" + `) and goes on waiting. With --json it prints one final JSON object:
 source_id, stage, documents, chunks, failed_documents, and skipped (a
 list of {path, reason}). A lost database connection (a PostgreSQL restart)
 is said once on stderr; the command reconnects with backoff and resumes
