@@ -124,6 +124,13 @@ type fakeClock struct{ t time.Time }
 func (c *fakeClock) now() time.Time          { return c.t }
 func (c *fakeClock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
+// testView returns a view cols wide (0: not a terminal) on a fake clock,
+// writing to out.
+func testView(cols int) (v *progressView, clock *fakeClock, out *bytes.Buffer) {
+	clock, out = &fakeClock{t: time.Unix(1000, 0)}, &bytes.Buffer{}
+	return newProgressView(out, out, cols, clock.now), clock, out
+}
+
 func stageEvent(stage lifecycle.Stage, payload string) events.Event {
 	return events.Event{Stage: stage, Payload: json.RawMessage(payload)}
 }
@@ -138,9 +145,7 @@ func progressEvent(docs, total, written, embedded int) events.Event {
 // time, summarising.
 func TestStatusLineStage(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{t: time.Unix(1000, 0)}
-	var out bytes.Buffer
-	v := newProgressView(&out, &out, 200, clock.now)
+	v, clock, _ := testView(200)
 	label := func() string { return v.label(clock.now()) }
 	if got := label(); got != "queued" {
 		t.Errorf("before any event: %q, want queued", got)
@@ -173,9 +178,7 @@ func TestStatusLineStage(t *testing.T) {
 // stage, both counts, both rates and the estimate.
 func TestStatusLineFitsWidth(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{t: time.Unix(1000, 0)}
-	var out bytes.Buffer
-	v := newProgressView(&out, &out, 80, clock.now)
+	v, clock, _ := testView(80)
 	v.event(stageEvent(lifecycle.StageProcessingScheduled, `{"documents":7425,"batches":149}`))
 	for i := 1; i <= 10; i++ {
 		clock.advance(time.Second)
@@ -208,9 +211,7 @@ func TestStatusLineFitsWidth(t *testing.T) {
 // never 0s while work remains.
 func TestStatusLineEstimate(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{t: time.Unix(1000, 0)}
-	var out bytes.Buffer
-	v := newProgressView(&out, &out, 200, clock.now)
+	v, clock, _ := testView(200)
 	v.event(stageEvent(lifecycle.StageProcessingScheduled, `{"documents":1000,"batches":20}`))
 	clock.advance(time.Second)
 	v.event(progressEvent(10, 1000, 30, 20))
@@ -266,9 +267,7 @@ func TestStatusLineEstimate(t *testing.T) {
 // said once.
 func TestPlainProgress(t *testing.T) {
 	t.Parallel()
-	clock := &fakeClock{t: time.Unix(1000, 0)}
-	var out bytes.Buffer
-	v := newProgressView(&out, &out, 0, clock.now)
+	v, clock, out := testView(0)
 	v.event(stageEvent(lifecycle.StageProcessingScheduled, `{"documents":100,"batches":2}`))
 	for i := 1; i <= 40; i++ {
 		clock.advance(250 * time.Millisecond)
