@@ -98,7 +98,7 @@ func TestIngestProgressOnTerminal(t *testing.T) {
 		}
 		stages[strings.Fields(l)[0]] = true
 	}
-	if len(lines) == 0 || !(stages["chunking"] || stages["embedding"]) {
+	if len(lines) == 0 || !stages["chunking"] && !stages["embedding"] {
 		t.Errorf("no status line while chunking or embedding: %q", lines)
 	}
 	shown := s.lines()
