@@ -51,6 +51,9 @@ kollektiv search --mode text --path-prefix tutorial/ --meta tags=security "oauth
 				if len(args) == 0 {
 					return fmt.Errorf("%w: want a QUERY", errUsage)
 				}
+				if err := checkK(*k); err != nil {
+					return err
+				}
 				q, err := controls.query(search.Query{UserID: cfg.User, Text: strings.Join(args, " "), K: *k})
 				if err != nil {
 					return err
@@ -90,6 +93,15 @@ kollektiv search --mode text --path-prefix tutorial/ --meta tags=security "oauth
 			}
 		},
 	}
+}
+
+// checkK refuses a --k the API refuses as k, in its words: the searcher
+// would take 0 for its default.
+func checkK(k int) error {
+	if k < 1 || k > search.MaxK {
+		return fmt.Errorf("%w: --k: want a whole number from 1 to %d, got %d", errUsage, search.MaxK, k)
+	}
+	return nil
 }
 
 // searchControls are the flags that shape a search beyond its text and k,

@@ -28,7 +28,7 @@ func sourcesCommand() command {
 		usesDatabase: true,
 		args:         "ls|show|docs|watch|rm|retry|refresh [ID]",
 		summary:      "manage a user's sources: ls, show, docs, watch, rm, retry, refresh",
-		settings:     []string{"database-url", "log-level", "log-format", "user"},
+		settings:     []string{"database-url", "log-level", "log-format", "user", "no-worker-notice", "check-worker-within"},
 		help: `
 Manages the sources of --user (default: KOLLEKTIV_USER, "local"):
 
@@ -60,8 +60,8 @@ kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 			status := fs.String("status", "", "docs: only documents of this status (pending, chunked, embedded, failed)")
 			cursor := fs.String("cursor", "", "docs: continue where the last page ended")
 			return func(ctx context.Context, env Env, args []string) error {
-				if len(args) == 0 {
-					return fmt.Errorf("%w: want ls, show, docs, watch, rm, retry or refresh", errUsage)
+				if err := checkSubcommand(args, "ls", "show", "docs", "watch", "rm", "retry", "refresh"); err != nil {
+					return err
 				}
 				action := args[0]
 				var id uuid.UUID
@@ -101,7 +101,7 @@ kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 					q := documents.ListQuery{UserID: cfg.User, SourceID: id, Status: *status, Limit: *limit, Cursor: *cursor}
 					return notFound(listSourceDocuments(ctx, env, a, q, *asJSON), id)
 				case "watch":
-					return watchSource(ctx, env, a, cfg.User, id, *asJSON)
+					return watchSource(ctx, env, a, cfg, id, *asJSON)
 				case "rm":
 					if err := svc.Delete(ctx, cfg.User, id); err != nil {
 						return notFound(err, id)
@@ -124,9 +124,8 @@ kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 					}
 					fmt.Fprintf(env.Stdout, "source %s refreshed: stage %s (generation %d)\n", added.Source.ID, added.Source.Stage, added.Source.Generation)
 					return nil
-				default:
-					return fmt.Errorf("%w: unknown sources action %q", errUsage, action)
 				}
+				return nil
 			}
 		},
 	}
@@ -142,12 +141,12 @@ func notFound(err error, id uuid.UUID) error {
 
 // watchSource follows a source's current generation to its end, as
 // `ingest --wait` does.
-func watchSource(ctx context.Context, env Env, a *app.App, user string, id uuid.UUID, asJSON bool) error {
-	source, err := a.Queries.GetSource(ctx, store.GetSourceParams{ID: id, UserID: user})
+func watchSource(ctx context.Context, env Env, a *app.App, cfg *config.Config, id uuid.UUID, asJSON bool) error {
+	source, err := a.Queries.GetSource(ctx, store.GetSourceParams{ID: id, UserID: cfg.User})
 	if err != nil {
 		return notFound(err, id)
 	}
-	ended, err := followSource(ctx, env, a, "sources watch", id, source.Generation, asJSON)
+	ended, err := followSource(ctx, env, a, cfg, "sources watch", id, source.Generation, asJSON)
 	if err != nil {
 		return stoppedFollowing(ctx, env, "sources watch", id, err)
 	}
