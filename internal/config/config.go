@@ -171,6 +171,13 @@ type Config struct {
 	// CrawlAllowPrivate lets crawls reach private and loopback addresses.
 	// Default false.
 	CrawlAllowPrivate bool
+	// ConsoleSessionTTL is how long a sign-in to the web console lasts.
+	// Default 12h.
+	ConsoleSessionTTL time.Duration
+	// ConsoleAllowHTTP drops Secure from the console's session cookie for a
+	// browser on this machine reaching a loopback address over plain HTTP.
+	// Default false.
+	ConsoleAllowHTTP bool
 
 	// WebhookURLs receive every event as a signed POST. Default none.
 	WebhookURLs []string
@@ -528,6 +535,25 @@ func Settings() []Setting {
 				return nil
 			},
 			get: func(c *Config) string { return strconv.FormatBool(c.CrawlAllowPrivate) },
+		},
+		{
+			Name: "console-session-ttl", Env: "KOLLEKTIV_CONSOLE_SESSION_TTL", Default: "12h",
+			Usage: "how long a sign-in to the web console lasts (never beyond its API key's expiry)",
+			set:   durationSetter(func(c *Config) *time.Duration { return &c.ConsoleSessionTTL }),
+			get:   func(c *Config) string { return c.ConsoleSessionTTL.String() },
+		},
+		{
+			Name: "console-allow-http", Env: "KOLLEKTIV_CONSOLE_ALLOW_HTTP", Default: "false",
+			Usage: "set the console's session cookie without Secure for a browser on this machine reaching a loopback address over plain HTTP (for browsers that keep no Secure cookie from http://localhost); elsewhere it stays Secure",
+			set: func(c *Config, v string) error {
+				b, err := strconv.ParseBool(v)
+				if err != nil {
+					return fmt.Errorf("%q is not true or false", v)
+				}
+				c.ConsoleAllowHTTP = b
+				return nil
+			},
+			get: func(c *Config) string { return strconv.FormatBool(c.ConsoleAllowHTTP) },
 		},
 		{
 			Name: "webhook-urls", Env: "KOLLEKTIV_WEBHOOK_URLS", Default: "",
