@@ -50,7 +50,13 @@ func setup(t *testing.T, tweak func(*config.Config)) *testBundle {
 // setupLogged is setup with the service logging to logger.
 func setupLogged(t *testing.T, tweak func(*config.Config), logger *slog.Logger) *testBundle {
 	t.Helper()
-	ctx := context.Background()
+	return newBundle(t, startApp(t, testConfig(t, tweak), logger, app.Options{Worker: true, API: true}))
+}
+
+// testConfig is the configuration of a test's service on a fresh database
+// and a free port.
+func testConfig(t *testing.T, tweak func(*config.Config)) *config.Config {
+	t.Helper()
 	cfg := config.MustLoadDefaults()
 	cfg.DatabaseURL = dbtest.DatabaseURL(t)
 	cfg.HTTPAddr = "127.0.0.1:0"
@@ -63,7 +69,14 @@ func setupLogged(t *testing.T, tweak func(*config.Config), logger *slog.Logger) 
 	if tweak != nil {
 		tweak(cfg)
 	}
-	a, err := app.New(ctx, cfg, logger, app.Options{Worker: true, API: true})
+	return cfg
+}
+
+// startApp starts a Kollektiv process on cfg, stopped at the test's end.
+func startApp(t *testing.T, cfg *config.Config, logger *slog.Logger, opts app.Options) *app.App {
+	t.Helper()
+	ctx := context.Background()
+	a, err := app.New(ctx, cfg, logger, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +90,13 @@ func setupLogged(t *testing.T, tweak func(*config.Config), logger *slog.Logger) 
 			t.Errorf("stopping: %v", err)
 		}
 	})
+	return a
+}
+
+// newBundle makes keys for alice, bob and an admin on a's API.
+func newBundle(t *testing.T, a *app.App) *testBundle {
+	t.Helper()
+	ctx := context.Background()
 	b := &testBundle{app: a, baseURL: "http://" + a.APIAddr()}
 	for _, k := range []struct {
 		user  string

@@ -106,8 +106,12 @@ type sourceRow struct {
 
 func rowOf(v sourceView) sourceRow {
 	name := v.URI
-	if name == "" {
-		name = v.Kind + " source " + v.ID.String()[:8]
+	switch {
+	case name != "":
+	case v.Kind == ingest.KindFiles:
+		name = "Uploaded files " + v.ID.String()[:8]
+	default:
+		name = "Documents sent by the API " + v.ID.String()[:8]
 	}
 	return sourceRow{sourceView: v, Name: name, Terminal: lifecycle.Stage(v.Stage).Terminal()}
 }

@@ -413,3 +413,30 @@ func TestConsoleUploadAndActions(t *testing.T) {
 		t.Errorf("no notice after delete: %s", r.body)
 	}
 }
+
+func TestConsoleAdmin(t *testing.T) {
+	t.Parallel()
+	b := setup(t, nil)
+	admin, alice := b.browser(t), b.browser(t)
+	admin.signIn(b.admin)
+	alice.signIn(b.alice)
+
+	r := admin.get("/")
+	if !bytes.Contains(r.body, []byte(`<a href="/riverui/">River UI</a>`)) || !bytes.Contains(r.body, []byte(`<a href="/metrics">Metrics</a>`)) {
+		t.Fatalf("an admin's page lacks the River UI and metrics links: %s", r.body)
+	}
+	// The admin's session opens River UI without a second prompt; a
+	// user's does not.
+	if r := admin.get("/riverui/"); r.status != http.StatusOK || !bytes.Contains(r.body, []byte("<html")) {
+		t.Fatalf("River UI with an admin's session: %d", r.status)
+	}
+	if r := alice.get("/riverui/"); r.status != http.StatusForbidden {
+		t.Fatalf("River UI with a user's session: %d", r.status)
+	}
+	// River UI's POSTs stay closed to other sites, session or not.
+	admin.header.Set("Sec-Fetch-Site", "cross-site")
+	r = admin.do("POST", "/riverui/api/jobs/cancel", strings.NewReader(`{"ids":["1"]}`), "text/plain")
+	if r.status != http.StatusForbidden {
+		t.Fatalf("cross-site POST to River UI with an admin's session: %d %s", r.status, r.body)
+	}
+}
