@@ -260,20 +260,13 @@ type sourceData struct {
 }
 
 func (s *Server) consoleSource(w http.ResponseWriter, r *http.Request, sess session) error {
-	id, err := s.sourceID(r)
-	if err != nil {
-		return err
-	}
-	source, err := s.ownedSource(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	view, err := s.fullView(r.Context(), source)
+	view, err := s.requestedView(r)
 	if err != nil {
 		return err
 	}
 	q := r.URL.Query()
 	data := sourceData{Source: rowOf(view), Status: q.Get("status"), Statuses: []string{"pending", "chunked", "embedded", "failed"}}
+	id := view.ID
 	data.Docs, err = s.docs.List(r.Context(), documents.ListQuery{
 		UserID: sess.key.UserID, SourceID: id, Status: data.Status, Limit: documents.DefaultLimit, Cursor: q.Get("cursor"),
 	})
@@ -327,11 +320,7 @@ func (s *Server) consoleRetry(w http.ResponseWriter, r *http.Request, sess sessi
 }
 
 func (s *Server) consoleDeleteForm(w http.ResponseWriter, r *http.Request, sess session) error {
-	id, err := s.sourceID(r)
-	if err != nil {
-		return err
-	}
-	source, err := s.ownedSource(r.Context(), id)
+	source, err := s.requestedSource(r)
 	if err != nil {
 		return err
 	}

@@ -374,7 +374,8 @@ func TestConsoleUploadAndActions(t *testing.T) {
 	if r.status != http.StatusSeeOther || !strings.Contains(loc, "skipped=1") {
 		t.Fatalf("upload: %d %q %s", r.status, loc, r.body)
 	}
-	id := strings.TrimPrefix(loc[:strings.Index(loc, "?")], "/sources/")
+	path, _, _ := strings.Cut(loc, "?")
+	id := strings.TrimPrefix(path, "/sources/")
 	b.waitFinished(t, b.alice, id)
 
 	r = c.get(loc)

@@ -625,16 +625,26 @@ func (s *Server) ownedSource(ctx context.Context, id uuid.UUID) (store.Source, e
 	return source, err
 }
 
-func (s *Server) getSource(w http.ResponseWriter, r *http.Request) error {
+// requestedSource is the caller's source that the route's {id} names.
+func (s *Server) requestedSource(r *http.Request) (store.Source, error) {
 	id, err := s.sourceID(r)
 	if err != nil {
-		return err
+		return store.Source{}, err
 	}
-	source, err := s.ownedSource(r.Context(), id)
+	return s.ownedSource(r.Context(), id)
+}
+
+// requestedView is the full view (fullView) of requestedSource.
+func (s *Server) requestedView(r *http.Request) (sourceView, error) {
+	source, err := s.requestedSource(r)
 	if err != nil {
-		return err
+		return sourceView{}, err
 	}
-	view, err := s.fullView(r.Context(), source)
+	return s.fullView(r.Context(), source)
+}
+
+func (s *Server) getSource(w http.ResponseWriter, r *http.Request) error {
+	view, err := s.requestedView(r)
 	if err != nil {
 		return err
 	}
