@@ -180,9 +180,15 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, secret string) e
 	if key.ExpiresAt != nil && key.ExpiresAt.Before(expires) {
 		expires = *key.ExpiresAt
 	}
-	// Sessions nobody signed out of end here: each sign-in sweeps them.
+	// Sessions nobody signed out of end here: each sign-in sweeps them,
+	// and the session this browser had before (another user's, perhaps).
 	if _, err := s.queries.DeleteExpiredConsoleSessions(r.Context(), now); err != nil {
 		return fmt.Errorf("error removing expired console sessions: %w", err)
+	}
+	if old := s.cookieValue(r, sessionCookie); old != "" {
+		if err := s.queries.DeleteConsoleSession(r.Context(), tokenHash(old)); err != nil {
+			return fmt.Errorf("error deleting the previous console session: %w", err)
+		}
 	}
 	if err := s.queries.CreateConsoleSession(r.Context(), store.CreateConsoleSessionParams{TokenHash: tokenHash(token), APIKeyID: key.ID, ExpiresAt: expires}); err != nil {
 		return fmt.Errorf("error storing console session: %w", err)

@@ -140,6 +140,9 @@ func TestConsoleSignInCookies(t *testing.T) {
 		t.Fatalf("sign-in with a wrong key: %d %s", r.status, r.body)
 	}
 
+	// A second sign-in form, as another tab keeps it.
+	staleToken := c.csrf("/sign-in")
+	staleForm := *c.cookies["__Host-kollektiv_sign_in"]
 	r = c.signIn(b.alice)
 	if r.status != http.StatusSeeOther || r.header.Get("Location") != "/" {
 		t.Fatalf("sign-in: %d to %q: %s", r.status, r.header.Get("Location"), r.body)
@@ -163,6 +166,17 @@ func TestConsoleSignInCookies(t *testing.T) {
 	hash := sha256.Sum256([]byte(sess.Value))
 	if err := b.app.Pool.QueryRow(context.Background(), "SELECT count(*) FROM console_sessions WHERE token_hash = $1", hash[:]).Scan(&stored); err != nil || stored != 1 {
 		t.Fatalf("stored sessions with the token's hash: %d, %v", stored, err)
+	}
+
+	// Signing in again replaces the session: the old token is worthless.
+	first := *sess
+	c.cookies[staleForm.Name] = &staleForm
+	if r := c.post("/sign-in", url.Values{"csrf": {staleToken}, "key": {b.alice}}); r.status != http.StatusSeeOther {
+		t.Fatalf("second sign-in: %d", r.status)
+	}
+	sess = c.cookies["__Host-kollektiv_session"]
+	if err := b.app.Pool.QueryRow(context.Background(), "SELECT count(*) FROM console_sessions").Scan(&stored); err != nil || stored != 1 || sess.Value == first.Value {
+		t.Fatalf("after a second sign-in: %d sessions stored (%v), token changed %v", stored, err, sess.Value != first.Value)
 	}
 
 	r = c.get("/")
