@@ -154,22 +154,27 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal("the key is in the URL")
 	}
 
-	// Adding a source: a folder of markdown files, one of them empty.
+	// Adding a source: a folder of markdown files, one of them empty, through
+	// the folder input (webkitdirectory).
 	dir := t.TempDir()
 	files := map[string]string{
 		"tokio.md": guide("tokio"), "serde.md": guide("serde"), "rayon.md": guide("rayon"), "blank.md": "   \n",
 	}
-	var paths []string
 	for name, text := range files {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		paths = append(paths, path)
 	}
-	p.do(chromedp.SetUploadFiles(chromedp.ID("files"), paths), chromedp.Click(chromedp.CSS(`form[action="/sources/upload"] button`)))
+	// A file the loader does not read, skipped and counted.
+	if err := os.WriteFile(filepath.Join(dir, "logo.png"), []byte("\x89PNG\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.do(chromedp.SetUploadFiles(chromedp.ID("folder"), []string{dir}), chromedp.Click(chromedp.CSS(`form[action="/sources/upload"] button`)))
 	p.waitFor(`location.pathname.startsWith('/sources/')`, `location.href`)
 	sourceURL := p.location()
+	if notice := p.text(`[role=status]`); !strings.Contains(notice, "1 file was skipped") {
+		t.Errorf("after the folder's upload: %q", notice)
+	}
 	if stage := p.text(`[data-field=stage]`); stage != "created" {
 		t.Fatalf("with no worker running, the new source is %q", stage)
 	}

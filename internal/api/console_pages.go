@@ -37,7 +37,11 @@ var notices = map[string]string{
 func noticeOf(r *http.Request) string {
 	n := notices[r.URL.Query().Get("notice")]
 	if v, err := strconv.Atoi(r.URL.Query().Get("skipped")); err == nil && v > 0 {
-		n += fmt.Sprintf(" %d files were skipped: only .md, .markdown, .mdx, .txt, .html and .htm files are read.", v)
+		files := fmt.Sprintf("%d files were", v)
+		if v == 1 {
+			files = "1 file was"
+		}
+		n += " " + files + " skipped: only .md, .markdown, .mdx, .txt, .html and .htm files are read."
 	}
 	return strings.TrimSpace(n)
 }

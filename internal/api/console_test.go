@@ -393,7 +393,7 @@ func TestConsoleUploadAndActions(t *testing.T) {
 	b.waitFinished(t, b.alice, id)
 
 	r = c.get(loc)
-	for _, want := range []string{"1 files were skipped", "guide.md", "empty.md", `data-field="reason">`, "Summary", "Keywords", `<span class="stage stage-completed" data-field="stage"`} {
+	for _, want := range []string{"1 file was skipped", "guide.md", "empty.md", `data-field="reason">`, "Summary", "Keywords", `<span class="stage stage-completed" data-field="stage"`} {
 		if !bytes.Contains(r.body, []byte(want)) {
 			t.Errorf("source page lacks %q: %s", want, r.body)
 		}
