@@ -123,6 +123,14 @@ func TestConsoleSignInCookies(t *testing.T) {
 	if regexp.MustCompile(`<script>| style=| on[a-z]+=`).Match(r.body) {
 		t.Errorf("the page has inline script or style, which its CSP refuses: %s", r.body)
 	}
+	// The assets load under nosniff only with their own types.
+	for path, want := range map[string]string{
+		"/assets/console.js": "text/javascript", "/assets/console.css": "text/css", "/assets/favicon.svg": "image/svg+xml",
+	} {
+		if r := c.get(path); r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), want) {
+			t.Errorf("GET %s: %d %q, want %s", path, r.status, r.header.Get("Content-Type"), want)
+		}
+	}
 	signIn := c.cookies["__Host-kollektiv_sign_in"]
 	if signIn == nil {
 		t.Fatalf("no sign-in cookie: %v", r.header["Set-Cookie"])
