@@ -4,7 +4,8 @@
 # Makes pgvector available, builds bin/kollektiv, creates and migrates the
 # database, starts `kollektiv serve` (API and workers), ingests a sample of
 # real documentation with progress shown, then prints an API key, the API and
-# River UI URLs, the source's summary and an example search. serve keeps
+# River UI URLs, the source's summary and an example search, and last the web
+# console's URL with the key to sign in with. serve keeps
 # running in the foreground until Ctrl-C, unless KOLLEKTIV_RUN_EXIT=1.
 #
 # Environment: DATABASE_URL (default: the local server), KOLLEKTIV_HTTP_ADDR
@@ -67,6 +68,9 @@ API      http://$KOLLEKTIV_HTTP_ADDR/v1/sources   (Authorization: Bearer $key)
          curl -H "Authorization: Bearer $key" "http://$KOLLEKTIV_HTTP_ADDR/v1/search?q=dependencies"
 River UI http://$KOLLEKTIV_HTTP_ADDR/riverui/      (the same key)
 Health   http://$KOLLEKTIV_HTTP_ADDR/readyz, metrics at /metrics
+
+Console  http://$KOLLEKTIV_HTTP_ADDR/
+         sign in with the key $key
 MSG
 
 if [[ "${KOLLEKTIV_RUN_EXIT:-0}" == 1 ]]; then

@@ -50,12 +50,23 @@ func setup(t *testing.T, tweak func(*config.Config)) *testBundle {
 // setupLogged is setup with the service logging to logger.
 func setupLogged(t *testing.T, tweak func(*config.Config), logger *slog.Logger) *testBundle {
 	t.Helper()
-	ctx := context.Background()
+	return newBundle(t, apptest.Start(t, testConfig(t, tweak), logger, app.Options{Worker: true, API: true}))
+}
+
+// testConfig is apptest.Config changed by tweak.
+func testConfig(t *testing.T, tweak func(*config.Config)) *config.Config {
+	t.Helper()
 	cfg := apptest.Config(t)
 	if tweak != nil {
 		tweak(cfg)
 	}
-	a := apptest.Start(t, cfg, logger, app.Options{Worker: true, API: true})
+	return cfg
+}
+
+// newBundle makes keys for alice, bob and an admin on a's API.
+func newBundle(t *testing.T, a *app.App) *testBundle {
+	t.Helper()
+	ctx := context.Background()
 	b := &testBundle{app: a, baseURL: "http://" + a.APIAddr()}
 	for _, k := range []struct {
 		user  string

@@ -24,12 +24,15 @@ func keyFrom(ctx context.Context) apikeys.Key {
 }
 
 // authenticate finds the request's key. allowBasic also takes it as a Basic
-// password: only for River UI, which a browser opens.
+// password, or from the console's session: only for River UI, which a
+// browser opens (the console links to it for admins).
 func (s *Server) authenticate(r *http.Request, allowBasic bool) (apikeys.Key, error) {
 	secret := bearer(r)
 	if secret == "" && allowBasic {
 		if _, password, ok := r.BasicAuth(); ok {
 			secret = password
+		} else if sess, ok, err := s.currentSession(r); ok || err != nil {
+			return sess.key, err
 		}
 	}
 	if secret == "" {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -68,7 +69,9 @@ type Config struct {
 	// Registry receives the API's metrics and is served at /metrics.
 	Registry *prometheus.Registry
 	Limits   Limits
-	Logger   *slog.Logger
+	// Console configures the web console at /.
+	Console ConsoleOptions
+	Logger  *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -84,6 +87,7 @@ type Server struct {
 	metrics *httpMetrics
 	riverUI *riverui.Handler
 	guard   *browserGuard
+	pages   map[string]*template.Template // the console's
 
 	startOnce sync.Once
 	stopUI    context.CancelFunc
@@ -153,6 +157,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.mux.Handle("/mcp", s.wrap(route{pattern: "/mcp", access: user, handler: mcpHandler}))
+	if err := s.mountConsole(); err != nil {
+		return nil, err
+	}
 	s.mux.Handle("/", s.wrap(route{pattern: "/", access: public, handler: func(http.ResponseWriter, *http.Request) error {
 		return errorf(derr.NotFound, "no such endpoint")
 	}}))

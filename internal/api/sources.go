@@ -219,7 +219,7 @@ func (s *Server) decodeCreateSource(r *http.Request) (createSourceRequest, error
 	case req.URL != "" && len(req.Documents) > 0:
 		return req, errorf(derr.Invalid, "send either url or documents, not both")
 	case req.URL != "":
-		if _, err := ingest.CheckURLCrawl(req.URL, req.Crawl, s.crawlLimits(), "crawl."); err != nil {
+		if _, err := s.checkURLSource(req.URL, req.Crawl); err != nil {
 			return req, err
 		}
 	case len(req.Documents) > 0:
@@ -237,6 +237,12 @@ func (s *Server) decodeCreateSource(r *http.Request) (createSourceRequest, error
 		return req, errorf(derr.Invalid, `want {"url": ...} or {"documents": [{"title", "url", "content"}]}`)
 	}
 	return req, nil
+}
+
+// checkURLSource checks a URL to crawl and its crawl settings, as the API
+// and the console take them, and returns the settings.
+func (s *Server) checkURLSource(rawURL string, req *crawlRequest) (ingest.CrawlSettings, error) {
+	return ingest.CheckURLCrawl(rawURL, req, s.crawlLimits(), "crawl.")
 }
 
 // inlineDocuments prepares the documents of a request. Each input becomes
@@ -458,27 +464,38 @@ func (s *Server) uploadSource(w http.ResponseWriter, r *http.Request) error {
 	if _, ok, err := s.replay(r, w, params); ok || err != nil {
 		return err
 	}
+	if params.Documents, params.Problems, err = uploadedDocuments(files); err != nil {
+		return err
+	}
+	return s.add(w, r, params)
+}
+
+// uploadedDocuments prepares uploaded files as documents, each under its
+// base name (made unique), or as a problem naming the file and its reason.
+func uploadedDocuments(files []*multipart.FileHeader) ([]content.Document, []*content.DocumentError, error) {
+	var docs []content.Document
+	var problems []*content.DocumentError
 	seen := map[string]bool{}
 	for _, fh := range files {
 		name, err := safeName(fh.Filename)
 		if err != nil {
 			name = uniqueName(seen, displayName(fh.Filename))
-			params.Problems = append(params.Problems, problemOf(name, err))
+			problems = append(problems, problemOf(name, err))
 			continue
 		}
 		name = uniqueName(seen, name)
 		raw, err := readUpload(fh)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		doc, err := content.PrepareDocument("", name, string(raw), content.PrepareOptions{Format: formatOf(name)})
 		if err != nil {
-			params.Problems = append(params.Problems, problemOf(name, err))
+			problems = append(problems, problemOf(name, err))
 			continue
 		}
-		params.Documents = append(params.Documents, doc)
+		docs = append(docs, doc)
 	}
-	return s.add(w, r, params)
+	return docs, problems, nil
 }
 
 func readUpload(fh *multipart.FileHeader) ([]byte, error) {
@@ -527,16 +544,26 @@ func (s *Server) ownedSource(ctx context.Context, id uuid.UUID) (store.Source, e
 	return s.docs.OwnedSource(ctx, keyFrom(ctx).UserID, id)
 }
 
-func (s *Server) getSource(w http.ResponseWriter, r *http.Request) error {
+// requestedSource is the caller's source that the route's {id} names.
+func (s *Server) requestedSource(r *http.Request) (store.Source, error) {
 	id, err := s.sourceID(r)
 	if err != nil {
-		return err
+		return store.Source{}, err
 	}
-	source, err := s.ownedSource(r.Context(), id)
+	return s.ownedSource(r.Context(), id)
+}
+
+// requestedView is the full view (fullView) of requestedSource.
+func (s *Server) requestedView(r *http.Request) (sourceView, error) {
+	source, err := s.requestedSource(r)
 	if err != nil {
-		return err
+		return sourceView{}, err
 	}
-	view, err := s.fullView(r.Context(), source)
+	return s.fullView(r.Context(), source)
+}
+
+func (s *Server) getSource(w http.ResponseWriter, r *http.Request) error {
+	view, err := s.requestedView(r)
 	if err != nil {
 		return err
 	}
@@ -608,14 +635,20 @@ func (s *Server) refreshSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	allowPrivate := s.Limits.CrawlAllowPrivate
-	added, err := s.Ingest.Refresh(r.Context(), ingest.RefreshParams{
-		UserID: keyFrom(r.Context()).UserID, SourceID: id,
-		AllowPrivate: &allowPrivate, MaxCrawlPages: s.Limits.MaxCrawlPages,
-	})
+	added, err := s.refresh(r.Context(), id)
 	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusAccepted, viewOf(added.Source))
 	return nil
+}
+
+// refresh starts a new generation of the caller's source id with this
+// deployment's crawl settings.
+func (s *Server) refresh(ctx context.Context, id uuid.UUID) (ingest.Added, error) {
+	allowPrivate := s.Limits.CrawlAllowPrivate
+	return s.Ingest.Refresh(ctx, ingest.RefreshParams{
+		UserID: keyFrom(ctx).UserID, SourceID: id,
+		AllowPrivate: &allowPrivate, MaxCrawlPages: s.Limits.MaxCrawlPages,
+	})
 }

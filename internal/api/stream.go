@@ -27,11 +27,7 @@ type Searcher func(ctx context.Context, q search.Query) (search.Result, error)
 type EventStreamer func(w http.ResponseWriter, r *http.Request, sourceID uuid.UUID, generation int32, snapshot any) error
 
 func (s *Server) sourceEvents(w http.ResponseWriter, r *http.Request) error {
-	id, err := s.sourceID(r)
-	if err != nil {
-		return err
-	}
-	source, err := s.ownedSource(r.Context(), id)
+	source, err := s.requestedSource(r)
 	if err != nil {
 		return err
 	}

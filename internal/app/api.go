@@ -74,7 +74,8 @@ func (a *App) buildAPI() error {
 			MaxBodyBytes: int64(cfg.APIMaxBodyBytes), MaxDocuments: cfg.APIMaxDocuments, MaxCrawlPages: cfg.APIMaxCrawlPages,
 			RateLimit: cfg.APIRateLimit, RateBurst: cfg.APIRateBurst, CrawlAllowPrivate: cfg.CrawlAllowPrivate,
 		},
-		Logger: a.logger,
+		Console: api.ConsoleOptions{SessionTTL: cfg.ConsoleSessionTTL, AllowHTTP: cfg.ConsoleAllowHTTP},
+		Logger:  a.logger,
 	})
 	if err != nil {
 		return err

@@ -176,6 +176,13 @@ type Config struct {
 	// CrawlAllowPrivate lets crawls reach private and loopback addresses.
 	// Default false.
 	CrawlAllowPrivate bool
+	// ConsoleSessionTTL is how long a sign-in to the web console lasts.
+	// Default 12h.
+	ConsoleSessionTTL time.Duration
+	// ConsoleAllowHTTP drops Secure from the console's session cookie for a
+	// browser on this machine reaching a loopback address over plain HTTP.
+	// Default false.
+	ConsoleAllowHTTP bool
 
 	// WebhookURLs receive every event as a signed POST. Default none.
 	WebhookURLs []string
@@ -530,15 +537,20 @@ func Settings() []Setting {
 		{
 			Name: "crawl-allow-private", Env: "KOLLEKTIV_CRAWL_ALLOW_PRIVATE", Default: "false",
 			Usage: "let crawls reach private and loopback addresses",
-			set: func(c *Config, v string) error {
-				b, err := strconv.ParseBool(v)
-				if err != nil {
-					return fmt.Errorf("%q is not true or false", v)
-				}
-				c.CrawlAllowPrivate = b
-				return nil
-			},
-			get: func(c *Config) string { return strconv.FormatBool(c.CrawlAllowPrivate) },
+			set:   boolSetter(func(c *Config) *bool { return &c.CrawlAllowPrivate }),
+			get:   func(c *Config) string { return strconv.FormatBool(c.CrawlAllowPrivate) },
+		},
+		{
+			Name: "console-session-ttl", Env: "KOLLEKTIV_CONSOLE_SESSION_TTL", Default: "12h",
+			Usage: "how long a sign-in to the web console lasts (never beyond its API key's expiry)",
+			set:   durationSetter(func(c *Config) *time.Duration { return &c.ConsoleSessionTTL }),
+			get:   func(c *Config) string { return c.ConsoleSessionTTL.String() },
+		},
+		{
+			Name: "console-allow-http", Env: "KOLLEKTIV_CONSOLE_ALLOW_HTTP", Default: "false",
+			Usage: "set the console's session cookie without Secure for a browser on this machine reaching a loopback address over plain HTTP (for browsers that keep no Secure cookie from http://localhost); elsewhere it stays Secure",
+			set:   boolSetter(func(c *Config) *bool { return &c.ConsoleAllowHTTP }),
+			get:   func(c *Config) string { return strconv.FormatBool(c.ConsoleAllowHTTP) },
 		},
 		{
 			Name: "webhook-urls", Env: "KOLLEKTIV_WEBHOOK_URLS", Default: "",
@@ -569,6 +581,18 @@ func Settings() []Setting {
 
 // memoryPattern matches the memory sizes index-build-memory accepts.
 var memoryPattern = regexp.MustCompile(`^[1-9][0-9]*(kB|MB|GB)$`)
+
+// boolSetter parses true or false into a field.
+func boolSetter(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*field(c) = b
+		return nil
+	}
+}
 
 func durationSetter(field func(*Config) *time.Duration) func(*Config, string) error {
 	return func(c *Config, v string) error {

@@ -48,6 +48,13 @@ type ChunkLanguage struct {
 	Language string
 }
 
+type ConsoleSession struct {
+	TokenHash []byte
+	APIKeyID  uuid.UUID
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
 type Document struct {
 	ID          uuid.UUID
 	SourceID    uuid.UUID
