@@ -25,6 +25,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/derr"
 	"github.com/kollektiv/kollektiv/internal/documents"
 	"github.com/kollektiv/kollektiv/internal/ingest"
+	"github.com/kollektiv/kollektiv/internal/sources"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -77,6 +78,7 @@ type Server struct {
 	Config
 	queries *store.Queries
 	docs    *documents.Reader
+	sources *sources.Reader
 	logger  *slog.Logger
 	mux     *http.ServeMux
 	limiter *rateLimiter
@@ -127,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 		guard:   newBrowserGuard(),
 	}
 	s.docs = documents.NewReader(s.queries)
+	s.sources = sources.NewReader(s.queries)
 	var err error
 	if s.metrics, err = newHTTPMetrics(cfg.Registry); err != nil {
 		return nil, err

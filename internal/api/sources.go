@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,7 +16,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -26,65 +24,9 @@ import (
 	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/derr"
 	"github.com/kollektiv/kollektiv/internal/ingest"
-	"github.com/kollektiv/kollektiv/internal/lifecycle"
+	"github.com/kollektiv/kollektiv/internal/sources"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
-
-// sourceView is a source as the API shows it.
-type sourceView struct {
-	ID              uuid.UUID        `json:"id"`
-	Kind            string           `json:"kind"`
-	URI             string           `json:"uri,omitempty"`
-	Stage           string           `json:"stage"`
-	Generation      int32            `json:"generation"`
-	Documents       int32            `json:"documents"`
-	Chunks          int32            `json:"chunks"`
-	FailedDocuments int32            `json:"failed_documents"`
-	Progress        progressView     `json:"progress"`
-	Error           *string          `json:"error,omitempty"`
-	Summary         *summaryView     `json:"summary,omitempty"`
-	Failed          []failedDocument `json:"failed,omitempty"`
-	CreatedAt       time.Time        `json:"created_at"`
-	UpdatedAt       time.Time        `json:"updated_at"`
-	CompletedAt     *time.Time       `json:"completed_at,omitempty"`
-	EventsURL       string           `json:"events_url"`
-	StatusURL       string           `json:"status_url"`
-}
-
-type progressView struct {
-	DocumentsProcessed int32 `json:"documents_processed"`
-	DocumentsTotal     int32 `json:"documents_total"`
-	ChunksWritten      int32 `json:"chunks_written"`
-	ChunksEmbedded     int32 `json:"chunks_embedded"`
-	// PagesFetched is set while a URL source is crawling.
-	PagesFetched *int32 `json:"pages_fetched,omitempty"`
-}
-
-type summaryView struct {
-	Summary  string   `json:"summary"`
-	Keywords []string `json:"keywords"`
-	Model    string   `json:"model"`
-}
-
-type failedDocument struct {
-	URL   string `json:"url"`
-	Title string `json:"title"`
-	Error string `json:"error"`
-}
-
-func viewOf(s store.Source) sourceView {
-	return sourceView{
-		ID: s.ID, Kind: s.Kind, URI: s.URI, Stage: s.Stage, Generation: s.Generation,
-		Documents: s.DocumentCount, Chunks: s.ChunkCount, FailedDocuments: s.FailedDocumentCount,
-		Progress: progressView{
-			DocumentsProcessed: s.DocumentsProcessed, DocumentsTotal: s.DocumentsScheduled,
-			ChunksWritten: s.ChunksWritten, ChunksEmbedded: s.ChunksEmbedded,
-		},
-		Error: s.Error, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, CompletedAt: s.CompletedAt,
-		EventsURL: "/v1/sources/" + s.ID.String() + "/events",
-		StatusURL: "/v1/sources/" + s.ID.String(),
-	}
-}
 
 // createSourceRequest is the body of POST /v1/sources: a URL to fetch or
 // crawl, or documents inline.
@@ -417,7 +359,7 @@ func (s *Server) replay(r *http.Request, w http.ResponseWriter, p ingest.AddPara
 	if err := ingest.SameRequest(source, p.RequestHash); err != nil {
 		return source, false, err
 	}
-	writeJSON(w, http.StatusAccepted, viewOf(source))
+	writeJSON(w, http.StatusAccepted, sources.View(source))
 	return source, true, nil
 }
 
@@ -488,9 +430,9 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request, p ingest.AddParams)
 	if err != nil {
 		return err
 	}
-	view := viewOf(added.Source)
+	view := sources.View(added.Source)
 	for _, prob := range p.Problems {
-		view.Failed = append(view.Failed, failedDocument{URL: prob.URL, Error: prob.Error()})
+		view.Failed = append(view.Failed, sources.FailedDocument{URL: prob.URL, Error: prob.Error()})
 	}
 	writeJSON(w, http.StatusAccepted, view)
 	return nil
@@ -614,7 +556,7 @@ func (s *Server) getSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	view, err := s.fullView(r.Context(), source)
+	view, err := s.sources.Detail(r.Context(), source)
 	if err != nil {
 		return err
 	}
@@ -622,97 +564,21 @@ func (s *Server) getSource(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// fullView adds the summary and the failed documents with their reasons.
-func (s *Server) fullView(ctx context.Context, source store.Source) (sourceView, error) {
-	view := viewOf(source)
-	if lifecycle.StageOf(source) == lifecycle.StageCrawling {
-		crawl, err := s.queries.GetCrawlCheckpoint(ctx, store.GetCrawlCheckpointParams{SourceID: source.ID, Generation: source.Generation})
-		switch {
-		case err == nil:
-			view.Progress.PagesFetched = &crawl.PagesFetched
-		case errors.Is(err, pgx.ErrNoRows):
-			view.Progress.PagesFetched = new(int32) // before the first batch
-		default:
-			return view, err
-		}
-	}
-	summary, err := s.queries.GetSummary(ctx, source.ID)
-	switch {
-	case err == nil:
-		view.Summary = &summaryView{Summary: summary.Summary, Keywords: summary.Keywords, Model: summary.Model}
-	case !errors.Is(err, pgx.ErrNoRows):
-		return view, err
-	}
-	failed, err := s.queries.ListFailedDocuments(ctx, source.ID)
-	if err != nil {
-		return view, err
-	}
-	for _, f := range failed {
-		d := failedDocument{URL: f.URL, Title: f.Title}
-		if f.Error != nil {
-			d.Error = *f.Error
-		}
-		view.Failed = append(view.Failed, d)
-	}
-	return view, nil
-}
-
 func (s *Server) listSources(w http.ResponseWriter, r *http.Request) error {
-	limit := 20
+	q := sources.ListQuery{UserID: keyFrom(r.Context()).UserID, Cursor: r.URL.Query().Get("cursor")}
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			return errorf(derr.Invalid, "limit: want a whole number from 1 to 100")
+		if err != nil || n < 1 {
+			return errorf(derr.Invalid, fmt.Sprintf("limit: want a whole number from 1 to %d", sources.MaxLimit))
 		}
-		limit = n
+		q.Limit = n
 	}
-	params := store.ListSourcesParams{UserID: keyFrom(r.Context()).UserID, MaxRows: int32(limit + 1)}
-	if c := r.URL.Query().Get("cursor"); c != "" {
-		at, id, err := decodeCursor(c)
-		if err != nil {
-			return errorf(derr.Invalid, "cursor: not a cursor this API returned")
-		}
-		params.BeforeCreatedAt, params.BeforeID = &at, uuid.NullUUID{UUID: id, Valid: true}
-	}
-	rows, err := s.queries.ListSources(r.Context(), params)
+	list, err := s.sources.List(r.Context(), q)
 	if err != nil {
 		return err
 	}
-	out := struct {
-		Sources    []sourceView `json:"sources"`
-		NextCursor string       `json:"next_cursor,omitempty"`
-	}{Sources: []sourceView{}}
-	for i, row := range rows {
-		if i == limit {
-			last := rows[limit-1]
-			out.NextCursor = encodeCursor(last.CreatedAt, last.ID)
-			break
-		}
-		out.Sources = append(out.Sources, viewOf(row))
-	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, list)
 	return nil
-}
-
-func encodeCursor(at time.Time, id uuid.UUID) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + ":" + id.String()))
-}
-
-func decodeCursor(c string) (time.Time, uuid.UUID, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err != nil {
-		return time.Time{}, uuid.Nil, err
-	}
-	micros, idText, ok := strings.Cut(string(raw), ":")
-	if !ok {
-		return time.Time{}, uuid.Nil, errors.New("malformed cursor")
-	}
-	n, err := strconv.ParseInt(micros, 10, 64)
-	if err != nil {
-		return time.Time{}, uuid.Nil, err
-	}
-	id, err := uuid.Parse(idText)
-	return time.UnixMicro(n), id, err
 }
 
 func (s *Server) deleteSource(w http.ResponseWriter, r *http.Request) error {
@@ -738,9 +604,9 @@ func (s *Server) retrySource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	view := viewOf(source)
+	view := sources.View(source)
 	writeJSON(w, http.StatusAccepted, struct {
-		sourceView
+		sources.Source
 		Retried int64 `json:"retried_documents"`
 	}{view, n})
 	return nil
@@ -763,6 +629,6 @@ func (s *Server) refreshSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, viewOf(added.Source))
+	writeJSON(w, http.StatusAccepted, sources.View(added.Source))
 	return nil
 }

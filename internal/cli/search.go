@@ -151,21 +151,9 @@ func (c *searchControls) query(q search.Query) (search.Query, error) {
 	return q, nil
 }
 
-// printSearchJSON prints a search's answer in the shape of the API's.
+// printSearchJSON prints a search's answer as the API answers it.
 func printSearchJSON(env Env, result search.Result) error {
-	run := result.Query
-	enc := json.NewEncoder(env.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(struct {
-		Query        string           `json:"query"`
-		K            int              `json:"k"`
-		Mode         search.Mode      `json:"mode"`
-		RRFK         int              `json:"rrf_k"`
-		VectorWeight float64          `json:"vector_weight"`
-		TextWeight   float64          `json:"text_weight"`
-		Hits         []search.Hit     `json:"hits"`
-		Warnings     []search.Warning `json:"warnings"`
-	}{run.Text, run.K, run.Mode, run.RRFK, run.VectorWeight, run.TextWeight, result.Hits, result.Warnings})
+	return writeJSONTo(env, result.Response())
 }
 
 // metadataFilter merges --meta values into one JSON object: key=value

@@ -275,7 +275,7 @@ func (r *Reader) ResolveID(ctx context.Context, userID, text string) (uuid.UUID,
 	if id, err := uuid.Parse(text); err == nil {
 		return id, nil
 	}
-	low, high, err := prefixRange(text)
+	low, high, err := PrefixRange(text, "document")
 	if err != nil {
 		return uuid.Nil, err
 	}
@@ -293,16 +293,17 @@ func (r *Reader) ResolveID(ctx context.Context, userID, text string) (uuid.UUID,
 	}
 }
 
-// prefixRange returns the lowest and highest ids that start with the hex
-// digits of prefix.
-func prefixRange(prefix string) (uuid.UUID, uuid.UUID, error) {
+// PrefixRange returns the lowest and highest ids that start with the hex
+// digits of prefix, a short id of at least 8 hex digits (dashes optional).
+// what names the kind of id in the error ("document", "source").
+func PrefixRange(prefix, what string) (uuid.UUID, uuid.UUID, error) {
 	hex := strings.ToLower(strings.ReplaceAll(prefix, "-", ""))
 	bad := len(hex) < 8 || len(hex) > 32
 	for _, c := range hex {
 		bad = bad || !strings.ContainsRune("0123456789abcdef", c)
 	}
 	if bad {
-		return uuid.Nil, uuid.Nil, derr.New(derr.Invalid, fmt.Sprintf("%q is not a document id: want a UUID or its first 8 or more hex digits", prefix))
+		return uuid.Nil, uuid.Nil, derr.New(derr.Invalid, fmt.Sprintf("%q is not a %s id: want a UUID or its first 8 or more hex digits", prefix, what))
 	}
 	low, err := uuid.Parse(hex + strings.Repeat("0", 32-len(hex)))
 	if err != nil {
