@@ -89,6 +89,13 @@ func TestJSONIsTheAPIs(t *testing.T) {
 	}
 	id := ingested.SourceID
 
+	// The plain output: titles and breadcrumbs without the heading's
+	// attribute list, the anchor in the link.
+	r = run(t, env, "search", "--k", "1", "check the installation")
+	if r.code != 0 || !strings.HasPrefix(r.stdout, "1. ") || !strings.Contains(r.stdout, "  Installing  (install.md#install)\n") || strings.Contains(r.stdout, "{") {
+		t.Errorf("search: exit %d:\n%s", r.code, r.stdout)
+	}
+
 	for _, c := range []struct {
 		golden string
 		args   []string
