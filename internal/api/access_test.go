@@ -3,6 +3,7 @@ package api_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -107,9 +108,10 @@ func TestRiverUILandsOnCompletedJobs(t *testing.T) {
 	b.waitFinished(t, b.alice, source["id"].(string))
 
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	get := func(key, path string) *http.Response {
+	// get answers the status and Location of a GET, not following it.
+	get := func(key, path string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", b.baseURL+path, nil)
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, b.baseURL+path, nil)
 		if key != "" {
 			req.Header.Set("Authorization", "Bearer "+key)
 		}
@@ -117,18 +119,18 @@ func TestRiverUILandsOnCompletedJobs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
-		return resp
+		defer resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Location")
 	}
 	for _, path := range []string{"/riverui", "/riverui/"} {
-		if resp := get(b.admin, path); resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != api.RiverUIStart {
-			t.Errorf("GET %s as admin: %d to %q, want 302 to %s", path, resp.StatusCode, resp.Header.Get("Location"), api.RiverUIStart)
+		if status, to := get(b.admin, path); status != http.StatusFound || to != api.RiverUIStart {
+			t.Errorf("GET %s as admin: %d to %q, want 302 to %s", path, status, to, api.RiverUIStart)
 		}
-		if resp := get("", path); resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("GET %s without a key: %d, want 401", path, resp.StatusCode)
+		if status, _ := get("", path); status != http.StatusUnauthorized {
+			t.Errorf("GET %s without a key: %d, want 401", path, status)
 		}
-		if resp := get(b.alice, path); resp.StatusCode != http.StatusForbidden {
-			t.Errorf("GET %s as a user: %d, want 403", path, resp.StatusCode)
+		if status, _ := get(b.alice, path); status != http.StatusForbidden {
+			t.Errorf("GET %s as a user: %d, want 403", path, status)
 		}
 	}
 	// River UI serves its page there, and its list of completed jobs has
@@ -141,7 +143,7 @@ func TestRiverUILandsOnCompletedJobs(t *testing.T) {
 		t.Fatalf("River UI's completed jobs: %d %.300s", r.status, r.body)
 	}
 	// A page of River UI with its own query is not redirected.
-	if resp := get(b.admin, "/riverui/?state=running"); resp.StatusCode != 200 {
-		t.Errorf("GET /riverui/?state=running: %d, want River UI's page", resp.StatusCode)
+	if status, _ := get(b.admin, "/riverui/?state=running"); status != http.StatusOK {
+		t.Errorf("GET /riverui/?state=running: %d, want River UI's page", status)
 	}
 }
