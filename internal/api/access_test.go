@@ -2,13 +2,11 @@ package api_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,25 +14,11 @@ import (
 	"github.com/kollektiv/kollektiv/internal/config"
 )
 
-// lockedBuffer is a log destination the server's goroutines share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// requests returns the JSON log lines with msg "request".
-func (b *lockedBuffer) requests(t *testing.T) []map[string]any {
+// requestLines returns the JSON log lines with msg "request".
+func requestLines(t *testing.T, logs *logBuffer) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
+	sc := bufio.NewScanner(strings.NewReader(logs.String()))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var line map[string]any
@@ -55,7 +39,7 @@ func (b *lockedBuffer) requests(t *testing.T) []map[string]any {
 // own JSON logger (config.Logger), as KOLLEKTIV_LOG_FORMAT=json does.
 func TestAccessLog(t *testing.T) {
 	t.Parallel()
-	logs := &lockedBuffer{}
+	logs := &logBuffer{}
 	cfg := config.MustLoadDefaults()
 	cfg.LogFormat, cfg.LogLevel = "json", slog.LevelInfo
 	b := setupLogged(t, nil, cfg.Logger(logs))
@@ -76,7 +60,7 @@ func TestAccessLog(t *testing.T) {
 		t.Fatalf("/healthz: %d %v", r.status, r.header)
 	}
 
-	lines := logs.requests(t)
+	lines := requestLines(t, logs)
 	if len(lines) != 3 {
 		t.Fatalf("want 3 request lines, got %d: %v", len(lines), lines)
 	}

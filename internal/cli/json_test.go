@@ -34,20 +34,7 @@ var update = flag.Bool("update", false, "rewrite the testdata/*.golden files fro
 func TestJSONIsTheAPIs(t *testing.T) {
 	t.Parallel()
 	dbURL := dbtest.DatabaseURL(t)
-	cfg := config.MustLoadDefaults()
-	cfg.DatabaseURL = dbURL
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.FanInSafetyInterval = 200 * time.Millisecond
-	cfg.RetryBase = 50 * time.Millisecond
-	ctx := context.Background()
-	server, err := app.New(ctx, cfg, nil, app.Options{Worker: true, API: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := server.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = server.Stop(context.Background()) })
+	server := startService(t, dbURL)
 
 	// No KOLLEKTIV_USER anywhere: the CLI's default user on both sides.
 	env := map[string]string{"DATABASE_URL": dbURL, "KOLLEKTIV_LOG_LEVEL": "warn"}
@@ -56,42 +43,18 @@ func TestJSONIsTheAPIs(t *testing.T) {
 	if created.code != 0 || !strings.Contains(created.stderr, `user "local"`) {
 		t.Fatalf("keys create: %d %q %q", created.code, created.stdout, created.stderr)
 	}
-	api := func(path string) []byte {
-		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+server.APIAddr()+path, nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
-		}
-		return body
-	}
+	api := apiGetter(t, server, key)
 
 	dir := writeDocs(t, map[string]string{
 		"install.md":  "# Installing { #install }\n\nDownload the archive and unpack it into /usr/local.\n\n## Checking the installation\n\nRun the version command to check that the tools are on your PATH.\n",
 		"modules.md":  "# Modules\n\nA module is a collection of packages released together. Create one with the init command.\n",
 		"logo.png.md": "\x89PNG\r\n\x1a\n\x00\x00binary",
 	})
-	r := run(t, env, "ingest", dir, "--wait", "--json")
-	if r.code != 0 {
-		t.Fatalf("ingest: exit %d: %s %s", r.code, r.stdout, r.stderr)
-	}
-	var ingested struct {
-		SourceID string `json:"source_id"`
-	}
-	if err := json.Unmarshal([]byte(r.stdout), &ingested); err != nil {
-		t.Fatal(err)
-	}
-	id := ingested.SourceID
+	id := ingestWait(t, env, dir)
 
 	// The plain output: titles and breadcrumbs without the heading's
 	// attribute list, the anchor in the link.
-	r = run(t, env, "search", "--k", "1", "check the installation")
+	r := run(t, env, "search", "--k", "1", "check the installation")
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "1. ") || !strings.Contains(r.stdout, "  Installing  (install.md#install)\n") || strings.Contains(r.stdout, "{") {
 		t.Errorf("search: exit %d:\n%s", r.code, r.stdout)
 	}
@@ -111,16 +74,7 @@ func TestJSONIsTheAPIs(t *testing.T) {
 		if r.code != 0 {
 			t.Fatalf("%v: exit %d: %s", c.args, r.code, r.stderr)
 		}
-		var cli, fromAPI bytes.Buffer
-		if err := json.Compact(&cli, []byte(r.stdout)); err != nil {
-			t.Fatalf("%v: not JSON: %v\n%s", c.args, err, r.stdout)
-		}
-		if err := json.Compact(&fromAPI, api(c.path)); err != nil {
-			t.Fatal(err)
-		}
-		if cli.String() != fromAPI.String() {
-			t.Errorf("%v prints\n%s\nGET %s answers\n%s", c.args, cli.String(), c.path, fromAPI.String())
-		}
+		sameJSONAs(t, strings.Join(c.args, " "), r.stdout, api(c.path))
 		checkGolden(t, c.golden, r.stdout)
 	}
 }
@@ -176,6 +130,80 @@ func TestSourcesLsTable(t *testing.T) {
 	}
 	if r := run(t, env, "sources", "show", "00000000"); r.code != 3 {
 		t.Errorf("a short id of no source: exit %d %q", r.code, r.stderr)
+	}
+}
+
+// ingestWait ingests dir with `ingest --wait --json` and returns the
+// source's id.
+func ingestWait(t *testing.T, env map[string]string, dir string) string {
+	t.Helper()
+	r := run(t, env, "ingest", dir, "--wait", "--json")
+	if r.code != 0 {
+		t.Fatalf("ingest: exit %d: %s %s", r.code, r.stdout, r.stderr)
+	}
+	var ingested struct {
+		SourceID string `json:"source_id"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &ingested); err != nil {
+		t.Fatal(err)
+	}
+	return ingested.SourceID
+}
+
+// startService runs a worker and the API on the database at url, for the
+// CLI's answers to be compared with the API's.
+func startService(t *testing.T, url string) *app.App {
+	t.Helper()
+	cfg := config.MustLoadDefaults()
+	cfg.DatabaseURL = url
+	cfg.HTTPAddr = "127.0.0.1:0"
+	cfg.FanInSafetyInterval = 200 * time.Millisecond
+	cfg.RetryBase = 50 * time.Millisecond
+	ctx := context.Background()
+	server, err := app.New(ctx, cfg, nil, app.Options{Worker: true, API: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = server.Stop(context.Background()) })
+	return server
+}
+
+// apiGetter returns a function that GETs a path of server's API with key
+// and returns the body of its 200 answer.
+func apiGetter(t *testing.T, server *app.App, key string) func(path string) []byte {
+	return func(path string) []byte {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(context.Background(), http.MethodGet, "http://"+server.APIAddr()+path, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
+		}
+		return body
+	}
+}
+
+// sameJSONAs fails unless the CLI printed, byte for byte once compacted,
+// what the API answered.
+func sameJSONAs(t *testing.T, what, cli string, api []byte) {
+	t.Helper()
+	var a, b bytes.Buffer
+	if err := json.Compact(&a, []byte(cli)); err != nil {
+		t.Fatalf("%s: --json is not JSON: %v\n%s", what, err, cli)
+	}
+	if err := json.Compact(&b, api); err != nil {
+		t.Fatal(err)
+	}
+	if a.String() != b.String() {
+		t.Errorf("%s: --json prints\n%s\nthe API answers\n%s", what, a.String(), b.String())
 	}
 }
 

@@ -177,25 +177,9 @@ func (r *Reader) Detail(ctx context.Context, row store.Source) (Source, error) {
 // id, or a prefix of at least 8 hex digits (dashes optional) that only one
 // of the user's sources has, as `kollektiv sources ls` shows it.
 func (r *Reader) ResolveID(ctx context.Context, userID, text string) (uuid.UUID, error) {
-	if id, err := uuid.Parse(text); err == nil {
-		return id, nil
-	}
-	low, high, err := documents.PrefixRange(text, "source")
-	if err != nil {
-		return uuid.Nil, err
-	}
-	ids, err := r.queries.FindUserSourceIDs(ctx, store.FindUserSourceIDsParams{Low: low, High: high, UserID: userID})
-	if err != nil {
-		return uuid.Nil, fmt.Errorf("error finding source %s: %w", text, err)
-	}
-	switch len(ids) {
-	case 0:
-		return uuid.Nil, derr.New(derr.NotFound, fmt.Sprintf("no source %s for this user", text))
-	case 1:
-		return ids[0], nil
-	default:
-		return uuid.Nil, derr.New(derr.Invalid, fmt.Sprintf("%s is the start of more than one source's id: give more of it", text))
-	}
+	return documents.ResolveShortID(text, "source", func(low, high uuid.UUID) ([]uuid.UUID, error) {
+		return r.queries.FindUserSourceIDs(ctx, store.FindUserSourceIDsParams{Low: low, High: high, UserID: userID})
+	})
 }
 
 // ListQuery asks for a page of a user's sources.
