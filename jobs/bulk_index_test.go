@@ -2,11 +2,13 @@ package jobs_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"github.com/kollektiv/kollektiv/internal/content"
+	"github.com/kollektiv/kollektiv/internal/events"
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/search"
@@ -41,6 +43,37 @@ func TestPipelineBulkIndex(t *testing.T) {
 	for _, id := range []uuid.UUID{largeID, smallID} {
 		if source := waitTerminal(t, b, id); source.Stage != string(lifecycle.StageCompleted) {
 			t.Fatalf("source %s ended %s: %v", id, source.Stage, source.Error)
+		}
+	}
+
+	// The large source said when its index build began, with every chunk
+	// embedded by then, before chunks_generated; the small one never did.
+	for id, wantBulk := range map[uuid.UUID]bool{largeID: true, smallID: false} {
+		evs, err := events.After(ctx, b.pool, id, 0, 100_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		building, at := 0, -1
+		for i, e := range evs {
+			var p struct {
+				BuildingIndex bool `json:"building_index"`
+				Written       int  `json:"chunks_written"`
+				Embedded      int  `json:"chunks_embedded"`
+			}
+			_ = json.Unmarshal(e.Payload, &p)
+			if e.Stage == lifecycle.StageProgress && p.BuildingIndex {
+				building++
+				at = i
+				if p.Written == 0 || p.Embedded != p.Written {
+					t.Errorf("source %s: building_index event with chunks %d embedded of %d", id, p.Embedded, p.Written)
+				}
+			}
+			if e.Stage == lifecycle.StageChunksGenerated && at < 0 && wantBulk {
+				t.Errorf("source %s: chunks_generated before the building_index event", id)
+			}
+		}
+		if want := map[bool]int{true: 1, false: 0}[wantBulk]; building != want {
+			t.Errorf("source %s: %d building_index events, want %d", id, building, want)
 		}
 	}
 

@@ -89,9 +89,30 @@ func (w *CheckChunkingCompleteWorker) Work(ctx context.Context, job *river.Job[C
 // buildIndex makes a bulk-indexed source's vectors searchable: its index is
 // built in one go over its rows, outside any transaction (a concurrent
 // build cannot run in one), before the events that say it is ready.
+//
+// The build can take minutes on a large source, during which no batch job
+// reports progress: a progress event with "building_index": true says it
+// has begun, so a client shows the index build rather than a frozen count.
+// Its key makes it once per generation, however often the check retries.
 func (w *CheckChunkingCompleteWorker) buildIndex(ctx context.Context, source store.Source) error {
 	if !source.BulkIndex {
 		return nil
+	}
+	if err := inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
+		counted, err := store.New(tx).GetSourceByID(ctx, source.ID)
+		if err != nil {
+			return fmt.Errorf("error loading source: %w", err)
+		}
+		return ScheduleEvent(ctx, client(ctx), tx, source.ID, source.Generation, lifecycle.StageProgress,
+			fmt.Sprintf("%d:progress:building_index", source.Generation), map[string]any{
+				"documents_processed": counted.DocumentsProcessed,
+				"documents_total":     counted.DocumentsScheduled,
+				"chunks_written":      counted.ChunksWritten,
+				"chunks_embedded":     counted.ChunksEmbedded,
+				"building_index":      true,
+			})
+	}); err != nil {
+		return err
 	}
 	dims := w.p.Embedder.Dimensions()
 	start := time.Now()

@@ -19,8 +19,8 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/apikeys"
 	"github.com/kollektiv/kollektiv/internal/app"
+	"github.com/kollektiv/kollektiv/internal/apptest"
 	"github.com/kollektiv/kollektiv/internal/config"
-	"github.com/kollektiv/kollektiv/internal/dbtest"
 	"github.com/kollektiv/kollektiv/internal/wait"
 )
 
@@ -51,32 +51,11 @@ func setup(t *testing.T, tweak func(*config.Config)) *testBundle {
 func setupLogged(t *testing.T, tweak func(*config.Config), logger *slog.Logger) *testBundle {
 	t.Helper()
 	ctx := context.Background()
-	cfg := config.MustLoadDefaults()
-	cfg.DatabaseURL = dbtest.DatabaseURL(t)
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.FanInSafetyInterval = 200 * time.Millisecond
-	cfg.RetryBase = 10 * time.Millisecond
-	cfg.SoftStopTimeout = time.Second
-	// Tests send requests as fast as the machine allows; only
-	// TestRateLimit, which sets its own, is about the limiter.
-	cfg.APIRateLimit, cfg.APIRateBurst = 100_000, 100_000
+	cfg := apptest.Config(t)
 	if tweak != nil {
 		tweak(cfg)
 	}
-	a, err := app.New(ctx, cfg, logger, app.Options{Worker: true, API: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := a.Stop(ctx); err != nil {
-			t.Errorf("stopping: %v", err)
-		}
-	})
+	a := apptest.Start(t, cfg, logger, app.Options{Worker: true, API: true})
 	b := &testBundle{app: a, baseURL: "http://" + a.APIAddr()}
 	for _, k := range []struct {
 		user  string

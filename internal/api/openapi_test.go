@@ -12,7 +12,6 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/documents"
 	"github.com/kollektiv/kollektiv/internal/search"
-	"github.com/kollektiv/kollektiv/internal/sources"
 )
 
 // TestOpenAPIMatchesRoutes keeps /v1/openapi.json in step with the mux: every
@@ -87,8 +86,8 @@ func TestOpenAPIDocumentSchemas(t *testing.T) {
 		"DocumentList":   reflect.TypeFor[documents.List](),
 		"DocumentDetail": reflect.TypeFor[documents.Detail](),
 		"Chunk":          reflect.TypeFor[documents.Chunk](),
-		"Source":         reflect.TypeFor[sources.Source](),
-		"SourceList":     reflect.TypeFor[sources.List](),
+		"Source":         reflect.TypeFor[documents.Source](),
+		"SourceList":     reflect.TypeFor[documents.SourceList](),
 		"SearchResponse": reflect.TypeFor[search.Response](),
 	} {
 		s, ok := doc.Components.Schemas[name]

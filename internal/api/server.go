@@ -25,7 +25,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/derr"
 	"github.com/kollektiv/kollektiv/internal/documents"
 	"github.com/kollektiv/kollektiv/internal/ingest"
-	"github.com/kollektiv/kollektiv/internal/sources"
+	"github.com/kollektiv/kollektiv/internal/mcpserver"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -78,7 +78,6 @@ type Server struct {
 	Config
 	queries *store.Queries
 	docs    *documents.Reader
-	sources *sources.Reader
 	logger  *slog.Logger
 	mux     *http.ServeMux
 	limiter *rateLimiter
@@ -129,7 +128,6 @@ func New(cfg Config) (*Server, error) {
 		guard:   newBrowserGuard(),
 	}
 	s.docs = documents.NewReader(s.queries)
-	s.sources = sources.NewReader(s.queries)
 	var err error
 	if s.metrics, err = newHTTPMetrics(cfg.Registry); err != nil {
 		return nil, err
@@ -155,6 +153,12 @@ func New(cfg Config) (*Server, error) {
 		s.riverUI.ServeHTTP(w, r)
 		return nil
 	}}))
+	// MCP over streamable HTTP: the same keys, guard and limits as /v1.
+	mcpHandler, err := s.mcpHandler()
+	if err != nil {
+		return nil, err
+	}
+	s.mux.Handle("/mcp", s.wrap(route{pattern: "/mcp", access: user, handler: mcpHandler}))
 	s.mux.Handle("/", s.wrap(route{pattern: "/", access: public, handler: func(http.ResponseWriter, *http.Request) error {
 		return errorf(derr.NotFound, "no such endpoint")
 	}}))
@@ -191,6 +195,25 @@ const RiverUIStart = "/riverui/jobs?state=completed"
 func (s *Server) riverUIStart(w http.ResponseWriter, r *http.Request) error {
 	http.Redirect(w, r, RiverUIStart, http.StatusFound)
 	return nil
+}
+
+// mcpHandler serves /mcp: the MCP server on this API's services, each
+// request acting for its key's user.
+func (s *Server) mcpHandler() (func(w http.ResponseWriter, r *http.Request) error, error) {
+	srv, err := mcpserver.New(mcpserver.Config{
+		Queries: s.queries, Search: mcpserver.Searcher(s.Search), Ingest: s.Ingest, Crawl: s.crawlLimits(), Logger: s.logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("error creating the MCP server: %w", err)
+	}
+	h, err := srv.HTTPHandler(func(r *http.Request) string { return keyFrom(r.Context()).UserID })
+	if err != nil {
+		return nil, err
+	}
+	return func(w http.ResponseWriter, r *http.Request) error {
+		h.ServeHTTP(w, r)
+		return nil
+	}, nil
 }
 
 // Start starts River UI's background work, which runs until Stop. Call it

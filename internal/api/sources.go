@@ -2,7 +2,6 @@ package api
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
@@ -23,10 +22,19 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/derr"
+	"github.com/kollektiv/kollektiv/internal/documents"
 	"github.com/kollektiv/kollektiv/internal/ingest"
-	"github.com/kollektiv/kollektiv/internal/sources"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
+
+// sourceView is a source as the API shows it: documents' view, which the
+// MCP server shows too.
+type (
+	sourceView     = documents.Source
+	failedDocument = documents.FailedDocument
+)
+
+func viewOf(s store.Source) sourceView { return documents.SourceOf(s) }
 
 // createSourceRequest is the body of POST /v1/sources: a URL to fetch or
 // crawl, or documents inline.
@@ -36,12 +44,7 @@ type createSourceRequest struct {
 	Documents []documentInput `json:"documents"`
 }
 
-type crawlRequest struct {
-	PageLimit    int      `json:"page_limit"`
-	MaxDepth     int      `json:"max_depth"`
-	IncludePaths []string `json:"include_paths"`
-	ExcludePaths []string `json:"exclude_paths"`
-}
+type crawlRequest = ingest.CrawlRequest
 
 type documentInput struct {
 	Title   string `json:"title"`
@@ -216,15 +219,8 @@ func (s *Server) decodeCreateSource(r *http.Request) (createSourceRequest, error
 	case req.URL != "" && len(req.Documents) > 0:
 		return req, errorf(derr.Invalid, "send either url or documents, not both")
 	case req.URL != "":
-		crawl, err := s.crawlSettings(req.Crawl)
-		if err != nil {
+		if _, err := ingest.CheckURLCrawl(req.URL, req.Crawl, s.crawlLimits(), "crawl."); err != nil {
 			return req, err
-		}
-		if !strings.HasPrefix(req.URL, "http://") && !strings.HasPrefix(req.URL, "https://") {
-			return req, errorf(derr.Invalid, "url: want an http or https URL")
-		}
-		if err := content.ValidateCrawl(req.URL, crawl.ContentOptions()); err != nil {
-			return req, errorf(derr.Invalid, "url: "+err.Error())
 		}
 	case len(req.Documents) > 0:
 		if len(req.Documents) > s.Limits.MaxDocuments {
@@ -359,7 +355,7 @@ func (s *Server) replay(r *http.Request, w http.ResponseWriter, p ingest.AddPara
 	if err := ingest.SameRequest(source, p.RequestHash); err != nil {
 		return source, false, err
 	}
-	writeJSON(w, http.StatusAccepted, sources.View(source))
+	writeJSON(w, http.StatusAccepted, viewOf(source))
 	return source, true, nil
 }
 
@@ -402,27 +398,15 @@ func hashUpload(form *multipart.Form) ([]byte, error) {
 	return h.Sum(nil), nil
 }
 
-// crawlSettings checks a request's crawl object. Without one the URL's
-// page alone is fetched; with one, up to 50 pages unless page_limit says
-// otherwise. Whether private addresses may be crawled is the deployment's
-// choice, never the client's.
+// crawlSettings checks a request's crawl object (see ingest.CheckCrawl).
 func (s *Server) crawlSettings(req *crawlRequest) (ingest.CrawlSettings, error) {
-	opts := ingest.CrawlSettings{MaxPages: 1, AllowPrivate: s.Limits.CrawlAllowPrivate}
-	if req == nil {
-		return opts, nil
-	}
-	switch {
-	case req.PageLimit < 0:
-		return opts, errorf(derr.Invalid, "crawl.page_limit: must not be negative")
-	case req.PageLimit > s.Limits.MaxCrawlPages:
-		return opts, errorf(derr.TooLarge, fmt.Sprintf("crawl.page_limit %d is above the limit of %d pages", req.PageLimit, s.Limits.MaxCrawlPages))
-	case req.MaxDepth < 0:
-		return opts, errorf(derr.Invalid, "crawl.max_depth: must not be negative")
-	}
-	opts.MaxPages = cmp.Or(req.PageLimit, 50)
-	opts.MaxDepth = req.MaxDepth
-	opts.IncludePaths, opts.ExcludePaths = req.IncludePaths, req.ExcludePaths
-	return opts, nil
+	return ingest.CheckCrawl(req, s.crawlLimits(), "crawl.")
+}
+
+// crawlLimits are the deployment's: whether private addresses may be
+// crawled is never the client's choice.
+func (s *Server) crawlLimits() ingest.CrawlLimits {
+	return ingest.CrawlLimits{MaxPages: s.Limits.MaxCrawlPages, AllowPrivate: s.Limits.CrawlAllowPrivate}
 }
 
 func (s *Server) add(w http.ResponseWriter, r *http.Request, p ingest.AddParams) error {
@@ -430,9 +414,9 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request, p ingest.AddParams)
 	if err != nil {
 		return err
 	}
-	view := sources.View(added.Source)
+	view := viewOf(added.Source)
 	for _, prob := range p.Problems {
-		view.Failed = append(view.Failed, sources.FailedDocument{URL: prob.URL, Error: prob.Error()})
+		view.Failed = append(view.Failed, failedDocument{URL: prob.URL, Error: prob.Error()})
 	}
 	writeJSON(w, http.StatusAccepted, view)
 	return nil
@@ -540,11 +524,7 @@ func (s *Server) sourceID(r *http.Request) (uuid.UUID, error) {
 }
 
 func (s *Server) ownedSource(ctx context.Context, id uuid.UUID) (store.Source, error) {
-	source, err := s.queries.GetSource(ctx, store.GetSourceParams{ID: id, UserID: keyFrom(ctx).UserID})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return source, errorf(derr.NotFound, "no such source")
-	}
-	return source, err
+	return s.docs.OwnedSource(ctx, keyFrom(ctx).UserID, id)
 }
 
 func (s *Server) getSource(w http.ResponseWriter, r *http.Request) error {
@@ -556,7 +536,7 @@ func (s *Server) getSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	view, err := s.sources.Detail(r.Context(), source)
+	view, err := s.fullView(r.Context(), source)
 	if err != nil {
 		return err
 	}
@@ -564,16 +544,23 @@ func (s *Server) getSource(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// fullView adds the summary and the failed documents with their reasons.
+func (s *Server) fullView(ctx context.Context, source store.Source) (sourceView, error) {
+	return s.docs.SourceDetail(ctx, source)
+}
+
 func (s *Server) listSources(w http.ResponseWriter, r *http.Request) error {
-	q := sources.ListQuery{UserID: keyFrom(r.Context()).UserID, Cursor: r.URL.Query().Get("cursor")}
+	limit := 0
 	if v := r.URL.Query().Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return errorf(derr.Invalid, fmt.Sprintf("limit: want a whole number from 1 to %d", sources.MaxLimit))
+		if err != nil || n < 1 || n > documents.MaxSourceLimit {
+			return errorf(derr.Invalid, fmt.Sprintf("limit: want a whole number from 1 to %d", documents.MaxSourceLimit))
 		}
-		q.Limit = n
+		limit = n
 	}
-	list, err := s.sources.List(r.Context(), q)
+	list, err := s.docs.Sources(r.Context(), documents.SourcesQuery{
+		UserID: keyFrom(r.Context()).UserID, Limit: limit, Cursor: r.URL.Query().Get("cursor"),
+	})
 	if err != nil {
 		return err
 	}
@@ -604,9 +591,9 @@ func (s *Server) retrySource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	view := sources.View(source)
+	view := viewOf(source)
 	writeJSON(w, http.StatusAccepted, struct {
-		sources.Source
+		sourceView
 		Retried int64 `json:"retried_documents"`
 	}{view, n})
 	return nil
@@ -629,6 +616,6 @@ func (s *Server) refreshSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, sources.View(added.Source))
+	writeJSON(w, http.StatusAccepted, viewOf(added.Source))
 	return nil
 }

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -15,7 +14,6 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/derr"
 	"github.com/kollektiv/kollektiv/internal/search"
-	"github.com/kollektiv/kollektiv/internal/store"
 )
 
 // Searcher runs a search for one user (q.UserID): search.Searcher's Search.
@@ -42,7 +40,7 @@ func (s *Server) sourceEvents(w http.ResponseWriter, r *http.Request) error {
 			return errorf(derr.Invalid, "Last-Event-ID: want an event id")
 		}
 	}
-	view, err := s.sources.Detail(r.Context(), source)
+	view, err := s.fullView(r.Context(), source)
 	if err != nil {
 		return err
 	}
@@ -130,19 +128,9 @@ func (s *Server) searchQuery(r *http.Request) (search.Query, error) {
 	if len(q.SourceIDs) > search.MaxSourceIDs {
 		return q, errorf(derr.Invalid, fmt.Sprintf("source_id: at most %d sources, got %d", search.MaxSourceIDs, len(q.SourceIDs)))
 	}
-	if len(q.SourceIDs) > 0 {
-		// Another user's source is not found, as everywhere.
-		owned, err := s.queries.ListOwnedSourceIDs(r.Context(), store.ListOwnedSourceIDsParams{UserID: q.UserID, Ids: q.SourceIDs})
-		if err != nil {
-			return q, fmt.Errorf("error checking the sources searched: %w", err)
-		}
-		for _, id := range q.SourceIDs {
-			if !slices.Contains(owned, id) {
-				// No id in the message: bob's answer for alice's source is
-				// the same as for a random one.
-				return q, errorf(derr.NotFound, "no such source")
-			}
-		}
+	// Another user's source is not found, as everywhere.
+	if err := s.docs.CheckSources(r.Context(), q.UserID, q.SourceIDs); err != nil {
+		return q, err
 	}
 	return q, nil
 }

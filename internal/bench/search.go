@@ -53,7 +53,7 @@ func (r *SearchReport) WriteTable(w io.Writer) error {
 	t.add("measure", "value")
 	t.add("seed (chunk, embed, COPY, index)", fmt.Sprintf("%.1f s", r.SeedSeconds))
 	t.add("p50", fmt.Sprintf("%.1f ms", r.P50))
-	t.add("p95", fmt.Sprintf("%.1f ms (target < 50 ms at 100,000 chunks)", r.P95))
+	t.add("p95", fmt.Sprintf("%.1f ms (target < 20 ms at 100,000 chunks)", r.P95))
 	t.add("p99", fmt.Sprintf("%.1f ms", r.P99))
 	t.add("hits per query", fmt.Sprintf("%.1f", r.HitsPerQuery))
 	return t.write(w)

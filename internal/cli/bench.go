@@ -68,8 +68,11 @@ kollektiv bench search --corpus ../shared/corpus --chunks 100000`,
 			chunks := fs.Int("chunks", 100_000, "search: chunks in the collection")
 			queries := fs.Int("queries", 1000, "search: timed queries")
 			return func(ctx context.Context, env Env, args []string) error {
+				if err := checkSubcommand(args, "queue", "ingest", "latency", "search"); err != nil {
+					return err
+				}
 				if len(args) != 1 {
-					return fmt.Errorf("%w: want one mode: queue, ingest, latency or search", errUsage)
+					return fmt.Errorf("%w: bench %s takes no arguments", errUsage, args[0])
 				}
 				logger := cfg.Logger(env.Stderr)
 				var (
@@ -100,8 +103,6 @@ kollektiv bench search --corpus ../shared/corpus --chunks 100000`,
 						return fmt.Errorf("%w: search needs --corpus DIR", errUsage)
 					}
 					report, err = bench.Search(ctx, bench.SearchOptions{Config: cfg, Corpus: *corpus, Chunks: *chunks, Queries: *queries, Keep: *keep, Logger: logger})
-				default:
-					return fmt.Errorf("%w: unknown mode %q: want queue, ingest, latency or search", errUsage, args[0])
 				}
 				if err != nil {
 					return err

@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -40,8 +41,8 @@ type command struct {
 	flags func(fs *flag.FlagSet, cfg *config.Config) func(ctx context.Context, env Env, args []string) error
 }
 
-// errUsage marks an error in how the command was called: Main prints the
-// command's usage after it and exits with status 2.
+// errUsage marks an error in how the command was called: Main prints it on
+// one line with a pointer to the command's --help, and exits with status 2.
 var errUsage = errors.New("usage error")
 
 // exitError carries an exit status other than 1 without printing anything.
@@ -59,6 +60,7 @@ func commands() []command {
 		evalCommand(),
 		sourcesCommand(),
 		docsCommand(),
+		mcpCommand(),
 		keysCommand(),
 		migrateCommand(),
 		checkCommand(),
@@ -78,6 +80,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 			return Main(ctx, []string{args[1], "--help"}, env)
 		}
 		printCommands(env.Stdout)
+		return 0
+	}
+	if args[0] == "--version" || args[0] == "-v" || args[0] == "-version" {
+		fmt.Fprintf(env.Stdout, "kollektiv %s\n", Version())
 		return 0
 	}
 	var cmd *command
@@ -114,8 +120,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 			printUsage(env.Stdout, cmd, fs)
 			return 0
 		}
-		fmt.Fprintf(env.Stderr, "kollektiv %s: %v\n\n", cmd.name, err)
-		printUsage(env.Stderr, cmd, fs)
+		fmt.Fprintf(env.Stderr, "kollektiv %s: %s; see `kollektiv %s --help`\n", cmd.name, describeFlagError(err), cmd.name)
 		return 2
 	}
 
@@ -133,8 +138,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	case errors.As(err, &exit):
 		return exit.code
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(env.Stderr, "kollektiv %s: %v\n\n", cmd.name, err)
-		printUsage(env.Stderr, cmd, fs)
+		fmt.Fprintf(env.Stderr, "kollektiv %s: %v; see `kollektiv %s --help`\n", cmd.name, strings.TrimPrefix(err.Error(), errUsage.Error()+": "), cmd.name)
 		return 2
 	default:
 		// The exit status of a domain error (not found, conflict, ...) is
@@ -205,4 +209,37 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, rest[0])
 		args = rest[1:]
 	}
+}
+
+// describeFlagError says what is wrong with a flag as the help spells
+// flags, --name: the flag package's errors name them -name.
+func describeFlagError(err error) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		return "unknown flag --" + name
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		return "flag --" + name + " needs a value"
+	}
+	// invalid value "x" for flag -k: parse error; invalid boolean value
+	// "x" for -wait: parse error.
+	msg = strings.TrimSuffix(msg, ": parse error")
+	msg = strings.Replace(msg, " for flag -", " for flag --", 1)
+	return strings.Replace(msg, " for -", " for flag --", 1)
+}
+
+// checkSubcommand returns a usage error unless args start with one of the
+// command's subcommands, naming them.
+func checkSubcommand(args []string, subcommands ...string) error {
+	want := subcommands[0]
+	if n := len(subcommands); n > 1 {
+		want = strings.Join(subcommands[:n-1], ", ") + " or " + subcommands[n-1]
+	}
+	if len(args) == 0 {
+		return fmt.Errorf("%w: want a subcommand: %s", errUsage, want)
+	}
+	if !slices.Contains(subcommands, args[0]) {
+		return fmt.Errorf("%w: unknown subcommand %q: want %s", errUsage, args[0], want)
+	}
+	return nil
 }

@@ -72,8 +72,52 @@ func TestUsageErrors(t *testing.T) {
 		if r.code != 2 {
 			t.Errorf("%q: exit %d, want 2", args, r.code)
 		}
-		if r.stderr == "" {
-			t.Errorf("%q: no message on stderr", args)
+		if lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n"); len(lines) != 1 || !strings.HasSuffix(lines[0], "; see `kollektiv "+args[0]+" --help`") {
+			if args[0] != "nonsense" {
+				t.Errorf("%q: stderr %q, want one line pointing to --help", args, r.stderr)
+			}
+		}
+	}
+}
+
+// TestConventions: --version and -v print the version; an unknown
+// subcommand is named as one with the command's subcommands; search
+// refuses the k the API refuses, in its words; a wrong flag is one line
+// naming it and pointing to the command's --help, not the whole help. All
+// exit 2 without touching a database.
+func TestConventions(t *testing.T) {
+	t.Parallel()
+	version := run(t, nil, "version")
+	for _, flag := range []string{"--version", "-v"} {
+		if r := run(t, nil, flag); r.code != 0 || r.stdout != version.stdout || !strings.HasPrefix(r.stdout, "kollektiv ") {
+			t.Errorf("%s: exit %d, stdout %q, want %q", flag, r.code, r.stdout, version.stdout)
+		}
+	}
+	// No database answers here: each must fail before it would connect.
+	env := map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=1", "KOLLEKTIV_LOCAL_POSTGRES": "never"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sources", "frob"}, `kollektiv sources: unknown subcommand "frob": want ls, show, docs, watch, rm, retry or refresh; see ` + "`kollektiv sources --help`"},
+		{[]string{"sources", "frob", "0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10"}, `unknown subcommand "frob"`},
+		{[]string{"sources"}, "want a subcommand: ls, show"},
+		{[]string{"keys", "frob"}, `unknown subcommand "frob": want create, ls or revoke`},
+		{[]string{"migrate", "frob"}, `unknown subcommand "frob": want up, down or status`},
+		{[]string{"docs", "frob"}, `unknown subcommand "frob": want show;`},
+		{[]string{"bench", "frob"}, `unknown subcommand "frob": want queue, ingest, latency or search`},
+		{[]string{"search", "--k", "0", "borrowing"}, "kollektiv search: --k: want a whole number from 1 to 100, got 0; see `kollektiv search --help`"},
+		{[]string{"search", "--k", "101", "borrowing"}, "--k: want a whole number from 1 to 100, got 101"},
+		{[]string{"eval", "--k", "0", "questions.jsonl"}, "--k: want a whole number from 1 to 100, got 0"},
+		{[]string{"search", "--bogus", "borrowing"}, "kollektiv search: unknown flag --bogus; see `kollektiv search --help`"},
+		{[]string{"search", "borrowing", "--k"}, "kollektiv search: flag --k needs a value; see"},
+		{[]string{"ingest", "--wait=maybe", "."}, `invalid boolean value "maybe" for flag --wait`},
+		{[]string{"search", "--k", "five", "borrowing"}, `invalid value "five" for flag --k`},
+	} {
+		r := run(t, env, c.args...)
+		lines := strings.Split(strings.TrimSuffix(r.stderr, "\n"), "\n")
+		if r.code != 2 || len(lines) != 1 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("%q: exit %d, stderr %q; want exit 2 and one line with %q", c.args, r.code, r.stderr, c.want)
 		}
 	}
 }

@@ -49,11 +49,8 @@ kollektiv docs show 3c1d9a77-5e2b-5f0a-8d1c-2b7e4f6a9c01 --json`,
 			chunkLimit := fs.Int("chunk-limit", documents.DefaultChunkLimit, fmt.Sprintf("chunks to show, 1 to %d", documents.MaxChunkLimit))
 			chunkCursor := fs.String("chunk-cursor", "", "continue the chunks where the last page ended")
 			return func(ctx context.Context, env Env, args []string) error {
-				if len(args) == 0 {
-					return fmt.Errorf("%w: want show ID", errUsage)
-				}
-				if args[0] != "show" {
-					return fmt.Errorf("%w: unknown docs subcommand %q; want show", errUsage, args[0])
+				if err := checkSubcommand(args, "show"); err != nil {
+					return err
 				}
 				if len(args) != 2 {
 					return fmt.Errorf("%w: docs show needs a document id", errUsage)

@@ -216,8 +216,8 @@ func TestSourcesDocsAndDocsShow(t *testing.T) {
 		{env, []string{"docs", "show", "zz"}, 2, "not a document id"},
 		{env, []string{"docs", "show", guide.ID.String(), "--chunk-limit", "501"}, 2, "chunk_limit:"},
 		{env, []string{"docs", "show"}, 2, "needs a document id"},
-		{env, []string{"docs", "frob"}, 2, "unknown docs subcommand"},
-		{env, []string{"docs"}, 2, "want show ID"},
+		{env, []string{"docs", "frob"}, 2, `unknown subcommand "frob": want show`},
+		{env, []string{"docs"}, 2, "want a subcommand: show"},
 	} {
 		r := run(t, tc.env, tc.args...)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) || r.stdout != "" {

@@ -80,8 +80,8 @@ kollektiv eval --headings --source 0f6c...`,
 			asJSON := fs.Bool("json", false, "print the whole report, every question included, as JSON")
 			misses := fs.Bool("misses", true, "list the questions not answered first")
 			return func(ctx context.Context, env Env, args []string) error {
-				if *k < 1 || *k > search.MaxK {
-					return fmt.Errorf("%w: --k must be between 1 and %d, got %d", errUsage, search.MaxK, *k)
+				if err := checkK(*k); err != nil {
+					return err
 				}
 				template, err := controls.query(search.Query{UserID: cfg.User, K: *k})
 				if err != nil {

@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"os/signal"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -25,21 +29,45 @@ const (
 	reconnectGiveUp = 10 * time.Minute
 )
 
+// followTick is how often the status line is redrawn (its times move on)
+// and the worker notice looks at the time.
+const followTick = 250 * time.Millisecond
+
 // followSource follows the source generation's events until a terminal
-// one, as redrawn progress bars on a terminal, as one line per event
+// one, as a status line redrawn in place on a terminal, as lines
 // otherwise, or silently (quiet), and returns the source as it ended.
 //
 // The workers survive a database restart, and so does this: a lost
 // connection (a restart, a terminated backend) is said once on stderr; the
 // command reconnects with capped, jittered backoff and resumes after the
 // last event it saw, so no event is shown twice or missed.
-func followSource(ctx context.Context, env Env, a *app.App, cmd string, sourceID uuid.UUID, generation int32, quiet bool) (store.Source, error) {
-	start := time.Now()
+//
+// When nothing happens for cfg.NoWorkerNotice and no worker has sent a
+// heartbeat within cfg.CheckWorkerWithin, it says so once on stderr, with
+// how to start one, and goes on waiting; it says when a worker appears.
+func followSource(ctx context.Context, env Env, a *app.App, cfg *config.Config, cmd string, sourceID uuid.UUID, generation int32, quiet bool) (store.Source, error) {
 	var view *progressView
-	if !quiet && isTerminal(env.Stdout) {
-		view = newProgressView(env.Stdout, time.Now)
+	say := func(msg string) { fmt.Fprintln(env.Stderr, msg) }
+	if !quiet {
+		cols := 0
+		if isTerminal(env.Stdout) {
+			cols = cmp.Or(terminalColumns(env.Stdout), defaultColumns)
+		}
+		view = newProgressView(env.Stdout, env.Stderr, cols, time.Now)
+		say = view.note
+		defer view.close()
 	}
-	r := &reconnector{env: env, cmd: cmd, ping: a.Pool.Ping}
+	notice := &workerNotice{
+		cmd: cmd, after: cfg.NoWorkerNotice, within: cfg.CheckWorkerWithin, say: say,
+		count: func(ctx context.Context) (int64, error) {
+			return a.Queries.CountLiveWorkers(ctx, cfg.CheckWorkerWithin.Seconds())
+		},
+	}
+	notice.moved(time.Now())
+	stop := startFollowBackground(ctx, env, view, notice)
+	defer stop()
+
+	r := &reconnector{cmd: cmd, say: say, ping: a.Pool.Ping}
 	var lastID int64
 	for {
 		err := events.Follow(ctx, a.Pool, sourceID, lastID, 500*time.Millisecond, func(e events.Event) (bool, error) {
@@ -47,11 +75,9 @@ func followSource(ctx context.Context, env Env, a *app.App, cmd string, sourceID
 			if e.Generation != generation {
 				return false, nil
 			}
-			switch {
-			case view != nil:
+			notice.moved(time.Now())
+			if view != nil {
 				view.event(e)
-			case !quiet:
-				fmt.Fprintf(env.Stdout, "%6.1fs  %-20s %s\n", time.Since(start).Seconds(), e.Stage, describeEvent(e))
 			}
 			return e.Stage.Terminal(), nil
 		})
@@ -73,10 +99,108 @@ func followSource(ctx context.Context, env Env, a *app.App, cmd string, sourceID
 	}
 }
 
+// startFollowBackground runs what goes on beside the events until the
+// returned stop is called: the view's ticks, its redraw when the terminal
+// is resized (SIGWINCH), and the worker notice.
+func startFollowBackground(ctx context.Context, env Env, view *progressView, notice *workerNotice) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	resized := make(chan os.Signal, 1)
+	if view != nil && view.term {
+		notifyResize(resized)
+	}
+	go func() {
+		defer close(done)
+		defer signal.Stop(resized)
+		ticker := time.NewTicker(followTick)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-resized:
+				view.resize(terminalColumns(env.Stdout))
+			case now := <-ticker.C:
+				if view != nil {
+					view.tick()
+				}
+				notice.check(ctx, now)
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// workerNotice tells a user waiting on a source that no worker is alive to
+// process it: after `after` without an event, it counts the workers that
+// sent a heartbeat within `within` (as `kollektiv check` does), says once
+// when there is none and how to start one, and says when one appears.
+type workerNotice struct {
+	cmd           string
+	after, within time.Duration
+	count         func(context.Context) (int64, error)
+	say           func(string)
+
+	mu        sync.Mutex
+	movedAt   time.Time // the last event
+	checkedAt time.Time
+	absent    bool // the user was told that no worker is alive
+}
+
+// moved records that an event arrived at now: a worker is alive.
+func (w *workerNotice) moved(now time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.movedAt = now
+	w.appeared()
+}
+
+// appeared says that a worker is alive, after the user was told none was.
+func (w *workerNotice) appeared() {
+	if w.absent {
+		w.absent = false
+		w.say(fmt.Sprintf("kollektiv %s: a worker is alive now; following the source.", w.cmd))
+	}
+}
+
+// check counts the live workers when it is time to, and says what changed.
+// While a worker is awaited it looks every second; else once per `after`
+// of silence.
+func (w *workerNotice) check(ctx context.Context, now time.Time) {
+	w.mu.Lock()
+	due := now.Sub(w.checkedAt) >= time.Second
+	if !w.absent {
+		due = now.Sub(w.movedAt) >= w.after && now.Sub(w.checkedAt) >= w.after
+	}
+	w.mu.Unlock()
+	if !due {
+		return
+	}
+	live, err := w.count(ctx)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.checkedAt = now
+	if err != nil {
+		return // a lost database is the event loop's to report
+	}
+	switch {
+	case live == 0 && !w.absent:
+		w.absent = true
+		w.say(fmt.Sprintf("kollektiv %s: no worker has sent a heartbeat in the last %s, so nothing is processing the source.\n"+
+			"Start one with `kollektiv worker` (or `kollektiv serve`: the API and workers in one process). Still waiting.",
+			w.cmd, config.FormatDuration(w.within)))
+	case live > 0:
+		w.appeared()
+	}
+}
+
 // reconnector waits out a lost database connection.
 type reconnector struct {
-	env  Env
 	cmd  string
+	say  func(string) // to the user, on stderr
 	ping func(context.Context) error
 }
 
@@ -88,7 +212,7 @@ func (r *reconnector) wait(ctx context.Context, err error, lastID int64) error {
 		return err
 	}
 	began := time.Now()
-	fmt.Fprintf(r.env.Stderr, "kollektiv %s: lost the database connection (%v); reconnecting, then resuming after event %d\n", r.cmd, err, lastID)
+	r.say(fmt.Sprintf("kollektiv %s: lost the database connection (%v); reconnecting, then resuming after event %d", r.cmd, err, lastID))
 	delay := reconnectMin
 	for {
 		// Full jitter over the upper half: many clients cut by one
@@ -101,7 +225,7 @@ func (r *reconnector) wait(ctx context.Context, err error, lastID int64) error {
 		}
 		pingErr := r.ping(ctx)
 		if pingErr == nil {
-			fmt.Fprintf(r.env.Stderr, "kollektiv %s: reconnected after %s\n", r.cmd, config.FormatDuration(time.Since(began).Round(100*time.Millisecond)))
+			r.say(fmt.Sprintf("kollektiv %s: reconnected after %s", r.cmd, config.FormatDuration(time.Since(began).Round(100*time.Millisecond))))
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -124,6 +248,6 @@ func stoppedFollowing(ctx context.Context, env Env, cmd string, sourceID uuid.UU
 	if ctx.Err() == nil || !errors.Is(err, ctx.Err()) {
 		return err
 	}
-	fmt.Fprintf(env.Stderr, "kollektiv %s: stopped following source %s; it goes on processing. Follow it again with:\n  kollektiv sources watch %s\n", cmd, sourceID, sourceID)
+	fmt.Fprintf(env.Stderr, "kollektiv %s: stopped following; the source goes on processing.\nFollow it again with:\n  kollektiv sources watch %s\n", cmd, sourceID)
 	return exitError{code: 130}
 }

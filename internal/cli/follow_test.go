@@ -103,8 +103,9 @@ func startWorker(t *testing.T, url string, tune ...func(*config.Config)) *app.Ap
 
 // pausedChunkingWorker runs a worker whose chunking queue is paused (with
 // River's queue pause, resumed by QueueResume): a source's first events
-// are published, and it goes no further.
-func pausedChunkingWorker(t *testing.T, url string) *app.App {
+// are published, and it goes no further. tune, when given, changes the
+// worker's settings.
+func pausedChunkingWorker(t *testing.T, url string, tune ...func(*config.Config)) *app.App {
 	t.Helper()
 	pool, err := pgx.Connect(context.Background(), url)
 	if err != nil {
@@ -116,7 +117,7 @@ func pausedChunkingWorker(t *testing.T, url string) *app.App {
 		VALUES ('chunking', now(), '{}', now(), now())`); err != nil {
 		t.Fatal(err)
 	}
-	return startWorker(t, url)
+	return startWorker(t, url, tune...)
 }
 
 func writeDocs(t *testing.T, docs map[string]string) string {

@@ -44,9 +44,14 @@ not read and is recorded as a failed document, unless
 API's or ` + "`sources refresh`" + `) never follows links outside PATH.
 
 With --wait the command follows the source's events until it completes
-(exit 0) or fails (exit 1): on a terminal as progress bars (documents
-chunked, chunks embedded, the stage, elapsed time and an estimate), else as
-one line per event. With --json it prints one final JSON object:
+(exit 0) or fails (exit 1). On a terminal it keeps one status line, cut to
+the terminal's width: the stage running (chunking, embedding, building the
+search index, summarising), documents chunked and chunks embedded, their
+rates, the elapsed time and, once the pace is known, the time left; stage
+events are printed above it. Elsewhere it prints each stage event and a
+progress line at most every 5 s. When nothing happens for
+--no-worker-notice and no worker is alive, it says how to start one
+(` + "`kollektiv worker`" + ` or ` + "`serve`" + `) and goes on waiting. With --json it prints one final JSON object:
 source_id, stage, documents, chunks, failed_documents, and skipped (a
 list of {path, reason}). A lost database connection (a PostgreSQL restart)
 is said once on stderr; the command reconnects with backoff and resumes
@@ -55,7 +60,7 @@ where it was. Ctrl-C stops following (exit 130), not the source: ` + "`kollektiv
 kollektiv ingest ./docs --wait
 kollektiv ingest https://example.com/docs/ --max-pages 200 --wait --json
 kollektiv ingest README.md --user alice`,
-		settings: []string{"database-url", "local-postgres", "data-dir", "log-level", "log-format", "user"},
+		settings: []string{"database-url", "local-postgres", "data-dir", "log-level", "log-format", "user", "no-worker-notice", "check-worker-within"},
 		flags: func(fs *flag.FlagSet, cfg *config.Config) func(context.Context, Env, []string) error {
 			wait := fs.Bool("wait", false, "follow the source's events until it completes or fails")
 			asJSON := fs.Bool("json", false, "print one final JSON object instead of lines")
@@ -128,7 +133,7 @@ kollektiv ingest README.md --user alice`,
 					}
 				}
 				if *wait {
-					ended, err := followSource(ctx, env, a, "ingest", source.ID, source.Generation, *asJSON)
+					ended, err := followSource(ctx, env, a, cfg, "ingest", source.ID, source.Generation, *asJSON)
 					if err != nil {
 						return stoppedFollowing(ctx, env, "ingest", source.ID, err)
 					}

@@ -49,8 +49,8 @@ kollektiv keys revoke 5b1f0c9e-2f7a-4d0e-9d51-3f0f4b3a8e21`,
 			admin := fs.Bool("admin", false, "create: the key may open River UI")
 			expires := fs.Duration("expires", 0, "create: the key expires after this long (0: never)")
 			return func(ctx context.Context, env Env, args []string) error {
-				if len(args) == 0 {
-					return fmt.Errorf("%w: want create, ls or revoke", errUsage)
+				if err := checkSubcommand(args, "create", "ls", "revoke"); err != nil {
+					return err
 				}
 				a, err := app.New(ctx, cfg, cfg.Logger(env.Stderr), app.Options{})
 				if err != nil {
@@ -106,9 +106,8 @@ kollektiv keys revoke 5b1f0c9e-2f7a-4d0e-9d51-3f0f4b3a8e21`,
 					}
 					fmt.Fprintf(env.Stdout, "revoked %s\n", id)
 					return nil
-				default:
-					return fmt.Errorf("%w: unknown keys action %q", errUsage, args[0])
 				}
+				return nil
 			}
 		},
 	}

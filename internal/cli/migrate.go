@@ -36,8 +36,11 @@ DATABASE_URL=postgres://postgres@db:5432/kollektiv kollektiv migrate up`,
 			steps := fs.Int("steps", 1, "down: number of app migrations to revert")
 			all := fs.Bool("all", false, "down: revert every app migration and River's schema")
 			return func(ctx context.Context, env Env, args []string) error {
+				if err := checkSubcommand(args, "up", "down", "status"); err != nil {
+					return err
+				}
 				if len(args) != 1 {
-					return fmt.Errorf("%w: want one of up, down, status", errUsage)
+					return fmt.Errorf("%w: migrate %s takes no arguments", errUsage, args[0])
 				}
 				migrator := store.NewMigrator(cfg.DatabaseURL, cfg.Logger(env.Stderr))
 				switch args[0] {
@@ -56,9 +59,8 @@ DATABASE_URL=postgres://postgres@db:5432/kollektiv kollektiv migrate up`,
 					return printMigrationStatus(ctx, env, migrator, false)
 				case "status":
 					return printMigrationStatus(ctx, env, migrator, true)
-				default:
-					return fmt.Errorf("%w: unknown migrate action %q, want up, down or status", errUsage, args[0])
 				}
+				return nil
 			}
 		},
 	}

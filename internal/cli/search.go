@@ -52,6 +52,9 @@ kollektiv search --mode text --path-prefix tutorial/ --meta tags=security "oauth
 				if len(args) == 0 {
 					return fmt.Errorf("%w: want a QUERY", errUsage)
 				}
+				if err := checkK(*k); err != nil {
+					return err
+				}
 				q, err := controls.query(search.Query{UserID: cfg.User, Text: strings.Join(args, " "), K: *k})
 				if err != nil {
 					return err
@@ -123,6 +126,15 @@ func wrapWords(text string, width, lines int) []string {
 		out[len(out)-1] = string(last[:min(len(last), width-3)]) + "..."
 	}
 	return out
+}
+
+// checkK refuses a --k the API refuses as k, in its words: the searcher
+// would take 0 for its default.
+func checkK(k int) error {
+	if k < 1 || k > search.MaxK {
+		return fmt.Errorf("%w: --k: want a whole number from 1 to %d, got %d", errUsage, search.MaxK, k)
+	}
+	return nil
 }
 
 // searchControls are the flags that shape a search beyond its text and k,

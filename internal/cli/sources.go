@@ -20,7 +20,6 @@ import (
 	"github.com/kollektiv/kollektiv/internal/documents"
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/lifecycle"
-	"github.com/kollektiv/kollektiv/internal/sources"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -30,7 +29,7 @@ func sourcesCommand() command {
 		usesDatabase: true,
 		args:         "ls|show|docs|watch|rm|retry|refresh [ID]",
 		summary:      "manage a user's sources: ls, show, docs, watch, rm, retry, refresh",
-		settings:     []string{"database-url", "log-level", "log-format", "user"},
+		settings:     []string{"database-url", "log-level", "log-format", "user", "no-worker-notice", "check-worker-within"},
 		help: `
 Manages the sources of --user (default: KOLLEKTIV_USER, "local"):
 
@@ -63,12 +62,12 @@ kollektiv sources watch 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10 --json
 kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 		flags: func(fs *flag.FlagSet, cfg *config.Config) func(context.Context, Env, []string) error {
 			asJSON := fs.Bool("json", false, "print JSON")
-			limit := fs.Int("limit", 0, fmt.Sprintf("ls: sources of a page (default %d, at most %d); docs: documents of a page (default %d, at most %d)", sources.DefaultLimit, sources.MaxLimit, documents.DefaultLimit, documents.MaxLimit))
+			limit := fs.Int("limit", 0, fmt.Sprintf("ls: sources of a page (default %d, at most %d); docs: documents of a page (default %d, at most %d)", documents.DefaultSourceLimit, documents.MaxSourceLimit, documents.DefaultLimit, documents.MaxLimit))
 			status := fs.String("status", "", "docs: only documents of this status (pending, chunked, embedded, failed)")
 			cursor := fs.String("cursor", "", "ls, docs: continue where the last page ended")
 			return func(ctx context.Context, env Env, args []string) error {
-				if len(args) == 0 {
-					return fmt.Errorf("%w: want ls, show, docs, watch, rm, retry or refresh", errUsage)
+				if err := checkSubcommand(args, "ls", "show", "docs", "watch", "rm", "retry", "refresh"); err != nil {
+					return err
 				}
 				action := args[0]
 				if action != "ls" && len(args) != 2 {
@@ -79,25 +78,25 @@ kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 					return err
 				}
 				defer func() { _ = a.Stop(context.WithoutCancel(ctx)) }()
-				reader := sources.NewReader(a.Queries)
+				reader := documents.NewReader(a.Queries)
 				var id uuid.UUID
 				if action != "ls" {
 					// A whole id, or the short one `sources ls` shows.
-					if id, err = reader.ResolveID(ctx, cfg.User, args[1]); err != nil {
+					if id, err = reader.ResolveSourceID(ctx, cfg.User, args[1]); err != nil {
 						return err
 					}
 				}
 				svc := &ingest.Service{Pool: a.Pool, River: a.River}
 				switch action {
 				case "ls":
-					return listSources(ctx, env, reader, sources.ListQuery{UserID: cfg.User, Limit: *limit, Cursor: *cursor}, *asJSON)
+					return listSources(ctx, env, reader, documents.SourcesQuery{UserID: cfg.User, Limit: *limit, Cursor: *cursor}, *asJSON)
 				case "show":
 					return showSource(ctx, env, reader, cfg.User, id, *asJSON)
 				case "docs":
 					q := documents.ListQuery{UserID: cfg.User, SourceID: id, Status: *status, Limit: *limit, Cursor: *cursor}
 					return notFound(listSourceDocuments(ctx, env, a, q, *asJSON), id)
 				case "watch":
-					return watchSource(ctx, env, a, cfg.User, id, *asJSON)
+					return watchSource(ctx, env, a, cfg, id, *asJSON)
 				case "rm":
 					if err := svc.Delete(ctx, cfg.User, id); err != nil {
 						return notFound(err, id)
@@ -120,9 +119,8 @@ kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 					}
 					fmt.Fprintf(env.Stdout, "source %s refreshed: stage %s (generation %d)\n", added.Source.ID, added.Source.Stage, added.Source.Generation)
 					return nil
-				default:
-					return fmt.Errorf("%w: unknown sources action %q", errUsage, action)
 				}
+				return nil
 			}
 		},
 	}
@@ -130,7 +128,7 @@ kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 
 // notFound names the source in a not-found error (exit status 3).
 func notFound(err error, id uuid.UUID) error {
-	if errors.Is(err, lifecycle.ErrNotFound) || errors.Is(err, documents.ErrSourceNotFound) || errors.Is(err, sources.ErrNotFound) || errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, lifecycle.ErrNotFound) || errors.Is(err, documents.ErrSourceNotFound) || errors.Is(err, pgx.ErrNoRows) {
 		return derr.New(derr.NotFound, fmt.Sprintf("no source %s for this user", id))
 	}
 	return err
@@ -138,12 +136,12 @@ func notFound(err error, id uuid.UUID) error {
 
 // watchSource follows a source's current generation to its end, as
 // `ingest --wait` does.
-func watchSource(ctx context.Context, env Env, a *app.App, user string, id uuid.UUID, asJSON bool) error {
-	source, err := a.Queries.GetSource(ctx, store.GetSourceParams{ID: id, UserID: user})
+func watchSource(ctx context.Context, env Env, a *app.App, cfg *config.Config, id uuid.UUID, asJSON bool) error {
+	source, err := a.Queries.GetSource(ctx, store.GetSourceParams{ID: id, UserID: cfg.User})
 	if err != nil {
 		return notFound(err, id)
 	}
-	ended, err := followSource(ctx, env, a, "sources watch", id, source.Generation, asJSON)
+	ended, err := followSource(ctx, env, a, cfg, "sources watch", id, source.Generation, asJSON)
 	if err != nil {
 		return stoppedFollowing(ctx, env, "sources watch", id, err)
 	}
@@ -158,8 +156,8 @@ func watchSource(ctx context.Context, env Env, a *app.App, user string, id uuid.
 	return nil
 }
 
-func showSource(ctx context.Context, env Env, reader *sources.Reader, user string, id uuid.UUID, asJSON bool) error {
-	source, err := reader.Get(ctx, user, id)
+func showSource(ctx context.Context, env Env, reader *documents.Reader, user string, id uuid.UUID, asJSON bool) error {
+	source, err := reader.Source(ctx, user, id)
 	if err != nil {
 		return notFound(err, id)
 	}
@@ -192,8 +190,8 @@ func showSource(ctx context.Context, env Env, reader *sources.Reader, user strin
 // listSources prints `sources ls`: a page of the user's sources, newest
 // first, in a table that fits 80 columns, each source's path or URL on the
 // line under it.
-func listSources(ctx context.Context, env Env, reader *sources.Reader, q sources.ListQuery, asJSON bool) error {
-	list, err := reader.List(ctx, q)
+func listSources(ctx context.Context, env Env, reader *documents.Reader, q documents.SourcesQuery, asJSON bool) error {
+	list, err := reader.Sources(ctx, q)
 	if err != nil {
 		return err
 	}
@@ -215,7 +213,7 @@ func listSources(ctx context.Context, env Env, reader *sources.Reader, q sources
 // sourceRow is the layout of a row of `sources ls`: 77 columns.
 const sourceRow = "%-8s  %-13s  %9s  %6s  %6s  %-16s  %s\n"
 
-func printSourceTable(w io.Writer, list []sources.Source, now time.Time) {
+func printSourceTable(w io.Writer, list []documents.Source, now time.Time) {
 	fmt.Fprintf(w, sourceRow, "ID", "STAGE", "DOCUMENTS", "FAILED", "CHUNKS", "CREATED", "UPDATED")
 	indent := strings.Repeat(" ", shortIDLen+2)
 	for _, s := range list {
@@ -232,7 +230,7 @@ func printSourceTable(w io.Writer, list []sources.Source, now time.Time) {
 
 // sourceState is the STAGE column: a finished source's stage, and for a
 // running one what it is doing and how far it got.
-func sourceState(s sources.Source) string {
+func sourceState(s documents.Source) string {
 	p := s.Progress
 	percent := func(n, total int32) string { return fmt.Sprintf("%d%%", int(100*fraction(int(n), int(total)))) }
 	switch lifecycle.Stage(s.Stage) {

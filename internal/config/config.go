@@ -39,6 +39,11 @@ type Config struct {
 	// CheckWorkerWithin is how recently a worker must have sent a heartbeat
 	// for `kollektiv check` to count it as alive. Default 1m.
 	CheckWorkerWithin time.Duration
+	// NoWorkerNotice is how long `ingest --wait` and `sources watch` see
+	// no progress before they look for a live worker (one that sent a
+	// heartbeat within CheckWorkerWithin) and, finding none, say so.
+	// Default 5s.
+	NoWorkerNotice time.Duration
 
 	// User owns what the CLI ingests. Default "local".
 	User string
@@ -239,6 +244,12 @@ func Settings() []Setting {
 			Usage: "how recent a worker heartbeat must be for the check command to count the worker alive",
 			set:   durationSetter(func(c *Config) *time.Duration { return &c.CheckWorkerWithin }),
 			get:   func(c *Config) string { return c.CheckWorkerWithin.String() },
+		},
+		{
+			Name: "no-worker-notice", Env: "KOLLEKTIV_NO_WORKER_NOTICE", Default: "5s",
+			Usage: "how long ingest --wait and sources watch go without progress before saying that no worker is alive",
+			set:   durationSetter(func(c *Config) *time.Duration { return &c.NoWorkerNotice }),
+			get:   func(c *Config) string { return c.NoWorkerNotice.String() },
 		},
 		{
 			Name: "user", Env: "KOLLEKTIV_USER", Default: "local",

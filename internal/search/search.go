@@ -8,11 +8,14 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -295,37 +298,50 @@ func (s *Searcher) Search(ctx context.Context, q Query) (Result, error) {
 	}
 	defer func() { _ = tx.Rollback(ctx) }()
 
-	var nearest []store.NearestChunk
-	if q.Mode != ModeText {
+	var (
+		nearest []store.NearestChunk
+		warning *Warning
+		matches []store.RankedChunk
+		headed  []uuid.UUID
+	)
+	vectorList := func(ctx context.Context, tx pgx.Tx) error {
+		var err error
 		nearest, err = store.NearestChunks(ctx, tx, store.NearestChunksParams{
 			UserID: q.UserID, Model: s.embedder.Model(), Query: vector, Filter: filter, Limit: candidates,
 		})
 		if err != nil {
-			return Result{}, err
+			return err
 		}
 		// A short list is the only sign that chunks in scope may be out of
 		// the vector list's sight; a full one needs no second look.
 		if len(nearest) < candidates {
-			if w, err := s.mismatch(ctx, tx, q, filter); err != nil {
-				return Result{}, err
-			} else if w != nil {
-				result.Warnings = append(result.Warnings, *w)
-			}
+			warning, err = s.mismatch(ctx, tx, q, filter)
 		}
+		return err
 	}
-	var matches []store.RankedChunk
-	var headed []uuid.UUID
-	if q.Mode != ModeVector {
-		matches, err = s.rankText(ctx, tx, q, filter, candidates)
-		if err != nil {
-			return Result{}, err
+	textLists := func(ctx context.Context, tx pgx.Tx) error {
+		var err error
+		if matches, err = s.rankText(ctx, tx, q, filter, candidates); err != nil {
+			return err
 		}
 		headed, err = store.HeadingMatches(ctx, tx, store.HeadingMatchesParams{
 			Query: q.Text, UserID: q.UserID, Filter: filter, MaxRows: q.K,
 		})
-		if err != nil {
-			return Result{}, err
-		}
+		return err
+	}
+	switch q.Mode {
+	case ModeVector:
+		err = vectorList(ctx, tx)
+	case ModeText:
+		err = textLists(ctx, tx)
+	default:
+		err = s.both(ctx, tx, q.K, vectorList, textLists)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	if warning != nil {
+		result.Warnings = append(result.Warnings, *warning)
 	}
 
 	hits := fuse(nearest, matches, headed, q)
@@ -345,6 +361,72 @@ func (s *Searcher) Search(ctx context.Context, q Query) (Result, error) {
 	}
 	result.Hits = fill(hits, rows)
 	return result, nil
+}
+
+// both runs the vector list and the text lists of a hybrid search. They
+// run at once when a second connection is at hand, its transaction on the
+// snapshot of tx (pg_export_snapshot), so both see the same chunks and the
+// search takes as long as the slower list rather than both; otherwise one
+// after the other on tx. The second connection is taken only if the pool
+// gives one within secondConnWait: a search that waited for a connection
+// while holding one could deadlock with others doing the same.
+func (s *Searcher) both(ctx context.Context, tx pgx.Tx, k int, vectorList, textLists func(context.Context, pgx.Tx) error) error {
+	second, release, err := s.shareSnapshot(ctx, tx, k)
+	if err != nil {
+		return err
+	}
+	if second == nil {
+		if err := vectorList(ctx, tx); err != nil {
+			return err
+		}
+		return textLists(ctx, tx)
+	}
+	defer release()
+	var wg sync.WaitGroup
+	var textErr error
+	wg.Go(func() { textErr = textLists(ctx, second) })
+	vectorErr := vectorList(ctx, tx)
+	wg.Wait()
+	return errors.Join(vectorErr, textErr)
+}
+
+// secondConnWait is how long a hybrid search waits for a second
+// connection before it runs its lists one after the other on its first.
+const secondConnWait = 2 * time.Millisecond
+
+// shareSnapshot returns a read-only transaction on another connection that
+// sees tx's snapshot, and the function that ends it and returns its
+// connection; nil and no error when no connection is free.
+func (s *Searcher) shareSnapshot(ctx context.Context, tx pgx.Tx, k int) (pgx.Tx, func(), error) {
+	acquireCtx, cancel := context.WithTimeout(ctx, secondConnWait)
+	conn, err := s.pool.Acquire(acquireCtx)
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("error acquiring a second search connection: %w", ctx.Err())
+		}
+		return nil, nil, nil
+	}
+	var snapshot string
+	if err := tx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snapshot); err != nil {
+		conn.Release()
+		return nil, nil, fmt.Errorf("error exporting the search snapshot: %w", err)
+	}
+	second, err := conn.BeginTx(ctx, pgx.TxOptions{BeginQuery: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT " +
+		quoteLiteral(snapshot) + "; " + searchSettings(k)})
+	if err != nil {
+		conn.Release()
+		return nil, nil, fmt.Errorf("error beginning the second search transaction: %w", err)
+	}
+	return second, func() {
+		_ = second.Rollback(context.WithoutCancel(ctx))
+		conn.Release()
+	}, nil
+}
+
+// quoteLiteral quotes s as an SQL string literal.
+func quoteLiteral(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
 }
 
 // mismatch returns a warning when chunks in q's scope are embedded by
