@@ -11,7 +11,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/kollektiv/kollektiv/internal/apikeys"
-	"github.com/kollektiv/kollektiv/internal/dbtest"
+	"github.com/kollektiv/kollektiv/internal/app"
+	"github.com/kollektiv/kollektiv/internal/apptest"
 	"github.com/kollektiv/kollektiv/internal/documents"
 )
 
@@ -21,8 +22,9 @@ import (
 // --json prints byte for byte what the API answers.
 func TestSourcesDocsAndDocsShow(t *testing.T) {
 	t.Parallel()
-	url := dbtest.DatabaseURL(t)
-	server := startService(t, url)
+	cfg := apptest.Config(t)
+	url := cfg.DatabaseURL
+	server := apptest.Start(t, cfg, nil, app.Options{Worker: true, API: true})
 	key, _, err := apikeys.Create(context.Background(), server.Pool, apikeys.CreateParams{UserID: "local"})
 	if err != nil {
 		t.Fatal(err)

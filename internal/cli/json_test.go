@@ -17,7 +17,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kollektiv/kollektiv/internal/app"
-	"github.com/kollektiv/kollektiv/internal/config"
+	"github.com/kollektiv/kollektiv/internal/apptest"
 	"github.com/kollektiv/kollektiv/internal/dbtest"
 )
 
@@ -33,8 +33,9 @@ var update = flag.Bool("update", false, "rewrite the testdata/*.golden files fro
 // (go test -run TestJSONIsTheAPIs ./internal/cli/ -update rewrites them).
 func TestJSONIsTheAPIs(t *testing.T) {
 	t.Parallel()
-	dbURL := dbtest.DatabaseURL(t)
-	server := startService(t, dbURL)
+	cfg := apptest.Config(t)
+	dbURL := cfg.DatabaseURL
+	server := apptest.Start(t, cfg, nil, app.Options{Worker: true, API: true})
 
 	// No KOLLEKTIV_USER anywhere: the CLI's default user on both sides.
 	env := map[string]string{"DATABASE_URL": dbURL, "KOLLEKTIV_LOG_LEVEL": "warn"}
@@ -148,27 +149,6 @@ func ingestWait(t *testing.T, env map[string]string, dir string) string {
 		t.Fatal(err)
 	}
 	return ingested.SourceID
-}
-
-// startService runs a worker and the API on the database at url, for the
-// CLI's answers to be compared with the API's.
-func startService(t *testing.T, url string) *app.App {
-	t.Helper()
-	cfg := config.MustLoadDefaults()
-	cfg.DatabaseURL = url
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.FanInSafetyInterval = 200 * time.Millisecond
-	cfg.RetryBase = 50 * time.Millisecond
-	ctx := context.Background()
-	server, err := app.New(ctx, cfg, nil, app.Options{Worker: true, API: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := server.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = server.Stop(context.Background()) })
-	return server
 }
 
 // apiGetter returns a function that GETs a path of server's API with key
