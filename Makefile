@@ -8,7 +8,7 @@ KOLLEKTIV := $(BIN)/kollektiv
 BUILD    := CGO_ENABLED=0 $(GO) build -trimpath -o $(KOLLEKTIV) ./cmd/kollektiv
 TESTFLAGS ?= -race -timeout 30m
 
-.PHONY: all build run test load vet lint sqlc-diff generate tools pgvector clean fuzz hostile
+.PHONY: all build run test load vet lint sqlc-diff generate tools pgvector clean fuzz hostile openapi-lint
 
 all: build
 
@@ -51,6 +51,16 @@ lint: tools
 sqlc-diff: tools
 	$(BIN)/sqlc diff
 	$(BIN)/sqlc vet
+
+# recommended-strict is the recommended rules with warnings as errors.
+# Pinned: a new release may add rules. Needs Node.js 20.19+ and npm (the
+# npm registry); not part of `make test`, so that CI never depends on npm.
+# TestOpenAPILintRules (internal/api) checks the rules the document broke.
+REDOCLY_VERSION := 2.77.0
+
+## openapi-lint: `redocly lint` with its recommended rules on internal/api/openapi.json; fails on any error or warning.
+openapi-lint:
+	npx --yes @redocly/cli@$(REDOCLY_VERSION) lint --extends recommended-strict --format stylish internal/api/openapi.json
 
 generate: tools
 	$(BIN)/sqlc generate

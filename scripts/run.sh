@@ -9,13 +9,16 @@
 # running in the foreground until Ctrl-C, unless KOLLEKTIV_RUN_EXIT=1.
 #
 # Environment: DATABASE_URL (default: the local server), KOLLEKTIV_HTTP_ADDR
-# (default 127.0.0.1:8080), KOLLEKTIV_SAMPLE (a directory to ingest; default
-# the FastAPI docs of ../shared/corpus when present, else docs/).
+# (default 127.0.0.1:8080), KOLLEKTIV_USER (default the CLI's own, "local"),
+# KOLLEKTIV_SAMPLE (a directory to ingest; default sample/sqlc/docs, the
+# sqlc documentation shipped in this repository, which the example searches
+# are about).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export KOLLEKTIV_HTTP_ADDR=${KOLLEKTIV_HTTP_ADDR:-127.0.0.1:8080}
-export KOLLEKTIV_USER=${KOLLEKTIV_USER:-demo}
+# The CLI's default user: what it ingests, the key below sees.
+export KOLLEKTIV_USER=${KOLLEKTIV_USER:-local}
 bin=bin/kollektiv
 mkdir -p .data
 
@@ -44,29 +47,30 @@ for _ in $(seq 50); do
 	sleep 0.2
 done
 
-sample=${KOLLEKTIV_SAMPLE:-}
-if [[ -z "$sample" ]]; then
-	if [[ -d ../shared/corpus/fastapi ]]; then sample=../shared/corpus/fastapi; else sample=docs; fi
-fi
+sample=${KOLLEKTIV_SAMPLE:-sample/sqlc/docs}
 say "ingesting $sample"
 $bin ingest --wait "$sample"
-source_id=$($bin sources ls --json | sed -n 's/.*"ID": "\([0-9a-f-]*\)".*/\1/p' | head -n1)
+source_id=$($bin sources ls --json --limit 1 | sed -n 's/^      "id": "\([0-9a-f-]*\)".*/\1/p' | head -n1)
 
 say "the source"
 $bin sources show "$source_id"
 
 say "an API key for user $KOLLEKTIV_USER (admin: it also opens River UI)"
-key=$($bin keys create --user "$KOLLEKTIV_USER" --admin --name "make run" 2>/dev/null)
+key=$($bin keys create --admin --name "make run")
 echo "$key"
 
-say "example search: \"how do I declare a path parameter\""
-$bin search --k 3 "how do I declare a path parameter"
+if [[ -z "${KOLLEKTIV_SAMPLE:-}" ]]; then
+	for q in "how do I use transactions" "rename a generated struct field" "what does the sqlc.narg macro do"; do
+		say "example search: \"$q\""
+		$bin search --k 3 "$q"
+	done
+fi
 
 cat <<MSG
 
 API      http://$KOLLEKTIV_HTTP_ADDR/v1/sources   (Authorization: Bearer $key)
-         curl -H "Authorization: Bearer $key" "http://$KOLLEKTIV_HTTP_ADDR/v1/search?q=dependencies"
-River UI http://$KOLLEKTIV_HTTP_ADDR/riverui/      (the same key)
+         curl -H "Authorization: Bearer $key" "http://$KOLLEKTIV_HTTP_ADDR/v1/search?q=named+parameters"
+River UI http://$KOLLEKTIV_HTTP_ADDR/riverui/      (the same key as the password; opens on the completed jobs)
 Health   http://$KOLLEKTIV_HTTP_ADDR/readyz, metrics at /metrics
 
 Console  http://$KOLLEKTIV_HTTP_ADDR/

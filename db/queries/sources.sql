@@ -175,3 +175,14 @@ SELECT pg_try_advisory_xact_lock(hashtextextended('kollektiv.user_queue:' || @us
 SELECT coalesce(sum(greatest(documents_scheduled - documents_processed, 0)), 0)::integer AS queued
 FROM sources
 WHERE user_id = @user_id AND stage = 'processing_scheduled';
+
+-- name: FindUserSourceIDs :many
+-- The owner's sources whose ids lie in [low, high]: the ids a short id (a
+-- prefix of the hex form) stands for. Two rows are enough to tell a unique
+-- prefix from an ambiguous one.
+SELECT id
+FROM sources
+WHERE id BETWEEN @low::uuid AND @high::uuid
+  AND user_id = @user_id
+ORDER BY id
+LIMIT 2;

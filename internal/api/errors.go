@@ -25,7 +25,7 @@ func errorf(kind derr.Kind, message string) error { return derr.New(kind, messag
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	kind := derr.KindOf(err)
 	if kind == derr.Internal {
-		s.logger.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("error", err.Error()))
+		s.logger.ErrorContext(r.Context(), "request failed", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("request_id", requestIDFrom(r.Context())), slog.String("error", err.Error()))
 	}
 	writeJSON(w, derr.HTTPStatus(err), map[string]Error{"error": {Code: string(kind), Message: derr.Message(err)}})
 }

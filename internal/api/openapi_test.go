@@ -2,6 +2,7 @@ package api
 
 import (
 	"encoding/json"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kollektiv/kollektiv/internal/documents"
+	"github.com/kollektiv/kollektiv/internal/search"
 )
 
 // TestOpenAPIMatchesRoutes keeps /v1/openapi.json in step with the mux: every
@@ -35,7 +37,6 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	for _, rt := range (&Server{}).routes() {
 		served = append(served, rt.method+" "+rt.pattern)
 	}
-	served = append(served, "GET /riverui/")
 	sort.Strings(documented)
 	sort.Strings(served)
 	if strings.Join(documented, "\n") != strings.Join(served, "\n") {
@@ -85,6 +86,9 @@ func TestOpenAPIDocumentSchemas(t *testing.T) {
 		"DocumentList":   reflect.TypeFor[documents.List](),
 		"DocumentDetail": reflect.TypeFor[documents.Detail](),
 		"Chunk":          reflect.TypeFor[documents.Chunk](),
+		"Source":         reflect.TypeFor[documents.Source](),
+		"SourceList":     reflect.TypeFor[documents.SourceList](),
+		"SearchResponse": reflect.TypeFor[search.Response](),
 	} {
 		s, ok := doc.Components.Schemas[name]
 		if !ok {
@@ -112,6 +116,94 @@ func TestOpenAPIDocumentSchemas(t *testing.T) {
 		slices.Sort(always)
 		if !slices.Equal(props, all) || !slices.Equal(required, always) {
 			t.Errorf("schema %s has properties %v, required %v; the Go type has fields %v, never omitted %v", name, props, required, all, always)
+		}
+	}
+}
+
+// TestOpenAPILintRules keeps openapi.json clean under `redocly lint` with
+// its recommended rules (make openapi-lint runs it), checking here, without
+// npm, the rules this document once broke: servers and a licence with a
+// URL; no path with a trailing slash; every operation with an operationId
+// (unique), a summary, a success and a 4XX response; and every operation a
+// key guards (the mux's user and admin routes) documenting 401 and 429,
+// which the auth and the rate limit answer before any handler runs. Public
+// routes declare no security.
+func TestOpenAPILintRules(t *testing.T) {
+	t.Parallel()
+	type operation struct {
+		OperationID string                     `json:"operationId"`
+		Summary     string                     `json:"summary"`
+		Security    *[]map[string][]string     `json:"security"`
+		Responses   map[string]json.RawMessage `json:"responses"`
+	}
+	var doc struct {
+		Info struct {
+			License struct {
+				Name string `json:"name"`
+				URL  string `json:"url"`
+			} `json:"license"`
+		} `json:"info"`
+		Servers []struct {
+			URL string `json:"url"`
+		} `json:"servers"`
+		Security []map[string][]string           `json:"security"`
+		Paths    map[string]map[string]operation `json:"paths"`
+	}
+	if err := json.Unmarshal(openAPIDocument, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Servers) == 0 || doc.Servers[0].URL == "" {
+		t.Error("no servers")
+	}
+	for _, s := range doc.Servers {
+		if strings.Contains(s.URL, "example.com") || strings.Contains(s.URL, "localhost") {
+			t.Errorf("server %s: redocly wants neither example.com nor localhost", s.URL)
+		}
+	}
+	if doc.Info.License.Name == "" || doc.Info.License.URL == "" {
+		t.Error("info.license needs a name and a url")
+	}
+	if len(doc.Security) == 0 {
+		t.Error("no global security requirement")
+	}
+	access := map[string]access{}
+	for _, rt := range (&Server{}).routes() {
+		access[rt.method+" "+rt.pattern] = rt.access
+	}
+	ids := map[string]string{}
+	for path, ops := range doc.Paths {
+		if path != "/" && strings.HasSuffix(path, "/") {
+			t.Errorf("path %s ends with a slash", path)
+		}
+		for method, op := range ops {
+			name := strings.ToUpper(method) + " " + path
+			if op.OperationID == "" || op.Summary == "" {
+				t.Errorf("%s: operationId %q, summary %q: want both", name, op.OperationID, op.Summary)
+			}
+			if other, ok := ids[op.OperationID]; ok {
+				t.Errorf("%s and %s share operationId %s", name, other, op.OperationID)
+			}
+			ids[op.OperationID] = name
+			var success, clientError bool
+			for code := range op.Responses {
+				success = success || code[0] == '2' || code[0] == '3'
+				clientError = clientError || code[0] == '4'
+			}
+			if !success || !clientError {
+				t.Errorf("%s: responses %v: want a 2XX or 3XX and a 4XX", name, slices.Sorted(maps.Keys(op.Responses)))
+			}
+			secured := op.Security == nil || len(*op.Security) > 0
+			if guarded := access[name] != public; secured != guarded {
+				t.Errorf("%s: documented with security %v, but the mux serves it as %v", name, secured, map[bool]string{true: "needing a key", false: "public"}[guarded])
+			}
+			if !secured {
+				continue
+			}
+			for _, code := range []string{"401", "429"} {
+				if _, ok := op.Responses[code]; !ok {
+					t.Errorf("%s needs a key but does not document %s", name, code)
+				}
+			}
 		}
 	}
 }

@@ -148,6 +148,12 @@ func New(cfg Config) (*Server, error) {
 		s.mux.Handle(rt.method+" "+rt.pattern, s.wrap(rt))
 	}
 	s.mux.Handle("/riverui/", s.wrap(route{pattern: "/riverui/", access: admin, handler: func(w http.ResponseWriter, r *http.Request) error {
+		if r.URL.Path == "/riverui/" && r.URL.RawQuery == "" {
+			// River UI itself opens on the running jobs, empty once an
+			// ingest is over.
+			http.Redirect(w, r, RiverUIStart, http.StatusFound)
+			return nil
+		}
 		s.riverUI.ServeHTTP(w, r)
 		return nil
 	}}))
@@ -183,7 +189,19 @@ func (s *Server) routes() []route {
 		{"GET", "/v1/sources/{id}/documents", user, s.listDocuments},
 		{"GET", "/v1/documents/{id}", user, s.getDocument},
 		{"GET", "/v1/search", user, s.search},
+		{"GET", "/riverui", admin, s.riverUIStart},
 	}
+}
+
+// RiverUIStart is where admins land in River UI: the completed jobs, which
+// show what the last ingests did (River UI's own start page, the running
+// jobs, is empty once they are over). /riverui and /riverui/ redirect here;
+// it is a stable link for the console and `make run`.
+const RiverUIStart = "/riverui/jobs?state=completed"
+
+func (s *Server) riverUIStart(w http.ResponseWriter, r *http.Request) error {
+	http.Redirect(w, r, RiverUIStart, http.StatusFound)
+	return nil
 }
 
 // mcpHandler serves /mcp: the MCP server on this API's services, each
@@ -237,10 +255,27 @@ func (s *Server) wrap(rt route) http.Handler {
 	if rt.method == "" {
 		label = rt.pattern
 	}
+	// Probes, scrapes and River UI's polling come every few seconds: when
+	// they succeed, their lines are debug, not noise.
+	quiet := rt.access == public && rt.pattern != "/" || rt.pattern == "/riverui/"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		defer func() { s.metrics.observe(label, rec.status, s.Now().Sub(start)) }()
+		id := requestID(r)
+		rec.Header().Set(requestIDHeader, id)
+		r = r.WithContext(withRequestID(r.Context(), id))
+		var user string
+		defer func() {
+			took := s.Now().Sub(start)
+			s.metrics.observe(label, rec.status, took)
+			level := slog.LevelInfo
+			if quiet && rec.status < http.StatusBadRequest {
+				level = slog.LevelDebug
+			}
+			s.logger.LogAttrs(r.Context(), level, "request",
+				slog.String("method", r.Method), slog.String("route", label), slog.Int("status", rec.status),
+				slog.Duration("duration", took), slog.String("user", user), slog.String("request_id", id))
+		}()
 
 		if err := s.guard.check(rec, r); err != nil {
 			s.writeError(rec, r, err)
@@ -266,6 +301,7 @@ func (s *Server) wrap(rt route) http.Handler {
 				s.writeError(rec, r, errorf(derr.RateLimited, fmt.Sprintf("rate limit of %d requests per second exceeded; retry after %s", s.Limits.RateLimit, wait.Round(time.Millisecond))))
 				return
 			}
+			user = key.UserID
 			r = r.WithContext(withKey(r.Context(), key))
 		}
 		if err := s.handle(rt, rec, r); err != nil {

@@ -70,25 +70,8 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) error {
 		}
 		return fmt.Errorf("error searching: %w", err)
 	}
-	run := result.Query
-	writeJSON(w, http.StatusOK, searchResponse{
-		Query: run.Text, K: run.K, Mode: run.Mode, RRFK: run.RRFK, VectorWeight: run.VectorWeight, TextWeight: run.TextWeight,
-		Hits: result.Hits, Warnings: result.Warnings,
-	})
+	writeJSON(w, http.StatusOK, result.Response())
 	return nil
-}
-
-// searchResponse is the body of a search: the settings it ran with, the
-// hits, and warnings about what it could not search.
-type searchResponse struct {
-	Query        string           `json:"query"`
-	K            int              `json:"k"`
-	Mode         search.Mode      `json:"mode"`
-	RRFK         int              `json:"rrf_k"`
-	VectorWeight float64          `json:"vector_weight"`
-	TextWeight   float64          `json:"text_weight"`
-	Hits         []search.Hit     `json:"hits"`
-	Warnings     []search.Warning `json:"warnings"`
 }
 
 // searchQuery reads the query parameters of a search. Each error names its

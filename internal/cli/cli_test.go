@@ -270,8 +270,23 @@ func TestKeysCommand(t *testing.T) {
 	if r := run(t, env, "keys", "revoke", id); r.code != 1 {
 		t.Fatalf("second revoke: exit %d, want 1", r.code)
 	}
-	if r := run(t, env, "keys", "create"); r.code != 2 {
-		t.Fatalf("create without --user: exit %d, want 2", r.code)
+	if r := run(t, env, "keys", "create", "extra"); r.code != 2 {
+		t.Fatalf("create with an argument: exit %d, want 2", r.code)
+	}
+	// Without --user, the key is for the CLI's own user: KOLLEKTIV_USER,
+	// else "local"; stderr says whose sources it sees.
+	for user, env := range map[string]map[string]string{
+		"local": env,
+		"bob":   {"DATABASE_URL": env["DATABASE_URL"], "KOLLEKTIV_LOG_LEVEL": "warn", "KOLLEKTIV_USER": "bob"},
+	} {
+		r := run(t, env, "keys", "create", "--admin")
+		if r.code != 0 || !strings.Contains(r.stderr, `It sees the sources of user "`+user+`"`) || !strings.Contains(r.stderr, "River UI") {
+			t.Fatalf("create for %s: %d %q", user, r.code, r.stderr)
+		}
+		ls := run(t, env, "keys", "ls", "--user", user)
+		if !strings.Contains(ls.stdout, strings.TrimSpace(r.stdout)[:12]) {
+			t.Fatalf("the key created without --user is not %s's:\n%s", user, ls.stdout)
+		}
 	}
 }
 

@@ -1,23 +1,18 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/kollektiv/kollektiv/internal/apikeys"
 	"github.com/kollektiv/kollektiv/internal/app"
-	"github.com/kollektiv/kollektiv/internal/config"
-	"github.com/kollektiv/kollektiv/internal/dbtest"
+	"github.com/kollektiv/kollektiv/internal/apptest"
 	"github.com/kollektiv/kollektiv/internal/documents"
 )
 
@@ -27,53 +22,17 @@ import (
 // --json prints byte for byte what the API answers.
 func TestSourcesDocsAndDocsShow(t *testing.T) {
 	t.Parallel()
-	url := dbtest.DatabaseURL(t)
-	// A worker and the API, for --json to be compared with.
-	cfg := config.MustLoadDefaults()
-	cfg.DatabaseURL = url
-	cfg.HTTPAddr = "127.0.0.1:0"
-	cfg.FanInSafetyInterval = 200 * time.Millisecond
-	cfg.RetryBase = 50 * time.Millisecond
-	ctx := context.Background()
-	server, err := app.New(ctx, cfg, nil, app.Options{Worker: true, API: true})
+	cfg := apptest.Config(t)
+	url := cfg.DatabaseURL
+	server := apptest.Start(t, cfg, nil, app.Options{Worker: true, API: true})
+	key, _, err := apikeys.Create(context.Background(), server.Pool, apikeys.CreateParams{UserID: "local"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := server.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = server.Stop(context.Background()) })
-	key, _, err := apikeys.Create(ctx, server.Pool, apikeys.CreateParams{UserID: "local"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	api := func(path string) []byte {
-		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+server.APIAddr()+path, nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, body)
-		}
-		return body
-	}
+	api := apiGetter(t, server, key)
 	sameJSON := func(what string, cli string, api []byte) {
 		t.Helper()
-		var a, b bytes.Buffer
-		if err := json.Compact(&a, []byte(cli)); err != nil {
-			t.Fatalf("%s: --json is not JSON: %v\n%s", what, err, cli)
-		}
-		if err := json.Compact(&b, api); err != nil {
-			t.Fatal(err)
-		}
-		if a.String() != b.String() {
-			t.Errorf("%s: --json prints\n%s\nthe API answers\n%s", what, a.String(), b.String())
-		}
+		sameJSONAs(t, what, cli, api)
 	}
 
 	dir := t.TempDir()
@@ -105,21 +64,11 @@ func TestSourcesDocsAndDocsShow(t *testing.T) {
 	write("reference/configuration/environment-variables-and-their-defaults-in-detail.md", "# Environment\n\nEvery setting has an environment variable.\n")
 	write("logo.png.md", "\x89PNG\r\n\x1a\n\x00\x00binary")
 	env := map[string]string{"DATABASE_URL": url, "KOLLEKTIV_LOG_LEVEL": "warn"}
-	r := run(t, env, "ingest", dir, "--wait", "--json")
-	if r.code != 0 {
-		t.Fatalf("ingest: exit %d: %s %s", r.code, r.stdout, r.stderr)
-	}
-	var ingested struct {
-		SourceID string `json:"source_id"`
-	}
-	if err := json.Unmarshal([]byte(r.stdout), &ingested); err != nil {
-		t.Fatal(err)
-	}
-	id := ingested.SourceID
+	id := ingestWait(t, env, dir)
 
 	// The table: a header, a row per document in path order, the failed
 	// one's reason under it; nothing wider than 80 columns.
-	r = run(t, env, "sources", "docs", id)
+	r := run(t, env, "sources", "docs", id)
 	if r.code != 0 {
 		t.Fatalf("sources docs: exit %d: %s", r.code, r.stderr)
 	}

@@ -76,7 +76,18 @@ func TestBinaryAsReadmeSays(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "1. ") || !strings.Contains(strings.ToLower(out), "ownership") {
 		t.Fatalf("search: %d\n%s", code, out)
 	}
-	out, _, code = kollektiv("sources", "show", id[1])
+	// sources ls: the source by its short id, in 80 columns; show takes
+	// that short id.
+	out, _, code = kollektiv("sources", "ls")
+	if code != 0 || !strings.Contains(out, "\n"+id[1][:8]+"  completed ") {
+		t.Fatalf("sources ls: %d\n%s", code, out)
+	}
+	for _, l := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
+		if len([]rune(l)) > 80 {
+			t.Errorf("sources ls: a line wider than 80 columns: %q", l)
+		}
+	}
+	out, _, code = kollektiv("sources", "show", id[1][:8])
 	if code != 0 || !strings.Contains(out, "stage      completed") || !strings.Contains(out, "documents  "+id[2]) || !strings.Contains(out, "summary") {
 		t.Fatalf("sources show: %d\n%s", code, out)
 	}
@@ -95,6 +106,10 @@ func TestBinaryAsReadmeSays(t *testing.T) {
 	short := strings.Fields(lines[1])[0]
 	if out, errOut, code := kollektiv("docs", "show", short); code != 0 || !strings.Contains(out, "status     embedded") || !strings.Contains(out, "\n[0] ") {
 		t.Fatalf("docs show %s: %d\n%s\n%s", short, code, out, errOut)
+	}
+	// A key made without --user is for the CLI's user, and says so.
+	if out, errOut, code := kollektiv("keys", "create"); code != 0 || !strings.HasPrefix(out, "kol_") || !strings.Contains(errOut, `sources of user "readme"`) {
+		t.Fatalf("keys create: %d %q %q", code, out, errOut)
 	}
 	if out, _, code = kollektiv("check"); code != 0 || strings.TrimSpace(out) != "ok" {
 		t.Fatalf("check with serve running: %d %s", code, out)

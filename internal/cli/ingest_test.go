@@ -59,7 +59,7 @@ func TestIngestWait(t *testing.T) {
 	}
 
 	// sources ls, show, refresh, rm.
-	if r := run(t, env, "sources", "ls"); r.code != 0 || !strings.Contains(r.stdout, out.SourceID) || !strings.Contains(r.stdout, "completed") {
+	if r := run(t, env, "sources", "ls"); r.code != 0 || !strings.Contains(r.stdout, "\n"+out.SourceID[:8]+"  completed ") {
 		t.Fatalf("sources ls: %d %s", r.code, r.stdout)
 	}
 	show := run(t, env, "sources", "show", out.SourceID)

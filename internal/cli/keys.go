@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -25,19 +27,24 @@ func keysCommand() command {
 		help: `
 Every API request but the health checks carries a key:
 Authorization: Bearer kol_... . A key belongs to one user and sees only that
-user's sources; an admin key also opens River UI at /riverui/.
+user's sources: the ones ` + "`kollektiv ingest`" + ` stored with the same --user
+(KOLLEKTIV_USER, default "local"), and the ones sent through the API with a
+key of that user. An admin key sees the same user's sources, no one else's,
+and also opens River UI at /riverui/, which shows the jobs of every user.
 
-  create  print a new key for --user (once: only its hash is stored);
+  create  print a new key (once: only its hash is stored) for --user,
+          default KOLLEKTIV_USER or "local", the CLI's own default user;
           --admin, --name and --expires (a duration such as 720h) are optional
   ls      list keys (--user to filter): id, user, prefix, admin, state
   revoke  revoke the key with the given id; it stops working at once`,
 		example: `
+kollektiv keys create --name laptop
 kollektiv keys create --user alice --name laptop
 kollektiv keys create --user ops --admin --expires 720h
 kollektiv keys ls --user alice
 kollektiv keys revoke 5b1f0c9e-2f7a-4d0e-9d51-3f0f4b3a8e21`,
 		flags: func(fs *flag.FlagSet, cfg *config.Config) func(context.Context, Env, []string) error {
-			user := fs.String("user", "", "create: the key's user (required); ls: only this user's keys")
+			user := fs.String("user", "", `create: the key's user (default KOLLEKTIV_USER, "local"); ls: only this user's keys`)
 			name := fs.String("name", "", "create: a name to tell keys apart")
 			admin := fs.Bool("admin", false, "create: the key may open River UI")
 			expires := fs.Duration("expires", 0, "create: the key expires after this long (0: never)")
@@ -52,10 +59,10 @@ kollektiv keys revoke 5b1f0c9e-2f7a-4d0e-9d51-3f0f4b3a8e21`,
 				defer func() { _ = a.Stop(context.WithoutCancel(ctx)) }()
 				switch args[0] {
 				case "create":
-					if *user == "" || len(args) != 1 {
-						return fmt.Errorf("%w: keys create needs --user and no arguments", errUsage)
+					if len(args) != 1 {
+						return fmt.Errorf("%w: keys create takes no arguments", errUsage)
 					}
-					p := apikeys.CreateParams{UserID: *user, Name: *name, Admin: *admin}
+					p := apikeys.CreateParams{UserID: cmp.Or(*user, cfg.User), Name: *name, Admin: *admin}
 					if *expires > 0 {
 						at := time.Now().Add(*expires)
 						p.ExpiresAt = &at
@@ -65,7 +72,7 @@ kollektiv keys revoke 5b1f0c9e-2f7a-4d0e-9d51-3f0f4b3a8e21`,
 						return err
 					}
 					fmt.Fprintf(env.Stdout, "%s\n", secret)
-					fmt.Fprintf(env.Stderr, "key %s for user %s created; it is shown only this once\n", key.ID, key.UserID)
+					fmt.Fprint(env.Stderr, describeKey(key.ID, key.UserID, key.Admin))
 					return nil
 				case "ls":
 					var filter *string
@@ -104,6 +111,18 @@ kollektiv keys revoke 5b1f0c9e-2f7a-4d0e-9d51-3f0f4b3a8e21`,
 			}
 		},
 	}
+}
+
+// describeKey tells who a new key acts as, for stderr: stdout has the key
+// alone, for scripts.
+func describeKey(id uuid.UUID, user string, admin bool) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "key %s created; it is shown only this once.\n", id)
+	fmt.Fprintf(&b, "It sees the sources of user %q: what `kollektiv ingest --user %s` (or KOLLEKTIV_USER=%s) stores, and what is sent to the API with a key of that user.\n", user, user, user)
+	if admin {
+		fmt.Fprintf(&b, "As an admin key it also opens River UI at /riverui/ (the jobs of every user); in the API it still sees user %q's sources only.\n", user)
+	}
+	return b.String()
 }
 
 func keyState(k store.APIKey) string {

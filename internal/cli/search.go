@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -79,20 +80,52 @@ kollektiv search --mode text --path-prefix tutorial/ --meta tags=security "oauth
 					return nil
 				}
 				for i, h := range result.Hits {
-					text := strings.Join(strings.Fields(h.Text), " ")
-					if len(text) > 160 {
-						text = text[:157] + "..."
-					}
 					breadcrumb := strings.Join(h.Headers, " > ")
 					if len(h.Headings) > 0 {
 						breadcrumb += "  (also: " + strings.Join(h.Headings, "; ") + ")"
 					}
-					fmt.Fprintf(env.Stdout, "%d. %.4f  %s  (%s)\n   %s\n   %s\n", i+1, h.Score, h.DocumentTitle, h.URL, breadcrumb, text)
+					fmt.Fprintf(env.Stdout, "%d. %.4f  %s  (%s)\n   %s\n", i+1, h.Score, h.DocumentTitle, h.URL, breadcrumb)
+					// The start of the text, in two lines of 80 columns.
+					for _, line := range wrapWords(oneLine(h.Text), tableWidth-3, 2) {
+						fmt.Fprintf(env.Stdout, "   %s\n", line)
+					}
 				}
 				return nil
 			}
 		},
 	}
+}
+
+// wrapWords breaks text into at most lines lines of at most width
+// characters at spaces; text left over ends the last line with "...". A
+// word longer than a line is cut.
+func wrapWords(text string, width, lines int) []string {
+	var out []string
+	words := strings.Fields(text)
+	for len(words) > 0 && len(out) < lines {
+		line := ""
+		for len(words) > 0 {
+			w := words[0]
+			if line == "" && utf8.RuneCountInString(w) > width {
+				w = string([]rune(w)[:width])
+				words[0] = string([]rune(words[0])[width:])
+			} else if line != "" && utf8.RuneCountInString(line)+1+utf8.RuneCountInString(w) > width {
+				break
+			} else {
+				words = words[1:]
+			}
+			if line != "" {
+				line += " "
+			}
+			line += w
+		}
+		out = append(out, line)
+	}
+	if len(words) > 0 {
+		last := []rune(out[len(out)-1])
+		out[len(out)-1] = string(last[:min(len(last), width-3)]) + "..."
+	}
+	return out
 }
 
 // checkK refuses a --k the API refuses as k, in its words: the searcher
@@ -163,21 +196,9 @@ func (c *searchControls) query(q search.Query) (search.Query, error) {
 	return q, nil
 }
 
-// printSearchJSON prints a search's answer in the shape of the API's.
+// printSearchJSON prints a search's answer as the API answers it.
 func printSearchJSON(env Env, result search.Result) error {
-	run := result.Query
-	enc := json.NewEncoder(env.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(struct {
-		Query        string           `json:"query"`
-		K            int              `json:"k"`
-		Mode         search.Mode      `json:"mode"`
-		RRFK         int              `json:"rrf_k"`
-		VectorWeight float64          `json:"vector_weight"`
-		TextWeight   float64          `json:"text_weight"`
-		Hits         []search.Hit     `json:"hits"`
-		Warnings     []search.Warning `json:"warnings"`
-	}{run.Text, run.K, run.Mode, run.RRFK, run.VectorWeight, run.TextWeight, result.Hits, result.Warnings})
+	return writeJSONTo(env, result.Response())
 }
 
 // metadataFilter merges --meta values into one JSON object: key=value

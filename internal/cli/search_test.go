@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -169,5 +170,28 @@ func TestSearchFlags(t *testing.T) {
 	}
 	if r := run(t, env, "search", "--path-prefix", "reference/", "zanzibar"); r.code != 0 || r.stderr != "" {
 		t.Fatalf("search of chunks of this model: %d %q", r.code, r.stderr)
+	}
+}
+
+// TestWrapWords: a hit's text in two lines of 77 columns, cut at spaces,
+// "..." when text is left over, a word longer than a line cut.
+func TestWrapWords(t *testing.T) {
+	t.Parallel()
+	text := strings.Repeat("word ", 40)
+	got := wrapWords(text, 77, 2)
+	if len(got) != 2 || got[0] != strings.TrimSpace(strings.Repeat("word ", 15)) || !strings.HasSuffix(got[1], "...") {
+		t.Errorf("wrapWords of 40 words: %q", got)
+	}
+	for _, l := range got {
+		if utf8.RuneCountInString(l) > 77 {
+			t.Errorf("line of %d characters: %q", utf8.RuneCountInString(l), l)
+		}
+	}
+	if got := wrapWords("short text", 77, 2); len(got) != 1 || got[0] != "short text" {
+		t.Errorf("short text: %q", got)
+	}
+	long := strings.Repeat("é", 100)
+	if got := wrapWords(long+" end", 77, 2); len(got) != 2 || got[0] != strings.Repeat("é", 77) || got[1] != strings.Repeat("é", 23)+" end" {
+		t.Errorf("a word longer than a line: %q", got)
 	}
 }

@@ -1,14 +1,15 @@
 package cli
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
-	"text/tabwriter"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -32,8 +33,12 @@ func sourcesCommand() command {
 		help: `
 Manages the sources of --user (default: KOLLEKTIV_USER, "local"):
 
-  ls           the sources, newest first: id, stage, documents, chunks, failed
-  show ID      one source: stage, counts, progress, summary, failed documents
+  ls           the sources, newest first, a page at a time (--limit, default
+               20; --cursor continues): short id, stage (or, while it runs,
+               what it does and how far it got), documents, failed, chunks,
+               created and updated times, and its path or URL under it
+  show ID      one source: stage, counts, progress, times, summary, failed
+               documents
   docs ID      its documents in path order, a page at a time (--limit,
                default 100; --cursor continues): short id, status, chunks,
                language, path, and the reason each failed one failed;
@@ -47,56 +52,46 @@ Manages the sources of --user (default: KOLLEKTIV_USER, "local"):
                being processed or has nothing to retry)
   refresh ID   re-read its path or URL; unchanged documents are skipped
 
---json prints what the API would return.`,
+ID is a source id, or its first 8 or more hex digits as ls shows them.
+--json prints what the API returns (GET /v1/sources, /v1/sources/{id}).`,
 		example: `
 kollektiv sources ls
-kollektiv sources show 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10
+kollektiv sources show 0b6f4f2e
 kollektiv sources docs 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10 --status failed
 kollektiv sources watch 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10 --json
 kollektiv sources rm 0b6f4f2e-8c1d-4f4a-9a77-5d2b1c3e9f10`,
 		flags: func(fs *flag.FlagSet, cfg *config.Config) func(context.Context, Env, []string) error {
 			asJSON := fs.Bool("json", false, "print JSON")
-			limit := fs.Int("limit", 0, fmt.Sprintf("ls: most sources to list (default 50); docs: documents of a page (default %d, at most %d)", documents.DefaultLimit, documents.MaxLimit))
+			limit := fs.Int("limit", 0, fmt.Sprintf("ls: sources of a page (default %d, at most %d); docs: documents of a page (default %d, at most %d)", documents.DefaultSourceLimit, documents.MaxSourceLimit, documents.DefaultLimit, documents.MaxLimit))
 			status := fs.String("status", "", "docs: only documents of this status (pending, chunked, embedded, failed)")
-			cursor := fs.String("cursor", "", "docs: continue where the last page ended")
+			cursor := fs.String("cursor", "", "ls, docs: continue where the last page ended")
 			return func(ctx context.Context, env Env, args []string) error {
 				if err := checkSubcommand(args, "ls", "show", "docs", "watch", "rm", "retry", "refresh"); err != nil {
 					return err
 				}
 				action := args[0]
-				var id uuid.UUID
-				if action != "ls" {
-					if len(args) != 2 {
-						return fmt.Errorf("%w: sources %s needs a source id", errUsage, action)
-					}
-					var err error
-					if id, err = uuid.Parse(args[1]); err != nil {
-						return fmt.Errorf("%w: %q is not a source id", errUsage, args[1])
-					}
+				if action != "ls" && len(args) != 2 {
+					return fmt.Errorf("%w: sources %s needs a source id", errUsage, action)
 				}
 				a, err := app.New(ctx, cfg, cfg.Logger(env.Stderr), app.Options{})
 				if err != nil {
 					return err
 				}
 				defer func() { _ = a.Stop(context.WithoutCancel(ctx)) }()
+				reader := documents.NewReader(a.Queries)
+				var id uuid.UUID
+				if action != "ls" {
+					// A whole id, or the short one `sources ls` shows.
+					if id, err = reader.ResolveSourceID(ctx, cfg.User, args[1]); err != nil {
+						return err
+					}
+				}
 				svc := &ingest.Service{Pool: a.Pool, River: a.River}
 				switch action {
 				case "ls":
-					rows, err := a.Queries.ListSources(ctx, store.ListSourcesParams{UserID: cfg.User, MaxRows: int32(cmp.Or(*limit, 50))})
-					if err != nil {
-						return fmt.Errorf("error listing sources: %w", err)
-					}
-					if *asJSON {
-						return writeJSONTo(env, rows)
-					}
-					tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-					fmt.Fprintln(tw, "ID\tSTAGE\tDOCUMENTS\tCHUNKS\tFAILED\tKIND\tURI")
-					for _, s := range rows {
-						fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", s.ID, s.Stage, s.DocumentCount, s.ChunkCount, s.FailedDocumentCount, s.Kind, s.URI)
-					}
-					return tw.Flush()
+					return listSources(ctx, env, reader, documents.SourcesQuery{UserID: cfg.User, Limit: *limit, Cursor: *cursor}, *asJSON)
 				case "show":
-					return showSource(ctx, env, a, cfg.User, id, *asJSON)
+					return showSource(ctx, env, reader, cfg.User, id, *asJSON)
 				case "docs":
 					q := documents.ListQuery{UserID: cfg.User, SourceID: id, Status: *status, Limit: *limit, Cursor: *cursor}
 					return notFound(listSourceDocuments(ctx, env, a, q, *asJSON), id)
@@ -161,41 +156,116 @@ func watchSource(ctx context.Context, env Env, a *app.App, cfg *config.Config, i
 	return nil
 }
 
-func showSource(ctx context.Context, env Env, a *app.App, user string, id uuid.UUID, asJSON bool) error {
-	source, err := a.Queries.GetSource(ctx, store.GetSourceParams{ID: id, UserID: user})
+func showSource(ctx context.Context, env Env, reader *documents.Reader, user string, id uuid.UUID, asJSON bool) error {
+	source, err := reader.Source(ctx, user, id)
 	if err != nil {
 		return notFound(err, id)
 	}
-	summary, err := a.Queries.GetSummary(ctx, id)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("error reading summary: %w", err)
-	}
-	failed, err := a.Queries.ListFailedDocuments(ctx, id)
-	if err != nil {
-		return fmt.Errorf("error listing failed documents: %w", err)
-	}
 	if asJSON {
-		return writeJSONTo(env, map[string]any{"source": source, "summary": summary, "failed": failed})
+		return writeJSONTo(env, source)
 	}
 	w := env.Stdout
 	fmt.Fprintf(w, "source     %s (%s %s)\n", source.ID, source.Kind, source.URI)
 	fmt.Fprintf(w, "stage      %s (generation %d)\n", source.Stage, source.Generation)
-	fmt.Fprintf(w, "documents  %d (%d failed), chunks %d\n", source.DocumentCount, source.FailedDocumentCount, source.ChunkCount)
-	fmt.Fprintf(w, "progress   documents %d/%d, chunks embedded %d/%d\n", source.DocumentsProcessed, source.DocumentsScheduled, source.ChunksEmbedded, source.ChunksWritten)
+	fmt.Fprintf(w, "documents  %d (%d failed), chunks %d\n", source.Documents, source.FailedDocuments, source.Chunks)
+	p := source.Progress
+	fmt.Fprintf(w, "progress   documents %d/%d, chunks embedded %d/%d", p.DocumentsProcessed, p.DocumentsTotal, p.ChunksEmbedded, p.ChunksWritten)
+	if p.PagesFetched != nil {
+		fmt.Fprintf(w, ", pages fetched %d", *p.PagesFetched)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "created    %s, updated %s\n", source.CreatedAt.Local().Format(time.DateTime), source.UpdatedAt.Local().Format(time.DateTime))
 	if source.Error != nil {
 		fmt.Fprintf(w, "error      %s\n", *source.Error)
 	}
-	if summary.Summary != "" {
-		fmt.Fprintf(w, "keywords   %s\nsummary    %s\n", strings.Join(summary.Keywords, ", "), summary.Summary)
+	if s := source.Summary; s != nil && s.Summary != "" {
+		fmt.Fprintf(w, "keywords   %s\nsummary    %s\n", strings.Join(s.Keywords, ", "), s.Summary)
 	}
-	for _, f := range failed {
-		reason := ""
-		if f.Error != nil {
-			reason = *f.Error
-		}
-		fmt.Fprintf(w, "failed     %s: %s\n", f.URL, reason)
+	for _, f := range source.Failed {
+		fmt.Fprintf(w, "failed     %s: %s\n", f.URL, f.Error)
 	}
 	return nil
+}
+
+// listSources prints `sources ls`: a page of the user's sources, newest
+// first, in a table that fits 80 columns, each source's path or URL on the
+// line under it.
+func listSources(ctx context.Context, env Env, reader *documents.Reader, q documents.SourcesQuery, asJSON bool) error {
+	list, err := reader.Sources(ctx, q)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		return writeJSONTo(env, list)
+	}
+	w := env.Stdout
+	if len(list.Sources) == 0 {
+		fmt.Fprintf(w, "no sources for user %s (ingest one: kollektiv ingest PATH|URL)\n", q.UserID)
+		return nil
+	}
+	printSourceTable(w, list.Sources, time.Now())
+	if list.NextCursor != "" {
+		fmt.Fprintf(w, "more: kollektiv sources ls --limit %d --cursor %s\n", len(list.Sources), list.NextCursor)
+	}
+	return nil
+}
+
+// sourceRow is the layout of a row of `sources ls`: 77 columns.
+const sourceRow = "%-8s  %-13s  %9s  %6s  %6s  %-16s  %s\n"
+
+func printSourceTable(w io.Writer, list []documents.Source, now time.Time) {
+	fmt.Fprintf(w, sourceRow, "ID", "STAGE", "DOCUMENTS", "FAILED", "CHUNKS", "CREATED", "UPDATED")
+	indent := strings.Repeat(" ", shortIDLen+2)
+	for _, s := range list {
+		fmt.Fprintf(w, sourceRow, s.ID.String()[:shortIDLen], sourceState(s), strconv.Itoa(int(s.Documents)),
+			strconv.Itoa(int(s.FailedDocuments)), strconv.Itoa(int(s.Chunks)),
+			s.CreatedAt.Local().Format("2006-01-02 15:04"), age(now.Sub(s.UpdatedAt)))
+		where := s.Kind
+		if s.URI != "" {
+			where += " " + fitTail(s.URI, tableWidth-len(indent)-len(s.Kind)-1)
+		}
+		fmt.Fprintf(w, "%s%s\n", indent, where)
+	}
+}
+
+// sourceState is the STAGE column: a finished source's stage, and for a
+// running one what it is doing and how far it got.
+func sourceState(s documents.Source) string {
+	p := s.Progress
+	percent := func(n, total int32) string { return fmt.Sprintf("%d%%", int(100*fraction(int(n), int(total)))) }
+	switch lifecycle.Stage(s.Stage) {
+	case lifecycle.StageCreated:
+		return "queued"
+	case lifecycle.StageProcessingScheduled:
+		switch {
+		case p.DocumentsProcessed < p.DocumentsTotal:
+			return "chunking " + percent(p.DocumentsProcessed, p.DocumentsTotal)
+		case p.ChunksEmbedded < p.ChunksWritten:
+			return "embedding " + percent(p.ChunksEmbedded, p.ChunksWritten)
+		default:
+			return "indexing"
+		}
+	case lifecycle.StageChunksGenerated:
+		return "summarising"
+	default:
+		return s.Stage
+	}
+}
+
+// age says how long ago something happened, in its largest unit.
+func age(d time.Duration) string {
+	switch {
+	case d < 5*time.Second:
+		return "just now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh ago", int(d.Hours()))
+	default:
+		return fmt.Sprintf("%dd ago", int(d.Hours()/24))
+	}
 }
 
 func writeJSONTo(env Env, v any) error {

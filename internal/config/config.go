@@ -858,11 +858,21 @@ func (c *Config) Logger(w io.Writer) *slog.Logger {
 	if w == nil {
 		w = os.Stderr
 	}
-	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	opts := &slog.HandlerOptions{Level: c.LogLevel, ReplaceAttr: durationsAsText}
 	if c.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// durationsAsText writes a duration as Go writes it ("30s", "1.5ms"), in
+// JSON too, where slog would write a count of nanoseconds that nobody reads
+// as a duration.
+func durationsAsText(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 // MarkdownTable writes the settings table as README.md shows it.

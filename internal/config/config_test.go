@@ -238,3 +238,27 @@ func TestWithDefaultsFillsEveryZeroOnce(t *testing.T) {
 		t.Errorf("default rescue after %s, want 6m", got)
 	}
 }
+
+// TestLoggerWritesDurationsAsText: in JSON logs as in text logs, a duration
+// reads "30s", not 30000000000, also inside a group.
+func TestLoggerWritesDurationsAsText(t *testing.T) {
+	t.Parallel()
+	for _, format := range []string{"json", "text"} {
+		cfg := MustLoadDefaults()
+		cfg.LogFormat = format
+		var out bytes.Buffer
+		cfg.Logger(&out).Info("stopping", slog.Duration("soft_stop_timeout", 30*time.Second),
+			slog.Group("job", slog.Duration("took", 1500*time.Microsecond)), slog.Int("attempt", 2))
+		var want []string
+		if format == "json" {
+			want = []string{`"soft_stop_timeout":"30s"`, `"took":"1.5ms"`, `"attempt":2`}
+		} else {
+			want = []string{"soft_stop_timeout=30s", "job.took=1.5ms", "attempt=2"}
+		}
+		for _, w := range want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%s log lacks %s: %s", format, w, out.String())
+			}
+		}
+	}
+}

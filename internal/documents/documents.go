@@ -272,37 +272,47 @@ func (r *Reader) Get(ctx context.Context, q GetQuery) (Detail, error) {
 // id, or a prefix of at least 8 hex digits (dashes optional) that only one
 // of the user's documents has, as `sources docs` shows it.
 func (r *Reader) ResolveID(ctx context.Context, userID, text string) (uuid.UUID, error) {
+	return ResolveShortID(text, "document", func(low, high uuid.UUID) ([]uuid.UUID, error) {
+		return r.queries.FindUserDocumentIDs(ctx, store.FindUserDocumentIDsParams{Low: low, High: high, UserID: userID})
+	})
+}
+
+// ResolveShortID returns the id text names: a whole id, or a prefix of at
+// least 8 hex digits (dashes optional) that only one id has. find returns
+// up to two of the owner's ids in [low, high]; what names the kind of id in
+// errors ("document", "source"): none is derr.NotFound, two derr.Invalid.
+func ResolveShortID(text, what string, find func(low, high uuid.UUID) ([]uuid.UUID, error)) (uuid.UUID, error) {
 	if id, err := uuid.Parse(text); err == nil {
 		return id, nil
 	}
-	low, high, err := prefixRange(text)
+	low, high, err := prefixRange(text, what)
 	if err != nil {
 		return uuid.Nil, err
 	}
-	ids, err := r.queries.FindUserDocumentIDs(ctx, store.FindUserDocumentIDsParams{Low: low, High: high, UserID: userID})
+	ids, err := find(low, high)
 	if err != nil {
-		return uuid.Nil, fmt.Errorf("error finding document %s: %w", text, err)
+		return uuid.Nil, fmt.Errorf("error finding %s %s: %w", what, text, err)
 	}
 	switch len(ids) {
 	case 0:
-		return uuid.Nil, derr.New(derr.NotFound, fmt.Sprintf("no document %s for this user", text))
+		return uuid.Nil, derr.New(derr.NotFound, fmt.Sprintf("no %s %s for this user", what, text))
 	case 1:
 		return ids[0], nil
 	default:
-		return uuid.Nil, derr.New(derr.Invalid, fmt.Sprintf("%s is the start of more than one document's id: give more of it", text))
+		return uuid.Nil, derr.New(derr.Invalid, fmt.Sprintf("%s is the start of more than one %s's id: give more of it", text, what))
 	}
 }
 
 // prefixRange returns the lowest and highest ids that start with the hex
-// digits of prefix.
-func prefixRange(prefix string) (uuid.UUID, uuid.UUID, error) {
+// digits of prefix; what names the kind of id in the error.
+func prefixRange(prefix, what string) (uuid.UUID, uuid.UUID, error) {
 	hex := strings.ToLower(strings.ReplaceAll(prefix, "-", ""))
 	bad := len(hex) < 8 || len(hex) > 32
 	for _, c := range hex {
 		bad = bad || !strings.ContainsRune("0123456789abcdef", c)
 	}
 	if bad {
-		return uuid.Nil, uuid.Nil, derr.New(derr.Invalid, fmt.Sprintf("%q is not a document id: want a UUID or its first 8 or more hex digits", prefix))
+		return uuid.Nil, uuid.Nil, derr.New(derr.Invalid, fmt.Sprintf("%q is not a %s id: want a UUID or its first 8 or more hex digits", prefix, what))
 	}
 	low, err := uuid.Parse(hex + strings.Repeat("0", 32-len(hex)))
 	if err != nil {

@@ -241,3 +241,12 @@ func decodeSourceCursor(c string) (time.Time, uuid.UUID, error) {
 	id, err := uuid.Parse(idText)
 	return time.UnixMicro(n), id, err
 }
+
+// ResolveSourceID returns the id of the user's source that text names: a
+// whole id, or a prefix of at least 8 hex digits (dashes optional) that
+// only one of the user's sources has, as `kollektiv sources ls` shows it.
+func (r *Reader) ResolveSourceID(ctx context.Context, userID, text string) (uuid.UUID, error) {
+	return ResolveShortID(text, "source", func(low, high uuid.UUID) ([]uuid.UUID, error) {
+		return r.queries.FindUserSourceIDs(ctx, store.FindUserSourceIDsParams{Low: low, High: high, UserID: userID})
+	})
+}

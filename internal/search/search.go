@@ -189,6 +189,29 @@ type Result struct {
 	Warnings []Warning
 }
 
+// Response is a search's answer as the API (GET /v1/search) and
+// `kollektiv search --json` show it: the settings it ran with, the hits and
+// the warnings.
+type Response struct {
+	Query        string    `json:"query"`
+	K            int       `json:"k"`
+	Mode         Mode      `json:"mode"`
+	RRFK         int       `json:"rrf_k"`
+	VectorWeight float64   `json:"vector_weight"`
+	TextWeight   float64   `json:"text_weight"`
+	Hits         []Hit     `json:"hits"`
+	Warnings     []Warning `json:"warnings"`
+}
+
+// Response returns the result as the API answers it.
+func (r Result) Response() Response {
+	q := r.Query
+	return Response{
+		Query: q.Text, K: q.K, Mode: q.Mode, RRFK: q.RRFK, VectorWeight: q.VectorWeight, TextWeight: q.TextWeight,
+		Hits: r.Hits, Warnings: r.Warnings,
+	}
+}
+
 // Warning is something a search could not do as asked, which it answers
 // anyway.
 type Warning struct {

@@ -298,6 +298,44 @@ func (q *Queries) FindSourceByURI(ctx context.Context, arg FindSourceByURIParams
 	return i, err
 }
 
+const findUserSourceIDs = `-- name: FindUserSourceIDs :many
+SELECT id
+FROM sources
+WHERE id BETWEEN $1::uuid AND $2::uuid
+  AND user_id = $3
+ORDER BY id
+LIMIT 2
+`
+
+type FindUserSourceIDsParams struct {
+	Low    uuid.UUID
+	High   uuid.UUID
+	UserID string
+}
+
+// The owner's sources whose ids lie in [low, high]: the ids a short id (a
+// prefix of the hex form) stands for. Two rows are enough to tell a unique
+// prefix from an ambiguous one.
+func (q *Queries) FindUserSourceIDs(ctx context.Context, arg FindUserSourceIDsParams) ([]uuid.UUID, error) {
+	rows, err := q.db.Query(ctx, findUserSourceIDs, arg.Low, arg.High, arg.UserID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []uuid.UUID{}
+	for rows.Next() {
+		var id uuid.UUID
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const finishSourceCrawl = `-- name: FinishSourceCrawl :one
 UPDATE sources
 SET stage = 'created', updated_at = now()
