@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kollektiv/kollektiv/internal/api"
 	"github.com/kollektiv/kollektiv/internal/apikeys"
 	"github.com/kollektiv/kollektiv/internal/config"
 )
@@ -445,15 +446,15 @@ func TestConsoleAdmin(t *testing.T) {
 	alice.signIn(b.alice)
 
 	r := admin.get("/")
-	if !bytes.Contains(r.body, []byte(`<a href="/riverui/">River UI</a>`)) || !bytes.Contains(r.body, []byte(`<a href="/metrics">Metrics</a>`)) {
+	if !bytes.Contains(r.body, []byte(`<a href="`+api.RiverUIStart+`">River UI</a>`)) || !bytes.Contains(r.body, []byte(`<a href="/metrics">Metrics</a>`)) {
 		t.Fatalf("an admin's page lacks the River UI and metrics links: %s", r.body)
 	}
 	// The admin's session opens River UI without a second prompt; a
 	// user's does not.
-	if r := admin.get("/riverui/"); r.status != http.StatusOK || !bytes.Contains(r.body, []byte("<html")) {
+	if r := admin.get(api.RiverUIStart); r.status != http.StatusOK || !bytes.Contains(r.body, []byte("<html")) {
 		t.Fatalf("River UI with an admin's session: %d", r.status)
 	}
-	if r := alice.get("/riverui/"); r.status != http.StatusForbidden {
+	if r := alice.get(api.RiverUIStart); r.status != http.StatusForbidden {
 		t.Fatalf("River UI with a user's session: %d", r.status)
 	}
 	// River UI's POSTs stay closed to other sites, session or not.
