@@ -171,7 +171,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.do(chromedp.SetUploadFiles(chromedp.ID("folder"), []string{dir}), chromedp.Click(chromedp.CSS(`form[action="/sources/upload"] button`)))
-	p.waitFor(`location.pathname.startsWith('/sources/')`, `location.href`)
+	p.waitFor(`location.pathname.startsWith('/sources/') && document.readyState === 'complete' && document.querySelector('[data-field=stage]') !== null`, `location.href`)
 	sourceURL := p.location()
 	if notice := p.text(`[role=status]`); !strings.Contains(notice, "1 file was skipped") {
 		t.Errorf("after the folder's upload: %q", notice)
@@ -285,7 +285,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	token := eval[string](p, `document.querySelector('input[name=csrf]').value`)
 	evil := evilSite(t, fmt.Sprintf(`<form method="post" action="%s/sources/%s/delete"><input name="csrf" value="%s"></form><script>document.forms[0].submit()</script>`, b.baseURL, id, token))
 	p.do(chromedp.Navigate(evil))
-	p.waitFor(`location.href.startsWith('`+b.baseURL+`')`, `location.href`)
+	p.waitFor(`location.href.startsWith('`+b.baseURL+`') && document.readyState === 'complete' && document.body.innerText.length > 0`, `location.href`)
 	if body := eval[string](p, `document.body.innerText`); !strings.Contains(body, "cross-origin POST refused") {
 		t.Errorf("the forged delete answered %q", body)
 	}
