@@ -76,3 +76,39 @@ func TestSearchHeadingIsTheAnswer(t *testing.T) {
 		t.Errorf("a filter on another source found %d hits, want none", len(hits))
 	}
 }
+
+// TestSearchCommonHeadingNamesNoSection checks the heading list's bound: a
+// heading that titles more than maxHeadingMatches chunks names none of
+// them, and the list is empty; one that titles exactly that many still
+// names them all.
+func TestSearchCommonHeadingNamesNoSection(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := setup(t)
+	titled := func(n int, heading string) []chunkSeed {
+		chunks := make([]chunkSeed, n)
+		for i := range chunks {
+			chunks[i] = chunkSeed{headers: []string{"Page", heading}, text: "Section number " + strings.Repeat("x", i+1) + "."}
+		}
+		return chunks
+	}
+	b.seedSource(ctx, t, "alice", append(titled(maxHeadingMatches, "Usage"), titled(maxHeadingMatches+1, "Examples")...))
+
+	for heading, want := range map[string]bool{"usage": true, "Examples": false} {
+		hits, err := b.hits(ctx, Query{UserID: "alice", Text: heading, Mode: ModeText})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inList := 0
+		for _, h := range hits {
+			if h.HeadingRank != 0 {
+				inList++
+			}
+		}
+		if got := inList == len(hits) && len(hits) == DefaultK; got != want || !want && inList != 0 {
+			t.Errorf("%q: %d of %d hits in the heading list; want all of %d when %d chunks share the heading, none when more",
+				heading, inList, len(hits), DefaultK, maxHeadingMatches)
+		}
+	}
+}

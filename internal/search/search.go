@@ -241,6 +241,11 @@ const (
 	// doubling; 200 balances the two.
 	efSearchMin = 200
 	efSearchMax = 1000
+	// maxHeadingMatches is the most sections a heading may title and still
+	// be looked up by the heading list: a heading shared by more ("Usage",
+	// "Examples" in every page) names none of them in particular, and the
+	// other lists decide.
+	maxHeadingMatches = 100
 )
 
 // Searcher runs hybrid searches. It is safe for concurrent use.
@@ -325,7 +330,7 @@ func (s *Searcher) Search(ctx context.Context, q Query) (Result, error) {
 			return err
 		}
 		headed, err = store.HeadingMatches(ctx, tx, store.HeadingMatchesParams{
-			Query: q.Text, UserID: q.UserID, Filter: filter, MaxRows: q.K,
+			Query: q.Text, UserID: q.UserID, Filter: filter, MaxRows: q.K, MaxMatches: maxHeadingMatches,
 		})
 		return err
 	}

@@ -222,6 +222,10 @@ type HeadingMatchesParams struct {
 	Filter ChunkFilter
 	// MaxRows bounds the list.
 	MaxRows int
+	// MaxMatches is the most chunks a heading may title: a heading that
+	// more chunks share (a "Usage" in every page) names none of them, and
+	// the list is empty.
+	MaxMatches int
 }
 
 // HeadingMatches returns the chunks of the user that pass the filter and
@@ -230,14 +234,23 @@ type HeadingMatchesParams struct {
 // kollektiv_heading_key (case, punctuation and markup aside): a question
 // that is a section's title asks for that section. They come in document
 // URL and ordinal order, the same in every database holding the same
-// documents, found by the chunks_heading_keys_idx index.
+// documents. The matches are found by the chunks_heading_keys_idx index,
+// at most MaxMatches+1 of them, so a common heading costs no more than a
+// rare one: sorting every chunk a common heading titles by its document's
+// URL would take longer than the rest of the search.
 func HeadingMatches(ctx context.Context, db DBTX, arg HeadingMatchesParams) ([]uuid.UUID, error) {
-	where, args := arg.Filter.where(arg.UserID, []any{arg.Query, arg.MaxRows})
-	sql := `SELECT c.id
-		FROM chunks c JOIN documents d ON d.id = c.document_id
-		WHERE kollektiv_heading_keys(c.headers, c.headings) @> ARRAY[kollektiv_heading_key($1::text)]
-		  AND ` + where + `
-		ORDER BY d.url, c.ordinal, c.id
+	where, args := arg.Filter.where(arg.UserID, []any{arg.Query, arg.MaxRows, arg.MaxMatches})
+	sql := `WITH matches AS MATERIALIZED (
+			SELECT c.id, c.document_id, c.ordinal
+			FROM chunks c
+			WHERE kollektiv_heading_keys(c.headers, c.headings) @> ARRAY[kollektiv_heading_key($1::text)]
+			  AND ` + where + `
+			LIMIT $3::int + 1
+		)
+		SELECT m.id
+		FROM matches m JOIN documents d ON d.id = m.document_id
+		WHERE (SELECT count(*) FROM matches) <= $3::int
+		ORDER BY d.url, m.ordinal, m.id
 		LIMIT $2`
 	rows, err := db.Query(ctx, sql, args...)
 	if err != nil {
