@@ -489,7 +489,7 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request, p ingest.AddParams)
 		return err
 	}
 	view := viewOf(added.Source)
-	for _, prob := range p.Problems {
+	for _, prob := range added.Problems {
 		view.Failed = append(view.Failed, failedDocument{URL: prob.URL, Error: prob.Error()})
 	}
 	writeJSON(w, http.StatusAccepted, view)
@@ -532,25 +532,35 @@ func (s *Server) uploadSource(w http.ResponseWriter, r *http.Request) error {
 	if _, ok, err := s.replay(r, w, params); ok || err != nil {
 		return err
 	}
-	seen := map[string]bool{}
-	for _, fh := range files {
-		name, err := safeName(fh.Filename)
-		if err != nil {
-			name = uniqueName(seen, displayName(fh.Filename))
-			params.Problems = append(params.Problems, problemOf(name, err))
-			continue
+	// Each file is read and prepared as Add writes it, so the upload's
+	// documents are not held in memory beside the form.
+	params.Stream = func(_ context.Context, emit content.Visit) error {
+		seen := map[string]bool{}
+		for _, fh := range files {
+			name, err := safeName(fh.Filename)
+			if err != nil {
+				name = uniqueName(seen, displayName(fh.Filename))
+				if err := emit(nil, problemOf(name, err)); err != nil {
+					return err
+				}
+				continue
+			}
+			name = uniqueName(seen, name)
+			raw, err := readUpload(fh)
+			if err != nil {
+				return err
+			}
+			doc, err := content.PrepareDocument("", name, string(raw), content.PrepareOptions{Format: formatOf(name)})
+			if err != nil {
+				err = emit(nil, problemOf(name, err))
+			} else {
+				err = emit(&doc, nil)
+			}
+			if err != nil {
+				return err
+			}
 		}
-		name = uniqueName(seen, name)
-		raw, err := readUpload(fh)
-		if err != nil {
-			return err
-		}
-		doc, err := content.PrepareDocument("", name, string(raw), content.PrepareOptions{Format: formatOf(name)})
-		if err != nil {
-			params.Problems = append(params.Problems, problemOf(name, err))
-			continue
-		}
-		params.Documents = append(params.Documents, doc)
+		return nil
 	}
 	return s.add(w, r, params)
 }

@@ -76,7 +76,6 @@ kollektiv ingest README.md --user alice`,
 				target := args[0]
 				params := ingest.AddParams{UserID: cfg.User}
 				var skipped []content.Skipped
-				var problems []*content.DocumentError
 				if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
 					// A crawl_source job crawls it, as for the API: the
 					// workers fetch the pages, not this process.
@@ -108,12 +107,7 @@ kollektiv ingest README.md --user alice`,
 					// memory, only the names of what could not be loaded.
 					params.Stream = func(ctx context.Context, emit content.Visit) error {
 						var err error
-						skipped, err = content.Walk(ctx, target, load, func(doc *content.Document, problem *content.DocumentError) error {
-							if problem != nil {
-								problems = append(problems, problem)
-							}
-							return emit(doc, problem)
-						})
+						skipped, err = content.Walk(ctx, target, load, emit)
 						return err
 					}
 				}
@@ -137,9 +131,9 @@ kollektiv ingest README.md --user alice`,
 					if params.Crawl != nil {
 						fmt.Fprintf(env.Stdout, "source %s %s: crawling %s, up to %d pages\n", source.ID, verb, target, params.Crawl.MaxPages)
 					} else {
-						fmt.Fprintf(env.Stdout, "source %s %s: %d documents, %d could not be loaded\n", source.ID, verb, added.Documents, added.Problems)
+						fmt.Fprintf(env.Stdout, "source %s %s: %d documents, %d could not be loaded\n", source.ID, verb, added.Documents, len(added.Problems))
 					}
-					for _, p := range problems {
+					for _, p := range added.Problems {
 						fmt.Fprintf(env.Stdout, "  not loaded: %v\n", p)
 					}
 					if len(skipped) > 0 {

@@ -47,8 +47,10 @@ type documentWriter struct {
 	batch      []store.DocumentRow
 	batchBytes int
 
-	// Documents and Problems count what was written.
-	Documents, Problems int
+	// Documents counts the documents written; Problems are the failures
+	// written, kept for the caller to report.
+	Documents int
+	Problems  []*content.DocumentError
 }
 
 func newDocumentWriter(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID, staged bool) (*documentWriter, error) {
@@ -81,7 +83,7 @@ func (w *documentWriter) add(ctx context.Context, doc *content.Document, problem
 	} else {
 		msg := problem.Error()
 		row = store.DocumentRow{URL: problem.URL, Title: problem.URL, ContentHash: emptyHash, Metadata: []byte("{}"), Error: &msg}
-		w.Problems++
+		w.Problems = append(w.Problems, problem)
 	}
 	row.ID = content.DocumentID(w.sourceID, row.URL)
 	if _, dup := w.ids[row.ID]; dup {

@@ -89,9 +89,11 @@ type Added struct {
 	Refreshed bool
 	// Replayed is true when the idempotency key matched an earlier source.
 	Replayed bool
-	// Documents and Problems count the documents this call stored, and
-	// those stored failed because they could not be loaded.
-	Documents, Problems int
+	// Documents counts the documents this call stored; Problems are
+	// those it stored failed because they could not be loaded, in the
+	// order they came (their names and reasons only).
+	Documents int
+	Problems  []*content.DocumentError
 }
 
 // Add stores a source and its documents and schedules its processing, in
@@ -176,7 +178,7 @@ func (s *Service) Add(ctx context.Context, p AddParams) (Added, error) {
 	}
 	if s.Logger != nil && !added.Replayed {
 		s.Logger.InfoContext(ctx, "source added", slog.String("source_id", added.Source.ID.String()),
-			slog.String("kind", p.Kind), slog.Int("documents", added.Documents), slog.Int("problems", added.Problems),
+			slog.String("kind", p.Kind), slog.Int("documents", added.Documents), slog.Int("problems", len(added.Problems)),
 			slog.Bool("refresh", added.Refreshed))
 	}
 	return added, nil
