@@ -85,6 +85,10 @@ type Config struct {
 	// DBMaxConns caps the process's database pool; 0 sizes it from the
 	// queues' concurrency and the API. Default 0.
 	DBMaxConns int
+	// PollOnly runs River without LISTEN (River's PollOnly): queues are
+	// polled every FetchPollInterval, leadership every 5s. For PgBouncer in
+	// transaction mode, which cannot carry LISTEN. Default false.
+	PollOnly bool
 	// DefaultWorkers is the concurrency of the default (orchestration)
 	// queue. Default 10.
 	DefaultWorkers int
@@ -331,9 +335,15 @@ func Settings() []Setting {
 		},
 		{
 			Name: "db-max-conns", Env: "KOLLEKTIV_DB_MAX_CONNS", Default: "0",
-			Usage: "most database connections of one process; 0 sizes the pool from the queues' concurrency (+4) and the API (+16)",
+			Usage: "most database connections of one process; 0 sizes the pool for the jobs' transactions (4 a CPU, at least 16, at most the workers), River, the API, and at most half the connections the server has free",
 			set:   intSetter(func(c *Config) *int { return &c.DBMaxConns }, 0),
 			get:   func(c *Config) string { return strconv.Itoa(c.DBMaxConns) },
+		},
+		{
+			Name: "poll-only", Env: "KOLLEKTIV_POLL_ONLY", Default: "false",
+			Usage: "River polls for jobs and leadership instead of LISTEN: for workers behind PgBouncer in transaction mode",
+			set:   boolSetter(func(c *Config) *bool { return &c.PollOnly }),
+			get:   func(c *Config) string { return strconv.FormatBool(c.PollOnly) },
 		},
 		{
 			Name: "default-workers", Env: "KOLLEKTIV_DEFAULT_WORKERS", Default: "10",
@@ -530,15 +540,8 @@ func Settings() []Setting {
 		{
 			Name: "crawl-allow-private", Env: "KOLLEKTIV_CRAWL_ALLOW_PRIVATE", Default: "false",
 			Usage: "let crawls reach private and loopback addresses",
-			set: func(c *Config, v string) error {
-				b, err := strconv.ParseBool(v)
-				if err != nil {
-					return fmt.Errorf("%q is not true or false", v)
-				}
-				c.CrawlAllowPrivate = b
-				return nil
-			},
-			get: func(c *Config) string { return strconv.FormatBool(c.CrawlAllowPrivate) },
+			set:   boolSetter(func(c *Config) *bool { return &c.CrawlAllowPrivate }),
+			get:   func(c *Config) string { return strconv.FormatBool(c.CrawlAllowPrivate) },
 		},
 		{
 			Name: "webhook-urls", Env: "KOLLEKTIV_WEBHOOK_URLS", Default: "",
@@ -591,6 +594,17 @@ func nonNegativeDuration(field func(*Config) *time.Duration) func(*Config, strin
 			return fmt.Errorf("%q is not a duration of zero or more (examples: 0s, 30s, 5m)", v)
 		}
 		*field(c) = d
+		return nil
+	}
+}
+
+func boolSetter(field func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*field(c) = b
 		return nil
 	}
 }
