@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +13,7 @@ import (
 	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/dbtest"
+	"github.com/kollektiv/kollektiv/internal/embed/embedtest"
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
@@ -72,13 +72,8 @@ type gatedEmbeddings struct {
 }
 
 func (g *gatedEmbeddings) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Input      []string `json:"input"`
-		Model      string   `json:"model"`
-		Dimensions int      `json:"dimensions"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Dimensions <= 0 {
-		http.Error(w, `{"error":{"message":"bad request"}}`, http.StatusBadRequest)
+	req, ok := embedtest.ReadRequest(w, r)
+	if !ok {
 		return
 	}
 	g.mu.Lock()
@@ -95,23 +90,7 @@ func (g *gatedEmbeddings) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
 	g.flying--
 	g.mu.Unlock()
-	type item struct {
-		Object    string    `json:"object"`
-		Index     int       `json:"index"`
-		Embedding []float32 `json:"embedding"`
-	}
-	out := struct {
-		Object string `json:"object"`
-		Data   []item `json:"data"`
-		Model  string `json:"model"`
-	}{Object: "list", Model: req.Model}
-	for i := range req.Input {
-		v := make([]float32, req.Dimensions)
-		v[i%req.Dimensions] = 1
-		out.Data = append(out.Data, item{Object: "embedding", Index: i, Embedding: v})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(out)
+	embedtest.WriteResponse(w, req)
 }
 
 func (g *gatedEmbeddings) mostInFlight() int {
