@@ -80,7 +80,7 @@ func (g *gatedEmbeddings) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.flying++
 	g.most = max(g.most, g.flying)
 	if g.flying == g.want {
-		close(g.reached)
+		g.open()
 	}
 	g.mu.Unlock()
 	select {
@@ -91,6 +91,16 @@ func (g *gatedEmbeddings) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.flying--
 	g.mu.Unlock()
 	embedtest.WriteResponse(w, req)
+}
+
+// open lets every request through; once is enough. Call it with mu held
+// or after the server is done.
+func (g *gatedEmbeddings) open() {
+	select {
+	case <-g.reached:
+	default:
+		close(g.reached)
+	}
 }
 
 func (g *gatedEmbeddings) mostInFlight() int {
@@ -116,6 +126,11 @@ func TestWorkerOf200PerQueue(t *testing.T) {
 	fake := &gatedEmbeddings{reached: make(chan struct{})}
 	server := httptest.NewServer(fake)
 	defer server.Close()
+	defer func() { // a test that failed waiting must not leave requests held
+		fake.mu.Lock()
+		fake.open()
+		fake.mu.Unlock()
+	}()
 	cfg.Embedder, cfg.OpenAIBaseURL, cfg.EmbeddingModel, cfg.EmbeddingDimensions = "openai", server.URL+"/v1", "fake-embedder", 8
 
 	a, err := New(ctx, cfg, nil, Options{Worker: true})
