@@ -2,7 +2,6 @@ package jobs_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/dbtest"
+	"github.com/kollektiv/kollektiv/internal/embed/embedtest"
 	"github.com/kollektiv/kollektiv/internal/ingest"
 	"github.com/kollektiv/kollektiv/internal/lifecycle"
 	"github.com/kollektiv/kollektiv/internal/store"
@@ -34,13 +34,8 @@ type fakeEmbeddings struct {
 }
 
 func (f *fakeEmbeddings) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		Input      []string `json:"input"`
-		Model      string   `json:"model"`
-		Dimensions int      `json:"dimensions"`
-	}
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-		http.Error(w, `{"error":{"message":"bad json","type":"invalid_request_error"}}`, http.StatusBadRequest)
+	req, ok := embedtest.ReadRequest(w, r)
+	if !ok {
 		return
 	}
 	f.mu.Lock()
@@ -52,23 +47,7 @@ func (f *fakeEmbeddings) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return
 	}
-	type item struct {
-		Object    string    `json:"object"`
-		Index     int       `json:"index"`
-		Embedding []float32 `json:"embedding"`
-	}
-	out := struct {
-		Object string `json:"object"`
-		Data   []item `json:"data"`
-		Model  string `json:"model"`
-	}{Object: "list", Model: req.Model}
-	for i := range req.Input {
-		v := make([]float32, req.Dimensions)
-		v[i%req.Dimensions] = 1
-		out.Data = append(out.Data, item{Object: "embedding", Index: i, Embedding: v})
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(out)
+	embedtest.WriteResponse(w, req)
 }
 
 // TestSIGTERMHandsBackRunningJobs stops a worker with SIGTERM while its

@@ -226,11 +226,7 @@ func (s *Server) consoleUpload(w http.ResponseWriter, r *http.Request, sess sess
 	case len(files) > s.Limits.MaxDocuments:
 		return s.formError(w, r, sess, errorf(derr.TooLarge, fmt.Sprintf("%d files in one upload; the limit is %d", len(files), s.Limits.MaxDocuments)))
 	}
-	params := ingest.AddParams{UserID: sess.key.UserID, Kind: ingest.KindFiles}
-	var err error
-	if params.Documents, params.Problems, err = uploadedDocuments(files); err != nil {
-		return err
-	}
+	params := ingest.AddParams{UserID: sess.key.UserID, Kind: ingest.KindFiles, Stream: uploadStream(files)}
 	added, err := s.Ingest.Add(r.Context(), params)
 	if err != nil {
 		return s.formError(w, r, sess, err)

@@ -421,7 +421,7 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request, p ingest.AddParams)
 		return err
 	}
 	view := viewOf(added.Source)
-	for _, prob := range p.Problems {
+	for _, prob := range added.Problems {
 		view.Failed = append(view.Failed, failedDocument{URL: prob.URL, Error: prob.Error()})
 	}
 	writeJSON(w, http.StatusAccepted, view)
@@ -464,38 +464,43 @@ func (s *Server) uploadSource(w http.ResponseWriter, r *http.Request) error {
 	if _, ok, err := s.replay(r, w, params); ok || err != nil {
 		return err
 	}
-	if params.Documents, params.Problems, err = uploadedDocuments(files); err != nil {
-		return err
-	}
+	params.Stream = uploadStream(files)
 	return s.add(w, r, params)
 }
 
-// uploadedDocuments prepares uploaded files as documents, each under its
-// base name (made unique), or as a problem naming the file and its reason.
-func uploadedDocuments(files []*multipart.FileHeader) ([]content.Document, []*content.DocumentError, error) {
-	var docs []content.Document
-	var problems []*content.DocumentError
-	seen := map[string]bool{}
-	for _, fh := range files {
-		name, err := safeName(fh.Filename)
-		if err != nil {
-			name = uniqueName(seen, displayName(fh.Filename))
-			problems = append(problems, problemOf(name, err))
-			continue
+// uploadStream gives Add the uploaded files one at a time, each read and
+// prepared as Add writes it, so the upload's documents are not held in
+// memory beside the form: each under its base name (made unique), or as a
+// problem naming the file and its reason.
+func uploadStream(files []*multipart.FileHeader) func(context.Context, content.Visit) error {
+	return func(_ context.Context, emit content.Visit) error {
+		seen := map[string]bool{}
+		for _, fh := range files {
+			name, err := safeName(fh.Filename)
+			if err != nil {
+				name = uniqueName(seen, displayName(fh.Filename))
+				if err := emit(nil, problemOf(name, err)); err != nil {
+					return err
+				}
+				continue
+			}
+			name = uniqueName(seen, name)
+			raw, err := readUpload(fh)
+			if err != nil {
+				return err
+			}
+			doc, err := content.PrepareDocument("", name, string(raw), content.PrepareOptions{Format: formatOf(name)})
+			if err != nil {
+				err = emit(nil, problemOf(name, err))
+			} else {
+				err = emit(&doc, nil)
+			}
+			if err != nil {
+				return err
+			}
 		}
-		name = uniqueName(seen, name)
-		raw, err := readUpload(fh)
-		if err != nil {
-			return nil, nil, err
-		}
-		doc, err := content.PrepareDocument("", name, string(raw), content.PrepareOptions{Format: formatOf(name)})
-		if err != nil {
-			problems = append(problems, problemOf(name, err))
-			continue
-		}
-		docs = append(docs, doc)
+		return nil
 	}
-	return docs, problems, nil
 }
 
 func readUpload(fh *multipart.FileHeader) ([]byte, error) {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -126,7 +127,7 @@ func New(ctx context.Context, cfg *config.Config, logger *slog.Logger, opts Opti
 	if err := a.buildProviders(); err != nil {
 		return nil, err
 	}
-	if a.Pool, err = store.Connect(ctx, cfg.DatabaseURL, a.poolSize()); err != nil {
+	if a.Pool, err = store.Connect(ctx, cfg.DatabaseURL, a.poolSize(ctx)); err != nil {
 		return nil, err
 	}
 	a.Queries = store.New(a.Pool)
@@ -197,6 +198,7 @@ func RiverConfig(cfg *config.Config, logger *slog.Logger) *river.Config {
 		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter(),
 		RetryPolicy:          &jobs.RetryPolicy{Base: cfg.RetryBase},
 		SoftStopTimeout:      cfg.SoftStopTimeout,
+		PollOnly:             cfg.PollOnly,
 	}
 }
 
@@ -240,25 +242,33 @@ func (a *App) buildRiver() (*river.Client[pgx.Tx], error) {
 	return client, nil
 }
 
-// poolSize sizes the pool for what the process runs: a connection for each
-// job that may run at once plus River's own (producers, leader,
-// notifier), and a share for API requests. pgx's default (4 on this kind of
-// machine) would make jobs queue for connections.
-func (a *App) poolSize() int32 {
-	if a.config.DBMaxConns > 0 {
-		return int32(a.config.DBMaxConns)
-	}
-	n := 4
+// poolSize sizes the pool for what the process runs (PoolInputs.Size),
+// capped by the connections the server has free, and says how in the log:
+// at info for a worker or the API, at debug for the CLI's short runs. A
+// pool_max_conns in the database URL wins (store.Connect).
+func (a *App) poolSize(ctx context.Context) int32 {
+	in := PoolInputs{API: a.opts.API, CPUs: runtime.NumCPU(), Override: a.config.DBMaxConns}
 	if a.opts.Worker {
-		for _, q := range a.Queues() {
-			n += q.MaxWorkers
+		in.Workers = map[string]int{}
+		for name, q := range a.Queues() {
+			in.Workers[name] = q.MaxWorkers
 		}
-		n += 4
 	}
-	if a.opts.API {
-		n += 16
+	if in.Override <= 0 {
+		server, err := store.ReadServerConnections(ctx, a.config.DatabaseURL)
+		if err != nil {
+			a.logger.WarnContext(ctx, "could not read the server's connection limits; the pool is sized without them", slog.String("error", err.Error()))
+		} else {
+			in.Server = &server
+		}
 	}
-	return int32(n)
+	size := in.Size()
+	level := slog.LevelDebug
+	if a.opts.Worker || a.opts.API {
+		level = slog.LevelInfo
+	}
+	a.logger.Log(ctx, level, "database pool sized", size.LogAttrs(in)...)
+	return int32(size.MaxConns)
 }
 
 // defaultQueuePollInterval is how often the default queue looks for jobs

@@ -76,7 +76,6 @@ kollektiv ingest README.md --user alice`,
 				target := args[0]
 				params := ingest.AddParams{UserID: cfg.User}
 				var skipped []content.Skipped
-				var err error
 				if strings.HasPrefix(target, "http://") || strings.HasPrefix(target, "https://") {
 					// A crawl_source job crawls it, as for the API: the
 					// workers fetch the pages, not this process.
@@ -89,19 +88,28 @@ kollektiv ingest README.md --user alice`,
 					}
 					params.Kind, params.URI, params.Crawl = ingest.KindURL, target, &crawl
 				} else {
+					var err error
 					if target, err = filepath.Abs(target); err != nil {
 						return fmt.Errorf("error resolving %s: %w", args[0], err)
 					}
 					params.Kind, params.URI = ingest.KindFiles, target
-					var loaded content.Loaded
-					loaded, err = content.Load(ctx, target, content.LoadOptions{FollowExternalLinks: *followLinks, IncludeHidden: *includeHidden})
-					params.Documents, params.Problems, skipped = loaded.Documents, loaded.Problems, loaded.Skipped
-				}
-				if err != nil {
-					return err
-				}
-				if params.Kind == ingest.KindFiles && len(params.Documents) == 0 && len(params.Problems) == 0 {
-					return fmt.Errorf("no documents found at %s (%s)", args[0], describeSkipped(skipped, 0))
+					load := content.LoadOptions{FollowExternalLinks: *followLinks, IncludeHidden: *includeHidden}
+					// Nothing to load is said before connecting anywhere.
+					found, skippedAll, err := anyDocument(ctx, target, load)
+					if err != nil {
+						return err
+					}
+					if !found {
+						return fmt.Errorf("no documents found at %s (%s)", args[0], describeSkipped(skippedAll, 0))
+					}
+					// The files are read in Add's transaction and written in
+					// batches as they are read: the tree is never held in
+					// memory, only the names of what could not be loaded.
+					params.Stream = func(ctx context.Context, emit content.Visit) error {
+						var err error
+						skipped, err = content.Walk(ctx, target, load, emit)
+						return err
+					}
 				}
 
 				a, err := app.New(ctx, cfg, cfg.Logger(env.Stderr), app.Options{})
@@ -123,9 +131,9 @@ kollektiv ingest README.md --user alice`,
 					if params.Crawl != nil {
 						fmt.Fprintf(env.Stdout, "source %s %s: crawling %s, up to %d pages\n", source.ID, verb, target, params.Crawl.MaxPages)
 					} else {
-						fmt.Fprintf(env.Stdout, "source %s %s: %d documents, %d could not be loaded\n", source.ID, verb, len(params.Documents), len(params.Problems))
+						fmt.Fprintf(env.Stdout, "source %s %s: %d documents, %d could not be loaded\n", source.ID, verb, added.Documents, len(added.Problems))
 					}
-					for _, p := range params.Problems {
+					for _, p := range added.Problems {
 						fmt.Fprintf(env.Stdout, "  not loaded: %v\n", p)
 					}
 					if len(skipped) > 0 {
@@ -151,6 +159,20 @@ kollektiv ingest README.md --user alice`,
 			}
 		},
 	}
+}
+
+// errFound stops anyDocument's walk at the first file it loads.
+var errFound = errors.New("found a document")
+
+// anyDocument reports whether a walk of root with opts loads anything, a
+// document or a problem, stopping at the first; when it does not, skipped
+// are all the entries it left out, for the message.
+func anyDocument(ctx context.Context, root string, opts content.LoadOptions) (bool, []content.Skipped, error) {
+	skipped, err := content.Walk(ctx, root, opts, func(*content.Document, *content.DocumentError) error { return errFound })
+	if errors.Is(err, errFound) {
+		return true, nil, nil
+	}
+	return false, skipped, err
 }
 
 func describeEvent(e events.Event) string {

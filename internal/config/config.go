@@ -85,6 +85,10 @@ type Config struct {
 	// DBMaxConns caps the process's database pool; 0 sizes it from the
 	// queues' concurrency and the API. Default 0.
 	DBMaxConns int
+	// PollOnly runs River without LISTEN (River's PollOnly): queues are
+	// polled every FetchPollInterval, leadership every 5s. For PgBouncer in
+	// transaction mode, which cannot carry LISTEN. Default false.
+	PollOnly bool
 	// DefaultWorkers is the concurrency of the default (orchestration)
 	// queue. Default 10.
 	DefaultWorkers int
@@ -338,9 +342,15 @@ func Settings() []Setting {
 		},
 		{
 			Name: "db-max-conns", Env: "KOLLEKTIV_DB_MAX_CONNS", Default: "0",
-			Usage: "most database connections of one process; 0 sizes the pool from the queues' concurrency (+4) and the API (+16)",
+			Usage: "most database connections of one process; 0 sizes the pool for the jobs' transactions (4 a CPU, at least 16, at most the workers), River, the API, and at most half the connections the server has free",
 			set:   intSetter(func(c *Config) *int { return &c.DBMaxConns }, 0),
 			get:   func(c *Config) string { return strconv.Itoa(c.DBMaxConns) },
+		},
+		{
+			Name: "poll-only", Env: "KOLLEKTIV_POLL_ONLY", Default: "false",
+			Usage: "River polls for jobs and leadership instead of LISTEN: for workers behind PgBouncer in transaction mode",
+			set:   boolSetter(func(c *Config) *bool { return &c.PollOnly }),
+			get:   func(c *Config) string { return strconv.FormatBool(c.PollOnly) },
 		},
 		{
 			Name: "default-workers", Env: "KOLLEKTIV_DEFAULT_WORKERS", Default: "10",

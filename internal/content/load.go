@@ -73,65 +73,97 @@ func LoadPath(ctx context.Context, root string, opts LoadOptions) (docs []Docume
 }
 
 // Load loads a file, or every markdown, text and HTML file under a
-// directory. Documents' URL is the slash-separated path relative to root
-// (the file name when root is a file). Symbolic links are followed while
-// their target stays inside the root (see LoadOptions.FollowExternalLinks).
-// Files that cannot be loaded (unreadable, binary, too large, empty, a
-// symlink loop, a link outside the root) are returned as problems, entries
-// left out on purpose (hidden directories, other extensions) as skipped,
-// and the walk goes on. err is only for a root that cannot be read or a
-// cancelled ctx.
+// directory: Walk, with what it finds collected in memory.
 func Load(ctx context.Context, root string, opts LoadOptions) (Loaded, error) {
+	var loaded Loaded
+	skipped, err := Walk(ctx, root, opts, func(doc *Document, problem *DocumentError) error {
+		if doc != nil {
+			loaded.Documents = append(loaded.Documents, *doc)
+		} else {
+			loaded.Problems = append(loaded.Problems, problem)
+		}
+		return nil
+	})
+	loaded.Skipped = skipped
+	return loaded, err
+}
+
+// A Visit receives what a walk loads, one file at a time: its document, or
+// the problem that kept it from loading (doc is nil then). An error stops
+// the walk, and Walk returns it as it is.
+type Visit func(doc *Document, problem *DocumentError) error
+
+// Walk loads a file, or every markdown, text and HTML file under a
+// directory, and hands each document to visit as soon as its file is
+// read, in path order, so that a tree of any size is never held in memory.
+// Documents' URL is the slash-separated path relative to root (the file
+// name when root is a file). Symbolic links are followed while their
+// target stays inside the root (see LoadOptions.FollowExternalLinks).
+// Files that cannot be loaded (unreadable, binary, too large, empty, a
+// symlink loop, a link outside the root) go to visit as problems, and the
+// walk goes on; entries left out on purpose (hidden directories, other
+// extensions) are returned as skipped. The error is visit's, or one for a
+// root that cannot be read or a cancelled ctx.
+func Walk(ctx context.Context, root string, opts LoadOptions, visit Visit) ([]Skipped, error) {
 	info, err := os.Stat(root)
 	if err != nil {
-		return Loaded{}, fmt.Errorf("error loading %s: %w", root, err)
+		return nil, fmt.Errorf("error loading %s: %w", root, err)
 	}
-	l := &loader{ctx: ctx, opts: opts}
+	l := &loader{ctx: ctx, opts: opts, visit: visit}
 	if !info.IsDir() {
 		// A file named explicitly is read wherever a link to it points.
 		name := filepath.Base(root)
 		if _, ok := formatByExt[strings.ToLower(filepath.Ext(name))]; !ok {
-			return Loaded{Problems: []*DocumentError{docError(name, "extension not loaded", ErrUnsupportedType)}}, nil
+			return nil, visit(nil, docError(name, "extension not loaded", ErrUnsupportedType))
 		}
 		l.loadFile(root, name, info)
-		return l.loaded, nil
+		return nil, l.err
 	}
 	if l.rootReal, err = filepath.EvalSymlinks(root); err != nil {
-		return Loaded{}, fmt.Errorf("error resolving %s: %w", root, err)
+		return nil, fmt.Errorf("error resolving %s: %w", root, err)
 	}
 	if l.rootReal, err = filepath.Abs(l.rootReal); err != nil {
-		return Loaded{}, fmt.Errorf("error resolving %s: %w", root, err)
+		return nil, fmt.Errorf("error resolving %s: %w", root, err)
 	}
 	if !opts.FollowExternalLinks {
 		// Files are read through an os.Root: a link swapped after the check
 		// below still cannot lead a read outside the root.
 		if l.root, err = os.OpenRoot(l.rootReal); err != nil {
-			return Loaded{}, fmt.Errorf("error opening %s: %w", root, err)
+			return nil, fmt.Errorf("error opening %s: %w", root, err)
 		}
 		defer func() { _ = l.root.Close() }()
 	}
-	if err := l.walk(root, "", []os.FileInfo{info}); err != nil {
-		return l.loaded, err
-	}
-	return l.loaded, nil
+	err = l.walk(root, "", []os.FileInfo{info})
+	return l.skipped, err
 }
 
 type loader struct {
-	ctx  context.Context
-	opts LoadOptions
+	ctx   context.Context
+	opts  LoadOptions
+	visit Visit
+	// err is visit's first error, which stops the walk.
+	err error
 	// rootReal is the root directory with every link resolved; root opens
 	// files beneath it, nil when links may lead outside.
 	rootReal string
 	root     *os.Root
-	loaded   Loaded
+	skipped  []Skipped
+}
+
+// emit hands a document or a problem to visit, unless visit has already
+// failed.
+func (l *loader) emit(doc *Document, problem *DocumentError) {
+	if l.err == nil {
+		l.err = l.visit(doc, problem)
+	}
 }
 
 func (l *loader) problem(name, reason string, err error) {
-	l.loaded.Problems = append(l.loaded.Problems, docError(name, reason, err))
+	l.emit(nil, docError(name, reason, err))
 }
 
 func (l *loader) skip(name, reason string) {
-	l.loaded.Skipped = append(l.loaded.Skipped, Skipped{Path: name, Reason: reason})
+	l.skipped = append(l.skipped, Skipped{Path: name, Reason: reason})
 }
 
 // walk loads the directory dir, whose path relative to the root is rel.
@@ -146,6 +178,9 @@ func (l *loader) walk(dir, rel string, ancestors []os.FileInfo) error {
 		return nil
 	}
 	for _, e := range entries {
+		if l.err != nil {
+			return l.err
+		}
 		if err := l.ctx.Err(); err != nil {
 			return fmt.Errorf("loading %s stopped: %w", dir, err)
 		}
@@ -194,7 +229,7 @@ func (l *loader) walk(dir, rel string, ancestors []os.FileInfo) error {
 		}
 		l.loadFile(full, relName, info)
 	}
-	return nil
+	return l.err
 }
 
 // linkInside reports whether the symbolic link full may be followed: its
@@ -250,10 +285,10 @@ func (l *loader) loadFile(full, name string, info os.FileInfo) {
 	format := formatByExt[strings.ToLower(filepath.Ext(name))]
 	doc, derr := prepare(name, raw, format, maxBytes)
 	if derr != nil {
-		l.loaded.Problems = append(l.loaded.Problems, derr)
+		l.emit(nil, derr)
 		return
 	}
-	l.loaded.Documents = append(l.loaded.Documents, doc)
+	l.emit(&doc, nil)
 }
 
 // readFile reads the file full, at name relative to the root: through the

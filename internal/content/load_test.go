@@ -275,3 +275,36 @@ func TestDocumentErrorSaysEachReasonOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestWalkStopsAtVisitError: Walk hands each file to visit as it is read,
+// in path order, documents and problems alike, and the first error of
+// visit stops the walk: no file after it is read, and Walk returns that
+// error.
+func TestWalkStopsAtVisitError(t *testing.T) {
+	t.Parallel()
+	root := writeTree(t, map[string]string{
+		"a.md": "# A", "b/bad.md": "binary\x00data", "b/c.md": "# C", "d.md": "# D", "e.md": "# E",
+	})
+	errEnough := errors.New("enough")
+	var visited []string
+	skipped, err := Walk(context.Background(), root, LoadOptions{}, func(doc *Document, problem *DocumentError) error {
+		if doc != nil {
+			visited = append(visited, doc.URL)
+		} else {
+			visited = append(visited, "problem "+problem.URL)
+		}
+		if len(visited) == 3 {
+			return errEnough
+		}
+		return nil
+	})
+	if !errors.Is(err, errEnough) {
+		t.Errorf("Walk returned %v, want visit's error", err)
+	}
+	if got := strings.Join(visited, ","); got != "a.md,problem b/bad.md,b/c.md" {
+		t.Errorf("visited %s, want the first three files in path order and nothing after", got)
+	}
+	if len(skipped) != 0 {
+		t.Errorf("skipped %v", skipped)
+	}
+}

@@ -69,6 +69,13 @@ type AddParams struct {
 	// Problems are documents that could not be loaded; they are recorded
 	// as failed documents with their reason.
 	Problems []*content.DocumentError
+	// Stream, when set, loads more documents (and problems) after
+	// Documents and Problems, inside Add's transaction: each is written
+	// in a batch as soon as it is read, so that a directory of any size
+	// is never held in memory. The source still appears with all its
+	// documents and its first job at once, when the transaction commits;
+	// an error of Stream's rolls it all back.
+	Stream DocumentStream
 
 	// refresh, when set, is the source to refresh, instead of the latest
 	// one of the same URI.
@@ -82,6 +89,11 @@ type Added struct {
 	Refreshed bool
 	// Replayed is true when the idempotency key matched an earlier source.
 	Replayed bool
+	// Documents counts the documents this call stored; Problems are
+	// those it stored failed because they could not be loaded, in the
+	// order they came (their names and reasons only).
+	Documents int
+	Problems  []*content.DocumentError
 }
 
 // Add stores a source and its documents and schedules its processing, in
@@ -100,7 +112,7 @@ func (s *Service) Add(ctx context.Context, p AddParams) (Added, error) {
 	switch {
 	case (p.Kind == KindURL) != (p.Crawl != nil):
 		return Added{}, errors.New("a URL source needs crawl settings, and only a URL source has them")
-	case p.Crawl != nil && len(p.Documents)+len(p.Problems) > 0:
+	case p.Crawl != nil && (len(p.Documents)+len(p.Problems) > 0 || p.Stream != nil):
 		return Added{}, errors.New("a URL source's documents come from its crawl, not with it")
 	case p.Crawl != nil:
 		if err := p.Crawl.Validate(); err != nil {
@@ -113,6 +125,7 @@ func (s *Service) Add(ctx context.Context, p AddParams) (Added, error) {
 	}
 
 	var added Added
+	var written *documentWriter
 	err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
 		if p.IdempotencyKey != "" {
@@ -135,14 +148,8 @@ func (s *Service) Add(ctx context.Context, p AddParams) (Added, error) {
 			added = Added{Source: source, Refreshed: refreshed}
 			return err
 		}
-		keep, err := jobs.StoreDocuments(ctx, q, source.ID, p.Documents, p.Problems)
-		if err != nil {
+		if written, err = storeDocuments(ctx, tx, source.ID, refreshed, p); err != nil {
 			return err
-		}
-		if refreshed {
-			if _, err := q.DeleteDocumentsNotIn(ctx, store.DeleteDocumentsNotInParams{SourceID: source.ID, Keep: keep}); err != nil {
-				return fmt.Errorf("error removing vanished documents: %w", err)
-			}
 		}
 		if source, err = q.RefreshSourceCounts(ctx, source.ID); err != nil {
 			return fmt.Errorf("error counting documents: %w", err)
@@ -152,7 +159,7 @@ func (s *Service) Add(ctx context.Context, p AddParams) (Added, error) {
 		}); err != nil {
 			return err
 		}
-		added = Added{Source: source, Refreshed: refreshed}
+		added = Added{Source: source, Refreshed: refreshed, Documents: written.Documents, Problems: written.Problems}
 		return nil
 	})
 	var pgErr *pgconn.PgError
@@ -171,10 +178,39 @@ func (s *Service) Add(ctx context.Context, p AddParams) (Added, error) {
 	}
 	if s.Logger != nil && !added.Replayed {
 		s.Logger.InfoContext(ctx, "source added", slog.String("source_id", added.Source.ID.String()),
-			slog.String("kind", p.Kind), slog.Int("documents", len(p.Documents)), slog.Int("problems", len(p.Problems)),
+			slog.String("kind", p.Kind), slog.Int("documents", added.Documents), slog.Int("problems", len(added.Problems)),
 			slog.Bool("refresh", added.Refreshed))
 	}
 	return added, nil
+}
+
+// storeDocuments writes the documents of p, then those of its stream, to
+// the source sourceID in tx: straight into its rows when it is new, through
+// the staging table of a refresh when it existed (unchanged documents keep
+// their status, vanished ones are removed).
+func storeDocuments(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID, refreshed bool, p AddParams) (*documentWriter, error) {
+	w, err := newDocumentWriter(ctx, tx, sourceID, refreshed)
+	if err != nil {
+		return nil, err
+	}
+	for i := range p.Documents {
+		if err := w.add(ctx, &p.Documents[i], nil); err != nil {
+			return nil, err
+		}
+	}
+	for _, prob := range p.Problems {
+		if err := w.add(ctx, nil, prob); err != nil {
+			return nil, err
+		}
+	}
+	if p.Stream != nil {
+		if err := p.Stream(ctx, func(doc *content.Document, problem *content.DocumentError) error {
+			return w.add(ctx, doc, problem)
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return w, w.finish(ctx)
 }
 
 // SameRequest checks that requestHash is the request that created source
@@ -366,9 +402,18 @@ func (s *Service) Refresh(ctx context.Context, p RefreshParams) (Added, error) {
 		}
 		add.Crawl = &crawl
 	case source.Kind == KindFiles && source.URI != "":
-		add.Documents, add.Problems, err = content.LoadPath(ctx, source.URI, p.Load)
-		if err != nil {
-			return Added{}, fmt.Errorf("%w %s: %w", ErrCannotReRead, source.URI, err)
+		// Read as it is stored, in Add's transaction: a walk that fails
+		// rolls the new generation back.
+		add.Stream = func(ctx context.Context, emit content.Visit) error {
+			var emitErr error
+			_, err := content.Walk(ctx, source.URI, p.Load, func(doc *content.Document, problem *content.DocumentError) error {
+				emitErr = emit(doc, problem)
+				return emitErr
+			})
+			if err != nil && emitErr == nil {
+				return fmt.Errorf("%w %s: %w", ErrCannotReRead, source.URI, err)
+			}
+			return err
 		}
 	default:
 		return Added{}, ErrNothingToRefresh

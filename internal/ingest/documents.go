@@ -1,0 +1,125 @@
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kollektiv/kollektiv/internal/content"
+	"github.com/kollektiv/kollektiv/internal/derr"
+	"github.com/kollektiv/kollektiv/internal/store"
+)
+
+// A DocumentStream loads a source's documents one at a time and hands
+// each to emit as soon as it is read: a document, or the problem that kept
+// one from loading (doc nil). It stops at emit's first error and returns
+// it. content.Walk over a directory is one.
+type DocumentStream func(ctx context.Context, emit content.Visit) error
+
+// A batch of documents is written (COPY) when it holds this many documents
+// or this many bytes of content, whichever comes first: what a load holds
+// in memory at once, whatever the size of the source.
+const (
+	batchDocuments = 1000
+	batchBytes     = 4 << 20
+)
+
+// emptyHash is the content hash of a document that could not be loaded.
+var emptyHash = func() []byte { h := sha256.Sum256(nil); return h[:] }()
+
+// documentWriter writes a source's documents in batches as they are
+// loaded, in the transaction that adds the source.
+type documentWriter struct {
+	tx       pgx.Tx
+	sourceID uuid.UUID
+	// staged: the source existed, so its rows go to the staging table of
+	// a refresh and are merged at the end.
+	staged bool
+	// ids are the documents written so far, to refuse a name given twice
+	// with its name (16 bytes a document).
+	ids map[uuid.UUID]struct{}
+
+	batch      []store.DocumentRow
+	batchBytes int
+
+	// Documents counts the documents written; Problems are the failures
+	// written, kept for the caller to report.
+	Documents int
+	Problems  []*content.DocumentError
+}
+
+func newDocumentWriter(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID, staged bool) (*documentWriter, error) {
+	if err := store.CompressDocumentsFast(ctx, tx); err != nil {
+		return nil, err
+	}
+	if staged {
+		if err := store.StageDocuments(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
+	return &documentWriter{tx: tx, sourceID: sourceID, staged: staged, ids: map[uuid.UUID]struct{}{}}, nil
+}
+
+// add queues one document, or the problem that kept one from loading, and
+// writes the batch when it is full.
+func (w *documentWriter) add(ctx context.Context, doc *content.Document, problem *content.DocumentError) error {
+	var row store.DocumentRow
+	if doc != nil {
+		hash, err := hex.DecodeString(doc.ContentHash())
+		if err != nil {
+			return fmt.Errorf("error decoding content hash: %w", err)
+		}
+		metadata, err := json.Marshal(doc.Metadata)
+		if err != nil || doc.Metadata == nil {
+			metadata = []byte("{}")
+		}
+		row = store.DocumentRow{URL: doc.URL, Title: doc.Title, Content: doc.Content, ContentHash: hash, Metadata: metadata}
+		w.Documents++
+	} else {
+		msg := problem.Error()
+		row = store.DocumentRow{URL: problem.URL, Title: problem.URL, ContentHash: emptyHash, Metadata: []byte("{}"), Error: &msg}
+		w.Problems = append(w.Problems, problem)
+	}
+	row.ID = content.DocumentID(w.sourceID, row.URL)
+	if _, dup := w.ids[row.ID]; dup {
+		return &derr.Error{Kind: derr.Invalid, Message: fmt.Sprintf("document %q is given twice in one source", row.URL)}
+	}
+	w.ids[row.ID] = struct{}{}
+	w.batch = append(w.batch, row)
+	w.batchBytes += len(row.Content)
+	if len(w.batch) >= batchDocuments || w.batchBytes >= batchBytes {
+		return w.flush(ctx)
+	}
+	return nil
+}
+
+// flush writes the batch.
+func (w *documentWriter) flush(ctx context.Context) error {
+	if len(w.batch) == 0 {
+		return nil
+	}
+	if _, err := store.CopyDocuments(ctx, w.tx, w.sourceID, w.staged, w.batch); err != nil {
+		return err
+	}
+	clear(w.batch) // let the contents go
+	w.batch, w.batchBytes = w.batch[:0], 0
+	return nil
+}
+
+// finish writes the last batch and, for a refresh, merges the staged
+// documents into the source's and removes those that vanished.
+func (w *documentWriter) finish(ctx context.Context) error {
+	if err := w.flush(ctx); err != nil {
+		return err
+	}
+	if !w.staged {
+		return nil
+	}
+	_, err := store.MergeStagedDocuments(ctx, w.tx, w.sourceID)
+	return err
+}
