@@ -324,11 +324,13 @@ func (s *Searcher) Search(ctx context.Context, q Query) (Result, error) {
 		}
 		return err
 	}
-	textLists := func(ctx context.Context, tx pgx.Tx) error {
+	textList := func(ctx context.Context, tx pgx.Tx) error {
 		var err error
-		if matches, err = s.rankText(ctx, tx, q, filter, candidates); err != nil {
-			return err
-		}
+		matches, err = s.rankText(ctx, tx, q, filter, candidates)
+		return err
+	}
+	headingList := func(ctx context.Context, tx pgx.Tx) error {
+		var err error
 		headed, err = store.HeadingMatches(ctx, tx, store.HeadingMatchesParams{
 			Query: q.Text, UserID: q.UserID, Filter: filter, MaxRows: q.K, MaxMatches: maxHeadingMatches,
 		})
@@ -338,9 +340,11 @@ func (s *Searcher) Search(ctx context.Context, q Query) (Result, error) {
 	case ModeVector:
 		err = vectorList(ctx, tx)
 	case ModeText:
-		err = textLists(ctx, tx)
+		err = inTurn(textList, headingList)(ctx, tx)
 	default:
-		err = s.both(ctx, tx, q.K, vectorList, textLists)
+		// The heading lookup is quick and the text ranking the slower
+		// half: the lookup follows the vector list.
+		err = s.atOnce(ctx, tx, q.K, inTurn(vectorList, headingList), textList)
 	}
 	if err != nil {
 		return Result{}, err
@@ -368,31 +372,42 @@ func (s *Searcher) Search(ctx context.Context, q Query) (Result, error) {
 	return result, nil
 }
 
-// both runs the vector list and the text lists of a hybrid search. They
-// run at once when a second connection is at hand, its transaction on the
-// snapshot of tx (pg_export_snapshot), so both see the same chunks and the
-// search takes as long as the slower list rather than both; otherwise one
-// after the other on tx. The second connection is taken only if the pool
-// gives one within secondConnWait: a search that waited for a connection
-// while holding one could deadlock with others doing the same.
-func (s *Searcher) both(ctx context.Context, tx pgx.Tx, k int, vectorList, textLists func(context.Context, pgx.Tx) error) error {
-	second, release, err := s.shareSnapshot(ctx, tx, k)
+// atOnce runs first and second, two halves of a hybrid search. They run
+// at the same time when a second connection is at hand, second's
+// transaction on the snapshot of tx (pg_export_snapshot), so both see the
+// same chunks and the search takes as long as the slower half rather than
+// both; otherwise one after the other on tx. The second connection is
+// taken only if the pool gives one within secondConnWait: a search that
+// waited for a connection while holding one could deadlock with others
+// doing the same.
+func (s *Searcher) atOnce(ctx context.Context, tx pgx.Tx, k int, first, second func(context.Context, pgx.Tx) error) error {
+	other, release, err := s.shareSnapshot(ctx, tx, k)
 	if err != nil {
 		return err
 	}
-	if second == nil {
-		if err := vectorList(ctx, tx); err != nil {
-			return err
-		}
-		return textLists(ctx, tx)
+	if other == nil {
+		return inTurn(first, second)(ctx, tx)
 	}
 	defer release()
 	var wg sync.WaitGroup
-	var textErr error
-	wg.Go(func() { textErr = textLists(ctx, second) })
-	vectorErr := vectorList(ctx, tx)
+	var secondErr error
+	wg.Go(func() { secondErr = second(ctx, other) })
+	firstErr := first(ctx, tx)
 	wg.Wait()
-	return errors.Join(vectorErr, textErr)
+	return errors.Join(firstErr, secondErr)
+}
+
+// inTurn runs lists one after the other on one transaction, up to the
+// first error.
+func inTurn(lists ...func(context.Context, pgx.Tx) error) func(context.Context, pgx.Tx) error {
+	return func(ctx context.Context, tx pgx.Tx) error {
+		for _, list := range lists {
+			if err := list(ctx, tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
 
 // secondConnWait is how long a hybrid search waits for a second
