@@ -106,9 +106,13 @@ func TestSearchCommonHeadingNamesNoSection(t *testing.T) {
 				inList++
 			}
 		}
-		if got := inList == len(hits) && len(hits) == DefaultK; got != want || !want && inList != 0 {
-			t.Errorf("%q: %d of %d hits in the heading list; want all of %d when %d chunks share the heading, none when more",
+		switch {
+		case want && (inList != DefaultK || len(hits) != DefaultK):
+			t.Errorf("%q: %d of %d hits in the heading list; want all %d when %d chunks share the heading",
 				heading, inList, len(hits), DefaultK, maxHeadingMatches)
+		case !want && inList != 0:
+			t.Errorf("%q: %d of %d hits in the heading list; want none when more than %d chunks share the heading",
+				heading, inList, len(hits), maxHeadingMatches)
 		}
 	}
 }

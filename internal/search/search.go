@@ -344,7 +344,7 @@ func (s *Searcher) Search(ctx context.Context, q Query) (Result, error) {
 	default:
 		// The heading lookup is quick and the text ranking the slower
 		// half: the lookup follows the vector list.
-		err = s.atOnce(ctx, tx, q.K, inTurn(vectorList, headingList), textList)
+		err = s.atOnce(ctx, tx, inTurn(vectorList, headingList), textList)
 	}
 	if err != nil {
 		return Result{}, err
@@ -380,8 +380,8 @@ func (s *Searcher) Search(ctx context.Context, q Query) (Result, error) {
 // taken only if the pool gives one within secondConnWait: a search that
 // waited for a connection while holding one could deadlock with others
 // doing the same.
-func (s *Searcher) atOnce(ctx context.Context, tx pgx.Tx, k int, first, second func(context.Context, pgx.Tx) error) error {
-	other, release, err := s.shareSnapshot(ctx, tx, k)
+func (s *Searcher) atOnce(ctx context.Context, tx pgx.Tx, first, second func(context.Context, pgx.Tx) error) error {
+	other, release, err := s.shareSnapshot(ctx, tx)
 	if err != nil {
 		return err
 	}
@@ -416,8 +416,9 @@ const secondConnWait = 2 * time.Millisecond
 
 // shareSnapshot returns a read-only transaction on another connection that
 // sees tx's snapshot, and the function that ends it and returns its
-// connection; nil and no error when no connection is free.
-func (s *Searcher) shareSnapshot(ctx context.Context, tx pgx.Tx, k int) (pgx.Tx, func(), error) {
+// connection; nil and no error when no connection is free. It runs the
+// full-text ranking only, so it takes none of tx's HNSW settings.
+func (s *Searcher) shareSnapshot(ctx context.Context, tx pgx.Tx) (pgx.Tx, func(), error) {
 	acquireCtx, cancel := context.WithTimeout(ctx, secondConnWait)
 	conn, err := s.pool.Acquire(acquireCtx)
 	cancel()
@@ -433,7 +434,7 @@ func (s *Searcher) shareSnapshot(ctx context.Context, tx pgx.Tx, k int) (pgx.Tx,
 		return nil, nil, fmt.Errorf("error exporting the search snapshot: %w", err)
 	}
 	second, err := conn.BeginTx(ctx, pgx.TxOptions{BeginQuery: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT " +
-		quoteLiteral(snapshot) + "; " + searchSettings(k)})
+		quoteLiteral(snapshot)})
 	if err != nil {
 		conn.Release()
 		return nil, nil, fmt.Errorf("error beginning the second search transaction: %w", err)
