@@ -99,14 +99,14 @@ func (w *CheckChunkingCompleteWorker) buildIndex(ctx context.Context, source sto
 		return nil
 	}
 	if err := inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
-		counted, err := store.New(tx).GetSourceByID(ctx, source.ID)
+		counted, err := store.New(tx).SourceProgress(ctx, source.ID)
 		if err != nil {
-			return fmt.Errorf("error loading source: %w", err)
+			return fmt.Errorf("error loading source's progress: %w", err)
 		}
 		return ScheduleEvent(ctx, client(ctx), tx, source.ID, source.Generation, lifecycle.StageProgress,
 			fmt.Sprintf("%d:progress:building_index", source.Generation), map[string]any{
 				"documents_processed": counted.DocumentsProcessed,
-				"documents_total":     counted.DocumentsScheduled,
+				"documents_total":     source.DocumentsScheduled,
 				"chunks_written":      counted.ChunksWritten,
 				"chunks_embedded":     counted.ChunksEmbedded,
 				"building_index":      true,

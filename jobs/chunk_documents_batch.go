@@ -25,6 +25,9 @@ const maxBatchDocumentIDs = 10_000
 type ChunkDocumentsBatchArgs struct {
 	SourceGeneration
 	DocumentIDs []uuid.UUID `json:"document_ids"`
+	// FanInShard is the job's fan-in shard (see FanIn); absent in jobs
+	// inserted by a version without shards, which count in shard 0.
+	FanInShard int32 `json:"fan_in_shard,omitempty"`
 }
 
 // Kind is the job kind.
@@ -111,7 +114,7 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 			ids = append(ids, r.ID)
 		}
 		persist = append(persist, river.InsertManyParams{
-			Args:       PersistChunksArgs{SourceGeneration: args.SourceGeneration, ChunkIDs: ids},
+			Args:       PersistChunksArgs{SourceGeneration: args.SourceGeneration, ChunkIDs: ids, FanInShard: args.FanInShard},
 			InsertOpts: inheritedInsertOpts(job.JobRow),
 		})
 	}
@@ -147,10 +150,9 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 				return fmt.Errorf("error inserting embedding jobs: %w", err)
 			}
 		}
-		if err := addProgress(ctx, w.p, rc, tx, args.SourceGeneration, job.ID, len(results), len(rows), 0); err != nil {
-			return err
-		}
-		_, err := completeAndFanIn(ctx, w.p, rc, tx, job, args.SourceGeneration, len(persist))
+		_, err := completeAndFanIn(ctx, w.p, rc, tx, job, args.SourceGeneration, BatchJobWork{
+			Shard: args.FanInShard, Inserted: len(persist), Documents: len(results), ChunksWritten: len(rows),
+		})
 		return err
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/kollektiv/kollektiv/internal/lifecycle"
+	"github.com/kollektiv/kollektiv/internal/store"
 	"github.com/kollektiv/kollektiv/internal/wait"
 )
 
@@ -44,14 +45,18 @@ func progressOf(t *testing.T, b *testBundle, sources []corpusSource) (progress f
 		source, ok := finished(t, b, s.id)
 		allFinished = allFinished && ok
 		total += len(s.docs) + len(s.chunks)
+		counted, err := store.New(b.pool).SourceProgress(context.Background(), s.id)
+		if err != nil {
+			t.Fatal(err)
+		}
 		switch lifecycle.StageOf(source) {
 		case lifecycle.StageCreated, lifecycle.StageProcessingScheduled:
-			done += int(source.DocumentsProcessed + source.ChunksEmbedded)
+			done += int(counted.DocumentsProcessed + counted.ChunksEmbedded)
 		default:
 			done += len(s.docs) + len(s.chunks)
 		}
 		states = append(states, fmt.Sprintf("%s %s, documents %d/%d, chunks embedded %d/%d",
-			s.id, source.Stage, source.DocumentsProcessed, len(s.docs), source.ChunksEmbedded, len(s.chunks)))
+			s.id, source.Stage, counted.DocumentsProcessed, len(s.docs), counted.ChunksEmbedded, len(s.chunks)))
 	}
 	progress = min(float64(done)/float64(max(total, 1)), 1)
 	return progress, allFinished, fmt.Sprintf("progress %.3f (%s)", progress, strings.Join(states, "; "))

@@ -24,6 +24,9 @@ const maxPersistChunkIDs = 10_000
 type PersistChunksArgs struct {
 	SourceGeneration
 	ChunkIDs []uuid.UUID `json:"chunk_ids"`
+	// FanInShard is the fan-in shard of the chunking job that inserted
+	// this one (see FanIn).
+	FanInShard int32 `json:"fan_in_shard,omitempty"`
 }
 
 // Kind is the job kind.
@@ -94,10 +97,7 @@ func (w *PersistChunksWorker) Work(ctx context.Context, job *river.Job[PersistCh
 		if _, err := store.SetEmbeddings(ctx, tx, w.p.Embedder.Model(), ids, vecs); err != nil {
 			return err
 		}
-		if err := addProgress(ctx, w.p, rc, tx, args.SourceGeneration, job.ID, 0, 0, len(ids)); err != nil {
-			return err
-		}
-		_, err := completeAndFanIn(ctx, w.p, rc, tx, job, args.SourceGeneration, 0)
+		_, err := completeAndFanIn(ctx, w.p, rc, tx, job, args.SourceGeneration, BatchJobWork{Shard: args.FanInShard, ChunksEmbedded: len(ids)})
 		return err
 	})
 }
@@ -129,7 +129,7 @@ func (w *PersistChunksWorker) embedFailed(ctx context.Context, job *river.Job[Pe
 		if err := setDocumentStatuses(ctx, store.New(tx), statuses); err != nil {
 			return err
 		}
-		_, err := completeAndFanIn(ctx, w.p, client(ctx), tx, job, job.Args.SourceGeneration, 0)
+		_, err := completeAndFanIn(ctx, w.p, client(ctx), tx, job, job.Args.SourceGeneration, BatchJobWork{Shard: job.Args.FanInShard})
 		return err
 	})
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,7 +16,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
-	"github.com/riverqueue/river/rivertest"
 	"github.com/riverqueue/river/rivertype"
 	"go.uber.org/goleak"
 
@@ -511,90 +509,6 @@ func TestPipelineOneWorkerPerQueue(t *testing.T) {
 	}
 	if source := waitTerminal(t, b, added.Source.ID); lifecycle.Stage(source.Stage) != lifecycle.StageCompleted {
 		t.Fatalf("source ended %s", source.Stage)
-	}
-}
-
-// TestFanInLastTwoJobsAtOnce commits the last two embedding jobs of a
-// source at the same moment, many times: the check must be woken exactly
-// once each time.
-func TestFanInLastTwoJobsAtOnce(t *testing.T) {
-	t.Parallel()
-	pool := dbtest.Pool(t)
-	ctx := context.Background()
-	// An insert-only client: nothing works the jobs but the test.
-	rc, err := river.NewClient(riverpgxv5.New(pool), &river.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := jobs.Deps{Pool: pool}
-	workCtx := rivertest.WorkContext(ctx, rc)
-
-	for round := range 20 {
-		sourceID := uuid.New()
-		if _, err := store.New(pool).CreateSource(ctx, store.CreateSourceParams{ID: sourceID, UserID: "u", Kind: "inline", Options: []byte("{}")}); err != nil {
-			t.Fatal(err)
-		}
-		// As process_documents leaves it: two batch jobs to go.
-		if _, err := pool.Exec(ctx, "UPDATE sources SET stage = 'processing_scheduled', batch_jobs_unfinished = 2 WHERE id = $1", sourceID); err != nil {
-			t.Fatal(err)
-		}
-		gen := jobs.SourceGeneration{SourceID: sourceID, Generation: 1}
-		check, err := rc.Insert(ctx, jobs.CheckChunkingCompleteArgs{SourceGeneration: gen}, &river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		running := make([]*river.Job[jobs.PersistChunksArgs], 2)
-		for i := range running {
-			args := jobs.PersistChunksArgs{SourceGeneration: gen, ChunkIDs: []uuid.UUID{uuid.New()}}
-			res, err := rc.Insert(ctx, args, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var row rivertype.JobRow
-			if err := pool.QueryRow(ctx, "UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() WHERE id = $1 RETURNING id", res.Job.ID).Scan(&row.ID); err != nil {
-				t.Fatal(err)
-			}
-			res.Job.State = rivertype.JobStateRunning
-			running[i] = &river.Job[jobs.PersistChunksArgs]{JobRow: res.Job, Args: args}
-		}
-
-		var woken atomic.Int32
-		var start, wg sync.WaitGroup
-		start.Add(1)
-		for _, job := range running {
-			wg.Go(func() {
-				start.Wait()
-				err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-					ok, err := jobs.CompleteAndFanIn(workCtx, deps, rc, tx, job)
-					if ok {
-						woken.Add(1)
-					}
-					return err
-				})
-				if err != nil {
-					t.Error(err)
-				}
-			})
-		}
-		start.Done()
-		wg.Wait()
-		if n := woken.Load(); n != 1 {
-			t.Fatalf("round %d: the check was woken %d times, want exactly once", round, n)
-		}
-		var state string
-		if err := pool.QueryRow(ctx, "SELECT state FROM river_job WHERE id = $1", check.Job.ID).Scan(&state); err != nil {
-			t.Fatal(err)
-		}
-		if state != string(rivertype.JobStateAvailable) {
-			t.Fatalf("round %d: check job is %s, want available", round, state)
-		}
-		var unfinished int
-		if err := pool.QueryRow(ctx, "SELECT batch_jobs_unfinished FROM sources WHERE id = $1", sourceID).Scan(&unfinished); err != nil {
-			t.Fatal(err)
-		}
-		if unfinished != 0 {
-			t.Fatalf("round %d: %d batch jobs counted unfinished, want 0", round, unfinished)
-		}
 	}
 }
 

@@ -77,7 +77,7 @@ func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[Proces
 		spans := content.BatchBySize(sizes, w.p.Settings.BatchDocuments, w.p.Settings.BatchBytes)
 		batches := make([]river.InsertManyParams, len(spans))
 		for i, span := range spans {
-			batch := ChunkDocumentsBatchArgs{SourceGeneration: args.SourceGeneration}
+			batch := ChunkDocumentsBatchArgs{SourceGeneration: args.SourceGeneration, FanInShard: FanInShard(i, len(spans))}
 			for _, d := range docs[span.Start:span.End] {
 				batch.DocumentIDs = append(batch.DocumentIDs, d.ID)
 			}
@@ -86,13 +86,16 @@ func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[Proces
 		bulk := w.p.Settings.BulkIndexMinBytes > 0 && total >= w.p.Settings.BulkIndexMinBytes
 		scheduled, ok, err := lifecycle.ScheduleProcessing(ctx, tx, store.ScheduleSourceProcessingParams{
 			ID: source.ID, Generation: args.Generation, DocumentsScheduled: int32(len(docs)),
-			BatchJobs: int32(len(batches)), BulkIndex: bulk,
+			FanInShards: int32(FanInShards(len(batches))), BulkIndex: bulk,
 		})
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return errSourceMovedOn
+		}
+		if err := StartFanIn(ctx, tx, args.SourceGeneration, len(batches)); err != nil {
+			return err
 		}
 		if len(batches) > 0 {
 			if _, err := rc.InsertManyTx(ctx, tx, batches); err != nil {

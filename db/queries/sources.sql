@@ -122,46 +122,19 @@ DELETE FROM sources WHERE id = @id AND user_id = @user_id
 RETURNING id;
 
 -- name: ScheduleSourceProcessing :one
--- Marks the generation's processing as scheduled, resets its progress and
--- sets its fan-in counter to the batch jobs inserted with it. Whether the
--- source's vectors get their own bulk-built index is decided by its first
--- generation and kept after.
+-- Marks the generation's processing as scheduled and sets its fan-in
+-- counter to the shards of its batch jobs (source_fan_in_shards holds the
+-- jobs' own counts and the progress). Whether the source's vectors get
+-- their own bulk-built index is decided by its first generation and kept
+-- after.
 UPDATE sources
 SET stage = 'processing_scheduled',
     documents_scheduled = @documents_scheduled,
-    batch_jobs_unfinished = @batch_jobs,
+    fan_in_shards_unfinished = @fan_in_shards,
     bulk_index = CASE WHEN generation = 1 THEN @bulk_index::boolean ELSE bulk_index END,
-    documents_processed = 0, chunks_written = 0, chunks_embedded = 0,
     progress_at = NULL, updated_at = now()
 WHERE id = @id AND generation = @generation AND stage = 'created'
 RETURNING *;
-
--- name: AddSourceProgress :one
--- Adds a job's work to the generation's counters. progress_due is true when
--- the last progress event is older than throttle_seconds (and then marks
--- one as sent now), so a source sends a few progress events per second at
--- most.
-UPDATE sources
-SET documents_processed = documents_processed + @documents,
-    chunks_written = chunks_written + @chunks_written,
-    chunks_embedded = chunks_embedded + @chunks_embedded,
-    progress_at = CASE
-        WHEN progress_at IS NULL OR progress_at < now() - make_interval(secs => @throttle_seconds::float8) THEN now()
-        ELSE progress_at END,
-    updated_at = now()
-WHERE id = @id AND generation = @generation
-RETURNING documents_scheduled, documents_processed, chunks_written, chunks_embedded,
-          (progress_at = now())::boolean AS progress_due;
-
--- name: AddBatchJobsUnfinished :one
--- Adjusts the generation's fan-in counter by a committing batch job: minus
--- itself, plus the batch jobs it inserted. The row lock makes jobs that
--- commit at once take turns, so exactly one of them sees zero. No row when
--- the source was deleted or moved on to another generation.
-UPDATE sources
-SET batch_jobs_unfinished = batch_jobs_unfinished + @delta
-WHERE id = @id AND generation = @generation
-RETURNING batch_jobs_unfinished;
 
 -- name: TryLockUserQueue :one
 -- Serialises the scheduling of one user's sources until the transaction
@@ -172,9 +145,14 @@ SELECT pg_try_advisory_xact_lock(hashtextextended('kollektiv.user_queue:' || @us
 -- name: UserQueuedDocuments :one
 -- Documents of the user's sources in processing that are not chunked yet:
 -- the user's work already queued ahead of a new batch of theirs.
-SELECT coalesce(sum(greatest(documents_scheduled - documents_processed, 0)), 0)::integer AS queued
-FROM sources
-WHERE user_id = @user_id AND stage = 'processing_scheduled';
+SELECT coalesce(sum(greatest(s.documents_scheduled - coalesce(p.processed, 0), 0)), 0)::integer AS queued
+FROM sources s
+LEFT JOIN LATERAL (
+    SELECT sum(f.documents_processed) AS processed
+    FROM source_fan_in_shards f
+    WHERE f.source_id = s.id AND f.generation = s.generation
+) p ON true
+WHERE s.user_id = @user_id AND s.stage = 'processing_scheduled';
 
 -- name: FindUserSourceIDs :many
 -- The owner's sources whose ids lie in [low, high]: the ids a short id (a

@@ -312,7 +312,11 @@ func (s *Server) consoleDeleteForm(w http.ResponseWriter, r *http.Request, sess 
 	if err != nil {
 		return err
 	}
-	row := rowOf(viewOf(source))
+	view, err := s.docs.View(r.Context(), source)
+	if err != nil {
+		return err
+	}
+	row := rowOf(view)
 	s.render(w, r, http.StatusOK, "delete.html", newPage(sess, "Delete "+row.Name, "sources", row))
 	return nil
 }

@@ -34,7 +34,6 @@ type (
 	failedDocument = documents.FailedDocument
 )
 
-func viewOf(s store.Source) sourceView { return documents.SourceOf(s) }
 
 // createSourceRequest is the body of POST /v1/sources: a URL to fetch or
 // crawl, or documents inline.
@@ -361,7 +360,11 @@ func (s *Server) replay(r *http.Request, w http.ResponseWriter, p ingest.AddPara
 	if err := ingest.SameRequest(source, p.RequestHash); err != nil {
 		return source, false, err
 	}
-	writeJSON(w, http.StatusAccepted, viewOf(source))
+	view, err := s.docs.View(r.Context(), source)
+	if err != nil {
+		return source, false, err
+	}
+	writeJSON(w, http.StatusAccepted, view)
 	return source, true, nil
 }
 
@@ -420,7 +423,10 @@ func (s *Server) add(w http.ResponseWriter, r *http.Request, p ingest.AddParams)
 	if err != nil {
 		return err
 	}
-	view := viewOf(added.Source)
+	view, err := s.docs.View(r.Context(), added.Source)
+	if err != nil {
+		return err
+	}
 	for _, prob := range added.Problems {
 		view.Failed = append(view.Failed, failedDocument{URL: prob.URL, Error: prob.Error()})
 	}
@@ -623,7 +629,10 @@ func (s *Server) retrySource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	view := viewOf(source)
+	view, err := s.docs.View(r.Context(), source)
+	if err != nil {
+		return err
+	}
 	writeJSON(w, http.StatusAccepted, struct {
 		sourceView
 		Retried int64 `json:"retried_documents"`
@@ -644,7 +653,11 @@ func (s *Server) refreshSource(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusAccepted, viewOf(added.Source))
+	view, err := s.docs.View(r.Context(), added.Source)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, view)
 	return nil
 }
 

@@ -147,8 +147,12 @@ func waitFinished(ctx context.Context, t *testing.T, pool *pgxpool.Pool, sources
 			if !errors.Is(err, pgx.ErrNoRows) {
 				t.Fatal(err)
 			}
+			progress, err := q.SourceProgress(ctx, s.id)
+			if err != nil {
+				t.Fatal(err)
+			}
 			return false, fmt.Sprintf("source %s of %s did not finish: stage %s, %d of %d documents processed",
-				s.id, s.user, source.Stage, source.DocumentsProcessed, source.DocumentsScheduled)
+				s.id, s.user, source.Stage, progress.DocumentsProcessed, source.DocumentsScheduled)
 		})
 	}
 }

@@ -128,8 +128,9 @@ func queueIn(ctx context.Context, db *database, opts QueueOptions, logger *slog.
 	workers := river.NewWorkers()
 	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[noopArgs]) error { return nil }))
 	river.AddWorker(workers, &fanOutWorker{pool: pool})
-	river.AddWorker(workers, &batchWorker{pool: pool})
-	river.AddWorker(workers, &followUpWorker{pool: pool})
+	progressEvery := opts.Config.ProgressInterval
+	river.AddWorker(workers, &batchWorker{pool: pool, progressEvery: progressEvery})
+	river.AddWorker(workers, &followUpWorker{pool: pool, progressEvery: progressEvery})
 	river.AddWorker(workers, &checkWorker{pool: pool})
 	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[finalArgs]) error { return nil }))
 	riverConfig := app.RiverConfig(opts.Config, logger)
@@ -262,14 +263,21 @@ type fanOutArgs struct {
 func (fanOutArgs) Kind() string { return "bench_fan_out" }
 
 // batchArgs, followUpArgs and checkArgs carry the pipeline's kinds and the
-// source generation in their args, as the fan-in's queries expect.
-type batchArgs struct{ jobs.SourceGeneration }
+// source generation in their args, as the fan-in's queries expect; the
+// batch and follow-up jobs carry their fan-in shard.
+type batchArgs struct {
+	jobs.SourceGeneration
+	FanInShard int32 `json:"fan_in_shard,omitempty"`
+}
 
 func (batchArgs) Kind() string { return string(lifecycle.KindChunkDocumentsBatch) }
 
 func (batchArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: jobs.QueueChunking} }
 
-type followUpArgs struct{ jobs.SourceGeneration }
+type followUpArgs struct {
+	jobs.SourceGeneration
+	FanInShard int32 `json:"fan_in_shard,omitempty"`
+}
 
 func (followUpArgs) Kind() string { return string(lifecycle.KindPersistChunks) }
 
@@ -295,17 +303,21 @@ type fanOutWorker struct {
 func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[fanOutArgs]) error {
 	rc := river.ClientFromContext[pgx.Tx](ctx)
 	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-		batches := make([]river.InsertManyParams, job.Args.Batches)
+		n := job.Args.Batches
+		batches := make([]river.InsertManyParams, n)
 		for i := range batches {
-			batches[i] = river.InsertManyParams{Args: batchArgs{job.Args.SourceGeneration}}
+			batches[i] = river.InsertManyParams{Args: batchArgs{job.Args.SourceGeneration, jobs.FanInShard(i, n)}}
 		}
 		if _, err := rc.InsertManyTx(ctx, tx, batches); err != nil {
 			return fmt.Errorf("error inserting batch jobs: %w", err)
 		}
 		if _, ok, err := lifecycle.ScheduleProcessing(ctx, tx, store.ScheduleSourceProcessingParams{
-			ID: job.Args.SourceID, Generation: job.Args.Generation, DocumentsScheduled: int32(len(batches)), BatchJobs: int32(len(batches)),
+			ID: job.Args.SourceID, Generation: job.Args.Generation, DocumentsScheduled: int32(n), FanInShards: int32(jobs.FanInShards(n)),
 		}); err != nil || !ok {
 			return cmp.Or(err, fmt.Errorf("source %s is not at created", job.Args.SourceID))
+		}
+		if err := jobs.StartFanIn(ctx, tx, job.Args.SourceGeneration, n); err != nil {
+			return err
 		}
 		// Like the pipeline's check: it waits, scheduled, for the last batch
 		// job to wake it.
@@ -318,7 +330,8 @@ func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[fanOutArgs]) err
 
 type batchWorker struct {
 	river.WorkerDefaults[batchArgs]
-	pool *pgxpool.Pool
+	pool          *pgxpool.Pool
+	progressEvery time.Duration
 }
 
 // Work inserts the follow-up and completes with the fan-in, in one
@@ -326,23 +339,26 @@ type batchWorker struct {
 func (w *batchWorker) Work(ctx context.Context, job *river.Job[batchArgs]) error {
 	rc := river.ClientFromContext[pgx.Tx](ctx)
 	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-		if _, err := rc.InsertTx(ctx, tx, followUpArgs{job.Args.SourceGeneration}, nil); err != nil {
+		if _, err := rc.InsertTx(ctx, tx, followUpArgs{job.Args.SourceGeneration, job.Args.FanInShard}, nil); err != nil {
 			return fmt.Errorf("error inserting follow-up: %w", err)
 		}
-		return completeAndFanIn(ctx, rc, tx, job, job.Args.SourceGeneration, 1)
+		return completeAndFanIn(ctx, rc, tx, job, job.Args.SourceGeneration,
+			jobs.BatchJobWork{Shard: job.Args.FanInShard, Inserted: 1, Documents: 1}, w.progressEvery)
 	})
 }
 
 type followUpWorker struct {
 	river.WorkerDefaults[followUpArgs]
-	pool *pgxpool.Pool
+	pool          *pgxpool.Pool
+	progressEvery time.Duration
 }
 
 // Work completes with the fan-in, as persist_chunks does.
 func (w *followUpWorker) Work(ctx context.Context, job *river.Job[followUpArgs]) error {
 	rc := river.ClientFromContext[pgx.Tx](ctx)
 	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-		return completeAndFanIn(ctx, rc, tx, job, job.Args.SourceGeneration, 0)
+		return completeAndFanIn(ctx, rc, tx, job, job.Args.SourceGeneration,
+			jobs.BatchJobWork{Shard: job.Args.FanInShard, ChunksEmbedded: 1}, w.progressEvery)
 	})
 }
 
@@ -370,12 +386,13 @@ func (w *checkWorker) Work(ctx context.Context, job *river.Job[checkArgs]) error
 }
 
 // completeAndFanIn completes a batch job and runs the pipeline's own
-// fan-in (jobs.FanIn) in tx.
-func completeAndFanIn[T river.JobArgs](ctx context.Context, rc *river.Client[pgx.Tx], tx pgx.Tx, job *river.Job[T], gen jobs.SourceGeneration, inserted int) error {
+// fan-in (jobs.FanIn) in tx, progress counters and the claim of progress
+// events included; the bench sends no event.
+func completeAndFanIn[T river.JobArgs](ctx context.Context, rc *river.Client[pgx.Tx], tx pgx.Tx, job *river.Job[T], gen jobs.SourceGeneration, work jobs.BatchJobWork, progressEvery time.Duration) error {
 	if err := completeTx(ctx, tx, job); err != nil {
 		return err
 	}
-	_, err := jobs.FanIn(ctx, rc, tx, gen, inserted)
+	_, err := jobs.FanIn(ctx, rc, tx, gen, work, progressEvery)
 	return err
 }
 

@@ -64,20 +64,31 @@ type FailedDocument struct {
 	Error string `json:"error"`
 }
 
-// SourceOf is the view of a source row, without what needs more queries
+// SourceOf is the view of a source row and its generation's progress
+// counters (store.ListSourceProgress), without what needs more queries
 // (summary, failed documents, crawl progress: see Reader.SourceDetail).
-func SourceOf(s store.Source) Source {
+func SourceOf(s store.Source, counted store.ListSourceProgressRow) Source {
 	return Source{
 		ID: s.ID, Kind: s.Kind, URI: s.URI, Stage: s.Stage, Generation: s.Generation,
 		Documents: s.DocumentCount, Chunks: s.ChunkCount, FailedDocuments: s.FailedDocumentCount,
 		Progress: Progress{
-			DocumentsProcessed: s.DocumentsProcessed, DocumentsTotal: s.DocumentsScheduled,
-			ChunksWritten: s.ChunksWritten, ChunksEmbedded: s.ChunksEmbedded,
+			DocumentsProcessed: counted.DocumentsProcessed, DocumentsTotal: s.DocumentsScheduled,
+			ChunksWritten: counted.ChunksWritten, ChunksEmbedded: counted.ChunksEmbedded,
 		},
 		Error: s.Error, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt, CompletedAt: s.CompletedAt,
 		EventsURL: "/v1/sources/" + s.ID.String() + "/events",
 		StatusURL: "/v1/sources/" + s.ID.String(),
 	}
+}
+
+// View returns the view of a source row with its progress, which its
+// generation's fan-in shards count (see jobs.FanIn).
+func (r *Reader) View(ctx context.Context, source store.Source) (Source, error) {
+	counted, err := r.queries.SourceProgress(ctx, source.ID)
+	if err != nil {
+		return Source{}, fmt.Errorf("error reading source's progress: %w", err)
+	}
+	return SourceOf(source, counted), nil
 }
 
 // OwnedSource returns the user's source id; another user's is
@@ -106,7 +117,10 @@ func (r *Reader) Source(ctx context.Context, userID string, id uuid.UUID) (Sourc
 // SourceDetail adds to an owned source's view its summary, its failed
 // documents with their reasons and, while it crawls, the pages fetched.
 func (r *Reader) SourceDetail(ctx context.Context, source store.Source) (Source, error) {
-	view := SourceOf(source)
+	view, err := r.View(ctx, source)
+	if err != nil {
+		return view, err
+	}
 	if lifecycle.StageOf(source) == lifecycle.StageCrawling {
 		crawl, err := r.queries.GetCrawlCheckpoint(ctx, store.GetCrawlCheckpointParams{SourceID: source.ID, Generation: source.Generation})
 		switch {
@@ -189,13 +203,25 @@ func (r *Reader) Sources(ctx context.Context, q SourcesQuery) (SourceList, error
 	if err != nil {
 		return out, fmt.Errorf("error listing sources: %w", err)
 	}
+	if len(rows) > limit {
+		last := rows[limit-1]
+		out.NextCursor = encodeSourceCursor(last.CreatedAt, last.ID)
+		rows = rows[:limit]
+	}
+	ids := make([]uuid.UUID, len(rows))
 	for i, row := range rows {
-		if i == limit {
-			last := rows[limit-1]
-			out.NextCursor = encodeSourceCursor(last.CreatedAt, last.ID)
-			break
-		}
-		out.Sources = append(out.Sources, SourceOf(row))
+		ids[i] = row.ID
+	}
+	progress, err := r.queries.ListSourceProgress(ctx, ids)
+	if err != nil {
+		return out, fmt.Errorf("error reading sources' progress: %w", err)
+	}
+	counted := make(map[uuid.UUID]store.ListSourceProgressRow, len(progress))
+	for _, p := range progress {
+		counted[p.SourceID] = p
+	}
+	for _, row := range rows {
+		out.Sources = append(out.Sources, SourceOf(row, counted[row.ID]))
 	}
 	return out, nil
 }

@@ -288,7 +288,7 @@ func (s *Server) ingestURL(ctx context.Context, user string, args ingestURLArgs)
 	if err != nil {
 		return documents.Source{}, err
 	}
-	return documents.SourceOf(added.Source), nil
+	return s.docs.View(ctx, added.Source)
 }
 
 func (s *Server) refreshSource(ctx context.Context, user string, args sourceArgs) (documents.Source, error) {
@@ -303,5 +303,5 @@ func (s *Server) refreshSource(ctx context.Context, user string, args sourceArgs
 	if err != nil {
 		return documents.Source{}, err
 	}
-	return documents.SourceOf(added.Source), nil
+	return s.docs.View(ctx, added.Source)
 }

@@ -29,8 +29,14 @@ func TestUserQueuedDocuments(t *testing.T) {
 		if _, err := q.ScheduleSourceProcessing(ctx, ScheduleSourceProcessingParams{ID: s.ID, Generation: s.Generation, DocumentsScheduled: scheduled}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := q.AddSourceProgress(ctx, AddSourceProgressParams{ID: s.ID, Generation: s.Generation, Documents: processed, ThrottleSeconds: 1}); err != nil {
+		// The documents processed are counted in two fan-in shards.
+		if err := q.InsertFanInShards(ctx, InsertFanInShardsParams{SourceID: s.ID, Generation: s.Generation, Unfinished: []int32{1, 1}}); err != nil {
 			t.Fatal(err)
+		}
+		for shard, documents := range []int32{processed / 2, processed - processed/2} {
+			if _, err := q.AddFanInShard(ctx, AddFanInShardParams{SourceID: s.ID, Generation: s.Generation, Shard: int32(shard), Documents: documents, ThrottleSeconds: 1}); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if stage != "processing_scheduled" {
 			// Straight to the stage under test: the transitions that lead

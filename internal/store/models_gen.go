@@ -88,12 +88,9 @@ type Source struct {
 	UpdatedAt              time.Time
 	CompletedAt            *time.Time
 	DocumentsScheduled     int32
-	DocumentsProcessed     int32
-	ChunksWritten          int32
-	ChunksEmbedded         int32
 	ProgressAt             *time.Time
 	BulkIndex              bool
-	BatchJobsUnfinished    int32
+	FanInShardsUnfinished  int32
 	IdempotencyRequestHash []byte
 }
 
@@ -113,6 +110,16 @@ type SourceEvent struct {
 	Key        string
 	Payload    []byte
 	CreatedAt  time.Time
+}
+
+type SourceFanInShard struct {
+	SourceID            uuid.UUID
+	Generation          int32
+	Shard               int32
+	BatchJobsUnfinished int32
+	DocumentsProcessed  int32
+	ChunksWritten       int32
+	ChunksEmbedded      int32
 }
 
 type SourceSummary struct {

@@ -12,90 +12,11 @@ import (
 	"github.com/google/uuid"
 )
 
-const addBatchJobsUnfinished = `-- name: AddBatchJobsUnfinished :one
-UPDATE sources
-SET batch_jobs_unfinished = batch_jobs_unfinished + $1
-WHERE id = $2 AND generation = $3
-RETURNING batch_jobs_unfinished
-`
-
-type AddBatchJobsUnfinishedParams struct {
-	Delta      int32
-	ID         uuid.UUID
-	Generation int32
-}
-
-// Adjusts the generation's fan-in counter by a committing batch job: minus
-// itself, plus the batch jobs it inserted. The row lock makes jobs that
-// commit at once take turns, so exactly one of them sees zero. No row when
-// the source was deleted or moved on to another generation.
-func (q *Queries) AddBatchJobsUnfinished(ctx context.Context, arg AddBatchJobsUnfinishedParams) (int32, error) {
-	row := q.db.QueryRow(ctx, addBatchJobsUnfinished, arg.Delta, arg.ID, arg.Generation)
-	var batch_jobs_unfinished int32
-	err := row.Scan(&batch_jobs_unfinished)
-	return batch_jobs_unfinished, err
-}
-
-const addSourceProgress = `-- name: AddSourceProgress :one
-UPDATE sources
-SET documents_processed = documents_processed + $1,
-    chunks_written = chunks_written + $2,
-    chunks_embedded = chunks_embedded + $3,
-    progress_at = CASE
-        WHEN progress_at IS NULL OR progress_at < now() - make_interval(secs => $4::float8) THEN now()
-        ELSE progress_at END,
-    updated_at = now()
-WHERE id = $5 AND generation = $6
-RETURNING documents_scheduled, documents_processed, chunks_written, chunks_embedded,
-          (progress_at = now())::boolean AS progress_due
-`
-
-type AddSourceProgressParams struct {
-	Documents       int32
-	ChunksWritten   int32
-	ChunksEmbedded  int32
-	ThrottleSeconds float64
-	ID              uuid.UUID
-	Generation      int32
-}
-
-type AddSourceProgressRow struct {
-	DocumentsScheduled int32
-	DocumentsProcessed int32
-	ChunksWritten      int32
-	ChunksEmbedded     int32
-	ProgressDue        bool
-}
-
-// Adds a job's work to the generation's counters. progress_due is true when
-// the last progress event is older than throttle_seconds (and then marks
-// one as sent now), so a source sends a few progress events per second at
-// most.
-func (q *Queries) AddSourceProgress(ctx context.Context, arg AddSourceProgressParams) (AddSourceProgressRow, error) {
-	row := q.db.QueryRow(ctx, addSourceProgress,
-		arg.Documents,
-		arg.ChunksWritten,
-		arg.ChunksEmbedded,
-		arg.ThrottleSeconds,
-		arg.ID,
-		arg.Generation,
-	)
-	var i AddSourceProgressRow
-	err := row.Scan(
-		&i.DocumentsScheduled,
-		&i.DocumentsProcessed,
-		&i.ChunksWritten,
-		&i.ChunksEmbedded,
-		&i.ProgressDue,
-	)
-	return i, err
-}
-
 const completeSource = `-- name: CompleteSource :one
 UPDATE sources
 SET stage = 'completed', error = NULL, updated_at = now(), completed_at = now()
 WHERE id = $1 AND generation = $2 AND stage = 'chunks_generated'
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, progress_at, bulk_index, fan_in_shards_unfinished, idempotency_request_hash
 `
 
 type CompleteSourceParams struct {
@@ -123,12 +44,9 @@ func (q *Queries) CompleteSource(ctx context.Context, arg CompleteSourceParams) 
 		&i.UpdatedAt,
 		&i.CompletedAt,
 		&i.DocumentsScheduled,
-		&i.DocumentsProcessed,
-		&i.ChunksWritten,
-		&i.ChunksEmbedded,
 		&i.ProgressAt,
 		&i.BulkIndex,
-		&i.BatchJobsUnfinished,
+		&i.FanInShardsUnfinished,
 		&i.IdempotencyRequestHash,
 	)
 	return i, err
@@ -137,7 +55,7 @@ func (q *Queries) CompleteSource(ctx context.Context, arg CompleteSourceParams) 
 const createSource = `-- name: CreateSource :one
 INSERT INTO sources (id, user_id, kind, uri, options, idempotency_key, idempotency_request_hash)
 VALUES ($1, $2, $3, $4, $5, $6, $7)
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, progress_at, bulk_index, fan_in_shards_unfinished, idempotency_request_hash
 `
 
 type CreateSourceParams struct {
@@ -178,12 +96,9 @@ func (q *Queries) CreateSource(ctx context.Context, arg CreateSourceParams) (Sou
 		&i.UpdatedAt,
 		&i.CompletedAt,
 		&i.DocumentsScheduled,
-		&i.DocumentsProcessed,
-		&i.ChunksWritten,
-		&i.ChunksEmbedded,
 		&i.ProgressAt,
 		&i.BulkIndex,
-		&i.BatchJobsUnfinished,
+		&i.FanInShardsUnfinished,
 		&i.IdempotencyRequestHash,
 	)
 	return i, err
@@ -211,7 +126,7 @@ const failSource = `-- name: FailSource :one
 UPDATE sources
 SET stage = 'failed', error = $1, updated_at = now(), completed_at = now()
 WHERE id = $2 AND generation = $3 AND stage IN ('created', 'crawling', 'processing_scheduled', 'chunks_generated')
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, progress_at, bulk_index, fan_in_shards_unfinished, idempotency_request_hash
 `
 
 type FailSourceParams struct {
@@ -241,19 +156,16 @@ func (q *Queries) FailSource(ctx context.Context, arg FailSourceParams) (Source,
 		&i.UpdatedAt,
 		&i.CompletedAt,
 		&i.DocumentsScheduled,
-		&i.DocumentsProcessed,
-		&i.ChunksWritten,
-		&i.ChunksEmbedded,
 		&i.ProgressAt,
 		&i.BulkIndex,
-		&i.BatchJobsUnfinished,
+		&i.FanInShardsUnfinished,
 		&i.IdempotencyRequestHash,
 	)
 	return i, err
 }
 
 const findSourceByURI = `-- name: FindSourceByURI :one
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash FROM sources
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, progress_at, bulk_index, fan_in_shards_unfinished, idempotency_request_hash FROM sources
 WHERE user_id = $1 AND kind = $2 AND uri = $3
 ORDER BY created_at DESC, id DESC
 LIMIT 1
@@ -287,12 +199,9 @@ func (q *Queries) FindSourceByURI(ctx context.Context, arg FindSourceByURIParams
 		&i.UpdatedAt,
 		&i.CompletedAt,
 		&i.DocumentsScheduled,
-		&i.DocumentsProcessed,
-		&i.ChunksWritten,
-		&i.ChunksEmbedded,
 		&i.ProgressAt,
 		&i.BulkIndex,
-		&i.BatchJobsUnfinished,
+		&i.FanInShardsUnfinished,
 		&i.IdempotencyRequestHash,
 	)
 	return i, err
@@ -340,7 +249,7 @@ const finishSourceCrawl = `-- name: FinishSourceCrawl :one
 UPDATE sources
 SET stage = 'created', updated_at = now()
 WHERE id = $1 AND generation = $2 AND stage = 'crawling'
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, progress_at, bulk_index, fan_in_shards_unfinished, idempotency_request_hash
 `
 
 type FinishSourceCrawlParams struct {
@@ -371,19 +280,16 @@ func (q *Queries) FinishSourceCrawl(ctx context.Context, arg FinishSourceCrawlPa
 		&i.UpdatedAt,
 		&i.CompletedAt,
 		&i.DocumentsScheduled,
-		&i.DocumentsProcessed,
-		&i.ChunksWritten,
-		&i.ChunksEmbedded,
 		&i.ProgressAt,
 		&i.BulkIndex,
-		&i.BatchJobsUnfinished,
+		&i.FanInShardsUnfinished,
 		&i.IdempotencyRequestHash,
 	)
 	return i, err
 }
 
 const getSource = `-- name: GetSource :one
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash FROM sources WHERE id = $1 AND user_id = $2
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, progress_at, bulk_index, fan_in_shards_unfinished, idempotency_request_hash FROM sources WHERE id = $1 AND user_id = $2
 `
 
 type GetSourceParams struct {
@@ -412,19 +318,16 @@ func (q *Queries) GetSource(ctx context.Context, arg GetSourceParams) (Source, e
 		&i.UpdatedAt,
 		&i.CompletedAt,
 		&i.DocumentsScheduled,
-		&i.DocumentsProcessed,
-		&i.ChunksWritten,
-		&i.ChunksEmbedded,
 		&i.ProgressAt,
 		&i.BulkIndex,
-		&i.BatchJobsUnfinished,
+		&i.FanInShardsUnfinished,
 		&i.IdempotencyRequestHash,
 	)
 	return i, err
 }
 
 const getSourceByID = `-- name: GetSourceByID :one
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash FROM sources WHERE id = $1
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, progress_at, bulk_index, fan_in_shards_unfinished, idempotency_request_hash FROM sources WHERE id = $1
 `
 
 // Unscoped, for jobs that already hold a source id from a trusted payload.
@@ -448,19 +351,16 @@ func (q *Queries) GetSourceByID(ctx context.Context, id uuid.UUID) (Source, erro
 		&i.UpdatedAt,
 		&i.CompletedAt,
 		&i.DocumentsScheduled,
-		&i.DocumentsProcessed,
-		&i.ChunksWritten,
-		&i.ChunksEmbedded,
 		&i.ProgressAt,
 		&i.BulkIndex,
-		&i.BatchJobsUnfinished,
+		&i.FanInShardsUnfinished,
 		&i.IdempotencyRequestHash,
 	)
 	return i, err
 }
 
 const getSourceByIdempotencyKey = `-- name: GetSourceByIdempotencyKey :one
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash FROM sources WHERE user_id = $1 AND idempotency_key = $2
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, progress_at, bulk_index, fan_in_shards_unfinished, idempotency_request_hash FROM sources WHERE user_id = $1 AND idempotency_key = $2
 `
 
 type GetSourceByIdempotencyKeyParams struct {
@@ -488,12 +388,9 @@ func (q *Queries) GetSourceByIdempotencyKey(ctx context.Context, arg GetSourceBy
 		&i.UpdatedAt,
 		&i.CompletedAt,
 		&i.DocumentsScheduled,
-		&i.DocumentsProcessed,
-		&i.ChunksWritten,
-		&i.ChunksEmbedded,
 		&i.ProgressAt,
 		&i.BulkIndex,
-		&i.BatchJobsUnfinished,
+		&i.FanInShardsUnfinished,
 		&i.IdempotencyRequestHash,
 	)
 	return i, err
@@ -530,7 +427,7 @@ func (q *Queries) ListOwnedSourceIDs(ctx context.Context, arg ListOwnedSourceIDs
 }
 
 const listSources = `-- name: ListSources :many
-SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash FROM sources
+SELECT id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, progress_at, bulk_index, fan_in_shards_unfinished, idempotency_request_hash FROM sources
 WHERE user_id = $1
   AND ($2::timestamptz IS NULL
        OR (created_at, id) < ($2::timestamptz, $3::uuid))
@@ -578,12 +475,9 @@ func (q *Queries) ListSources(ctx context.Context, arg ListSourcesParams) ([]Sou
 			&i.UpdatedAt,
 			&i.CompletedAt,
 			&i.DocumentsScheduled,
-			&i.DocumentsProcessed,
-			&i.ChunksWritten,
-			&i.ChunksEmbedded,
 			&i.ProgressAt,
 			&i.BulkIndex,
-			&i.BatchJobsUnfinished,
+			&i.FanInShardsUnfinished,
 			&i.IdempotencyRequestHash,
 		); err != nil {
 			return nil, err
@@ -600,7 +494,7 @@ const markSourceChunksGenerated = `-- name: MarkSourceChunksGenerated :one
 UPDATE sources
 SET stage = 'chunks_generated', error = NULL, updated_at = now()
 WHERE id = $1 AND generation = $2 AND stage = 'processing_scheduled'
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, progress_at, bulk_index, fan_in_shards_unfinished, idempotency_request_hash
 `
 
 type MarkSourceChunksGeneratedParams struct {
@@ -628,12 +522,9 @@ func (q *Queries) MarkSourceChunksGenerated(ctx context.Context, arg MarkSourceC
 		&i.UpdatedAt,
 		&i.CompletedAt,
 		&i.DocumentsScheduled,
-		&i.DocumentsProcessed,
-		&i.ChunksWritten,
-		&i.ChunksEmbedded,
 		&i.ProgressAt,
 		&i.BulkIndex,
-		&i.BatchJobsUnfinished,
+		&i.FanInShardsUnfinished,
 		&i.IdempotencyRequestHash,
 	)
 	return i, err
@@ -651,7 +542,7 @@ FROM (
     FROM documents d WHERE d.source_id = $1
 ) c
 WHERE s.id = $1
-RETURNING s.id, s.user_id, s.kind, s.uri, s.options, s.stage, s.generation, s.document_count, s.chunk_count, s.failed_document_count, s.error, s.idempotency_key, s.created_at, s.updated_at, s.completed_at, s.documents_scheduled, s.documents_processed, s.chunks_written, s.chunks_embedded, s.progress_at, s.bulk_index, s.batch_jobs_unfinished, s.idempotency_request_hash
+RETURNING s.id, s.user_id, s.kind, s.uri, s.options, s.stage, s.generation, s.document_count, s.chunk_count, s.failed_document_count, s.error, s.idempotency_key, s.created_at, s.updated_at, s.completed_at, s.documents_scheduled, s.progress_at, s.bulk_index, s.fan_in_shards_unfinished, s.idempotency_request_hash
 `
 
 // Recounts documents and chunks from their rows, so the counts cannot drift.
@@ -675,12 +566,9 @@ func (q *Queries) RefreshSourceCounts(ctx context.Context, id uuid.UUID) (Source
 		&i.UpdatedAt,
 		&i.CompletedAt,
 		&i.DocumentsScheduled,
-		&i.DocumentsProcessed,
-		&i.ChunksWritten,
-		&i.ChunksEmbedded,
 		&i.ProgressAt,
 		&i.BulkIndex,
-		&i.BatchJobsUnfinished,
+		&i.FanInShardsUnfinished,
 		&i.IdempotencyRequestHash,
 	)
 	return i, err
@@ -690,30 +578,30 @@ const scheduleSourceProcessing = `-- name: ScheduleSourceProcessing :one
 UPDATE sources
 SET stage = 'processing_scheduled',
     documents_scheduled = $1,
-    batch_jobs_unfinished = $2,
+    fan_in_shards_unfinished = $2,
     bulk_index = CASE WHEN generation = 1 THEN $3::boolean ELSE bulk_index END,
-    documents_processed = 0, chunks_written = 0, chunks_embedded = 0,
     progress_at = NULL, updated_at = now()
 WHERE id = $4 AND generation = $5 AND stage = 'created'
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, progress_at, bulk_index, fan_in_shards_unfinished, idempotency_request_hash
 `
 
 type ScheduleSourceProcessingParams struct {
 	DocumentsScheduled int32
-	BatchJobs          int32
+	FanInShards        int32
 	BulkIndex          bool
 	ID                 uuid.UUID
 	Generation         int32
 }
 
-// Marks the generation's processing as scheduled, resets its progress and
-// sets its fan-in counter to the batch jobs inserted with it. Whether the
-// source's vectors get their own bulk-built index is decided by its first
-// generation and kept after.
+// Marks the generation's processing as scheduled and sets its fan-in
+// counter to the shards of its batch jobs (source_fan_in_shards holds the
+// jobs' own counts and the progress). Whether the source's vectors get
+// their own bulk-built index is decided by its first generation and kept
+// after.
 func (q *Queries) ScheduleSourceProcessing(ctx context.Context, arg ScheduleSourceProcessingParams) (Source, error) {
 	row := q.db.QueryRow(ctx, scheduleSourceProcessing,
 		arg.DocumentsScheduled,
-		arg.BatchJobs,
+		arg.FanInShards,
 		arg.BulkIndex,
 		arg.ID,
 		arg.Generation,
@@ -736,12 +624,9 @@ func (q *Queries) ScheduleSourceProcessing(ctx context.Context, arg ScheduleSour
 		&i.UpdatedAt,
 		&i.CompletedAt,
 		&i.DocumentsScheduled,
-		&i.DocumentsProcessed,
-		&i.ChunksWritten,
-		&i.ChunksEmbedded,
 		&i.ProgressAt,
 		&i.BulkIndex,
-		&i.BatchJobsUnfinished,
+		&i.FanInShardsUnfinished,
 		&i.IdempotencyRequestHash,
 	)
 	return i, err
@@ -751,7 +636,7 @@ const startSourceCrawl = `-- name: StartSourceCrawl :one
 UPDATE sources
 SET stage = 'crawling', options = $1, updated_at = now()
 WHERE id = $2 AND generation = $3 AND stage = 'created'
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, progress_at, bulk_index, fan_in_shards_unfinished, idempotency_request_hash
 `
 
 type StartSourceCrawlParams struct {
@@ -783,12 +668,9 @@ func (q *Queries) StartSourceCrawl(ctx context.Context, arg StartSourceCrawlPara
 		&i.UpdatedAt,
 		&i.CompletedAt,
 		&i.DocumentsScheduled,
-		&i.DocumentsProcessed,
-		&i.ChunksWritten,
-		&i.ChunksEmbedded,
 		&i.ProgressAt,
 		&i.BulkIndex,
-		&i.BatchJobsUnfinished,
+		&i.FanInShardsUnfinished,
 		&i.IdempotencyRequestHash,
 	)
 	return i, err
@@ -800,7 +682,7 @@ UPDATE sources
 SET generation = generation + 1, stage = 'created', error = NULL,
     completed_at = NULL, updated_at = now()
 WHERE id = $1 AND user_id = $2 AND stage IN ('completed', 'failed')
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, progress_at, bulk_index, fan_in_shards_unfinished, idempotency_request_hash
 `
 
 type StartSourceGenerationParams struct {
@@ -834,12 +716,9 @@ func (q *Queries) StartSourceGeneration(ctx context.Context, arg StartSourceGene
 		&i.UpdatedAt,
 		&i.CompletedAt,
 		&i.DocumentsScheduled,
-		&i.DocumentsProcessed,
-		&i.ChunksWritten,
-		&i.ChunksEmbedded,
 		&i.ProgressAt,
 		&i.BulkIndex,
-		&i.BatchJobsUnfinished,
+		&i.FanInShardsUnfinished,
 		&i.IdempotencyRequestHash,
 	)
 	return i, err
@@ -853,7 +732,7 @@ WHERE s.id = $1 AND s.user_id = $2 AND s.stage IN ('completed', 'failed')
   AND (s.stage = 'failed'
        OR EXISTS (SELECT 1 FROM documents d
                   WHERE d.source_id = s.id AND d.status = 'failed' AND d.content <> ''))
-RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, documents_processed, chunks_written, chunks_embedded, progress_at, bulk_index, batch_jobs_unfinished, idempotency_request_hash
+RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, progress_at, bulk_index, fan_in_shards_unfinished, idempotency_request_hash
 `
 
 type StartSourceRetryParams struct {
@@ -885,12 +764,9 @@ func (q *Queries) StartSourceRetry(ctx context.Context, arg StartSourceRetryPara
 		&i.UpdatedAt,
 		&i.CompletedAt,
 		&i.DocumentsScheduled,
-		&i.DocumentsProcessed,
-		&i.ChunksWritten,
-		&i.ChunksEmbedded,
 		&i.ProgressAt,
 		&i.BulkIndex,
-		&i.BatchJobsUnfinished,
+		&i.FanInShardsUnfinished,
 		&i.IdempotencyRequestHash,
 	)
 	return i, err
@@ -911,9 +787,14 @@ func (q *Queries) TryLockUserQueue(ctx context.Context, userID string) (bool, er
 }
 
 const userQueuedDocuments = `-- name: UserQueuedDocuments :one
-SELECT coalesce(sum(greatest(documents_scheduled - documents_processed, 0)), 0)::integer AS queued
-FROM sources
-WHERE user_id = $1 AND stage = 'processing_scheduled'
+SELECT coalesce(sum(greatest(s.documents_scheduled - coalesce(p.processed, 0), 0)), 0)::integer AS queued
+FROM sources s
+LEFT JOIN LATERAL (
+    SELECT sum(f.documents_processed) AS processed
+    FROM source_fan_in_shards f
+    WHERE f.source_id = s.id AND f.generation = s.generation
+) p ON true
+WHERE s.user_id = $1 AND s.stage = 'processing_scheduled'
 `
 
 // Documents of the user's sources in processing that are not chunked yet:
