@@ -34,7 +34,6 @@ type (
 	failedDocument = documents.FailedDocument
 )
 
-
 // createSourceRequest is the body of POST /v1/sources: a URL to fetch or
 // crawl, or documents inline.
 type createSourceRequest struct {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kollektiv/kollektiv/internal/dbtest"
@@ -90,6 +91,38 @@ func TestMigrator(t *testing.T) {
 		requireNoError(t, bundle.migrator.Up(ctx))
 		if again := schemaSnapshot(ctx, t, bundle.url); again != migrated {
 			t.Fatalf("round trip changed the schema:\nbefore: %s\nafter:  %s", migrated, again)
+		}
+	})
+
+	t.Run("FanInShardsTakeInFlightCounters", func(t *testing.T) {
+		t.Parallel()
+		bundle, ctx := setup(t)
+
+		// A source in processing under migration 000015, with its counters
+		// on its row, as jobs queued by the version before left it.
+		requireNoError(t, bundle.migrator.Up(ctx))
+		requireNoError(t, bundle.migrator.Down(ctx, store.MigrateDownOpts{Steps: 1}))
+		id := uuid.New()
+		requireNoError(t, exec(ctx, t, bundle.url, `INSERT INTO sources (id, user_id, kind, stage, generation, batch_jobs_unfinished,
+			documents_scheduled, documents_processed, chunks_written, chunks_embedded)
+			VALUES ($1, 'u', 'inline', 'processing_scheduled', 2, 7, 9, 3, 10, 4)`, id))
+
+		requireNoError(t, bundle.migrator.Up(ctx))
+		var shard, unfinished, processed, written, embedded, shards int
+		requireNoError(t, queryRow(ctx, t, bundle.url, `SELECT f.shard, f.batch_jobs_unfinished, f.documents_processed, f.chunks_written,
+			f.chunks_embedded, s.fan_in_shards_unfinished
+			FROM source_fan_in_shards f JOIN sources s ON s.id = f.source_id AND s.generation = f.generation`,
+			&shard, &unfinished, &processed, &written, &embedded, &shards))
+		if shard != 0 || unfinished != 7 || processed != 3 || written != 10 || embedded != 4 || shards != 1 {
+			t.Fatalf("after up: shard %d with %d unfinished, progress %d/%d/%d; source counts %d shards; want shard 0 with 7, 3/10/4, 1 shard",
+				shard, unfinished, processed, written, embedded, shards)
+		}
+
+		requireNoError(t, bundle.migrator.Down(ctx, store.MigrateDownOpts{Steps: 1}))
+		requireNoError(t, queryRow(ctx, t, bundle.url, `SELECT batch_jobs_unfinished, documents_processed, chunks_written, chunks_embedded FROM sources`,
+			&unfinished, &processed, &written, &embedded))
+		if unfinished != 7 || processed != 3 || written != 10 || embedded != 4 {
+			t.Fatalf("after down: %d unfinished, progress %d/%d/%d; want 7, 3/10/4", unfinished, processed, written, embedded)
 		}
 	})
 
@@ -189,6 +222,17 @@ func queryRow(ctx context.Context, t *testing.T, url, sql string, dest ...any) e
 	}
 	defer conn.Close(ctx)
 	return conn.QueryRow(ctx, sql).Scan(dest...)
+}
+
+func exec(ctx context.Context, t *testing.T, url, sql string, args ...any) error {
+	t.Helper()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, sql, args...)
+	return err
 }
 
 func requireNoError(t *testing.T, err error) {
