@@ -283,6 +283,9 @@ func (s *Service) Retry(ctx context.Context, userID string, sourceID uuid.UUID) 
 	return source, n, err
 }
 
+// maxDeleteAttempts bounds the tries of a delete that lost a deadlock.
+const maxDeleteAttempts = 3
+
 // Delete cancels a source's waiting jobs and removes it with its documents,
 // chunks, vectors, summary and events, in one transaction. Jobs already
 // running find the source gone and do nothing. An unknown source gives
@@ -291,16 +294,28 @@ func (s *Service) Retry(ctx context.Context, userID string, sourceID uuid.UUID) 
 // A bulk-built vector index of the source is dropped after the commit, when
 // that can be done within a few seconds (another index build holds the
 // table's lock meanwhile); otherwise the next worker to start drops it.
+//
+// A job committing at that moment may hold rows the delete must remove
+// (its fan-in shard, the documents its chunks reference) while it waits
+// for the source's row; PostgreSQL then aborts one side as a deadlock. The
+// job retries on its own; the delete, which changed nothing, is tried
+// again here.
 func (s *Service) Delete(ctx context.Context, userID string, sourceID uuid.UUID) error {
-	err := pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
-		// The delete takes the row's lock first: a job committing its own
-		// transition of the source waits, then finds no row.
-		if err := lifecycle.Delete(ctx, tx, userID, sourceID); err != nil {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = pgx.BeginFunc(ctx, s.Pool, func(tx pgx.Tx) error {
+			// The delete takes the row's lock first: a job committing its own
+			// transition of the source waits, then finds no row.
+			if err := lifecycle.Delete(ctx, tx, userID, sourceID); err != nil {
+				return err
+			}
+			_, err := store.CancelSourceJobs(ctx, tx, sourceID)
 			return err
+		})
+		if attempt == maxDeleteAttempts || !store.IsDeadlock(err) {
+			break
 		}
-		_, err := store.CancelSourceJobs(ctx, tx, sourceID)
-		return err
-	})
+	}
 	if err != nil {
 		return err
 	}

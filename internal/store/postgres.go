@@ -20,6 +20,7 @@ const (
 	codeDuplicateDatabase  = "42P04"
 	codeUniqueViolation    = "23505" // a concurrent CREATE DATABASE of the same name
 	codeUndefinedTable     = "42P01"
+	codeDeadlockDetected   = "40P01"
 )
 
 // Connect opens a pool to databaseURL with pgvector's types registered on
@@ -159,6 +160,10 @@ func IsConnectionLost(err error) bool {
 		errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
 }
+
+// IsDeadlock reports whether err is PostgreSQL aborting a transaction to
+// break a deadlock: the transaction changed nothing and can be run again.
+func IsDeadlock(err error) bool { return isCode(err, codeDeadlockDetected) }
 
 func isCode(err error, code string) bool {
 	var pgErr *pgconn.PgError
