@@ -50,8 +50,8 @@ func (a ChunkDocumentsBatchArgs) Validate() error {
 }
 
 // ChunkDocumentsBatchWorker chunks its documents outside any transaction,
-// then writes the chunks, the documents' status and the embedding jobs in
-// one.
+// then writes the documents' status and the embedding jobs, which carry the
+// chunks, in one.
 type ChunkDocumentsBatchWorker struct {
 	river.WorkerDefaults[ChunkDocumentsBatchArgs]
 	p *pipeline
@@ -73,7 +73,7 @@ type chunkedDocument struct {
 // Work chunks the batch.
 func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[ChunkDocumentsBatchArgs]) error {
 	args := job.Args
-	source, ok, err := jobSource(ctx, w.p, job, lifecycle.StageProcessingScheduled)
+	_, ok, err := jobSource(ctx, w.p, job, lifecycle.StageProcessingScheduled)
 	if !ok {
 		return err
 	}
@@ -84,7 +84,7 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 
 	// CPU work, outside the transaction. One bad document fails alone.
 	results := make([]chunkedDocument, 0, len(docs))
-	var rows []store.ChunkRow
+	var chunks []PersistChunk
 	var tokens []int
 	for _, d := range docs {
 		if err := ctx.Err(); err != nil {
@@ -93,28 +93,26 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 		if lifecycle.DocumentStatus(d.Status) != lifecycle.DocumentPending {
 			continue
 		}
-		chunks, err := w.chunk(d)
+		cut, err := w.chunk(d)
 		var language string
 		if err == nil {
 			language = documentLanguage(d)
 		}
-		results = append(results, chunkedDocument{id: d.ID, chunks: chunks, language: language, err: err})
-		for _, c := range chunks {
-			rows = append(rows, store.ChunkRow{
-				ID: c.ID, DocumentID: d.ID, Ordinal: int32(c.Ordinal), Headers: c.Headers, Text: c.Text, TokenCount: int32(c.Tokens),
-				Anchor: c.Anchor, Headings: c.Headings, Language: language,
+		results = append(results, chunkedDocument{id: d.ID, chunks: cut, language: language, err: err})
+		for _, c := range cut {
+			chunks = append(chunks, PersistChunk{
+				ID: c.ID, DocumentID: d.ID, Ordinal: int32(c.Ordinal), Headers: c.Headers, Headings: c.Headings, Anchor: c.Anchor,
+				Text: c.Text, TokenCount: int32(c.Tokens), Language: language,
 			})
 			tokens = append(tokens, c.Tokens)
 		}
 	}
+	// The chunks travel to the embedding jobs in their args, which write
+	// each row once, with its vector (see PersistChunksArgs).
 	var persist []river.InsertManyParams
 	for _, span := range content.BatchBySize(tokens, w.p.Settings.EmbedBatchChunks, w.p.Settings.EmbedBatchTokens) {
-		ids := make([]uuid.UUID, 0, span.Len())
-		for _, r := range rows[span.Start:span.End] {
-			ids = append(ids, r.ID)
-		}
 		persist = append(persist, river.InsertManyParams{
-			Args:       PersistChunksArgs{SourceGeneration: args.SourceGeneration, ChunkIDs: ids, FanInShard: args.FanInShard},
+			Args:       PersistChunksArgs{SourceGeneration: args.SourceGeneration, Chunks: chunks[span.Start:span.End], FanInShard: args.FanInShard},
 			InsertOpts: inheritedInsertOpts(job.JobRow),
 		})
 	}
@@ -122,17 +120,14 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 	rc := client(ctx)
 	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
 		q := store.New(tx)
-		// A changed document's old chunks have other ids: remove them all,
-		// then write the new set.
+		// A changed document's old chunks have other ids: remove them all
+		// now. Its new chunks appear as its embedding jobs commit.
 		ids := make([]uuid.UUID, len(results))
 		for i, r := range results {
 			ids[i] = r.id
 		}
 		if _, err := q.DeleteChunksOfDocuments(ctx, ids); err != nil {
 			return fmt.Errorf("error deleting old chunks: %w", err)
-		}
-		if _, err := store.CopyChunks(ctx, tx, source, rows); err != nil {
-			return err
 		}
 		statuses := make([]store.SetDocumentStatusParams, len(results))
 		for i, r := range results {
@@ -146,12 +141,14 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 			return err
 		}
 		if len(persist) > 0 {
-			if _, err := rc.InsertManyTx(ctx, tx, persist); err != nil {
+			// COPY, which unlike InsertManyTx does not send the inserted
+			// rows, chunk texts and all, back.
+			if _, err := rc.InsertManyFastTx(ctx, tx, persist); err != nil {
 				return fmt.Errorf("error inserting embedding jobs: %w", err)
 			}
 		}
 		_, err := completeAndFanIn(ctx, w.p, rc, tx, job, args.SourceGeneration, BatchJobWork{
-			Shard: args.FanInShard, Inserted: len(persist), Documents: len(results), ChunksWritten: len(rows),
+			Shard: args.FanInShard, Inserted: len(persist), Documents: len(results), ChunksWritten: len(chunks),
 		})
 		return err
 	})

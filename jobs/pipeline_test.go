@@ -521,6 +521,11 @@ func TestArgsValidation(t *testing.T) {
 		{jobs.ProcessDocumentsArgs{}, "source_id: must be set"},
 		{jobs.ChunkDocumentsBatchArgs{SourceGeneration: jobs.SourceGeneration{SourceID: uuid.New(), Generation: 1}}, "document_ids: want 1 to"},
 		{jobs.PersistChunksArgs{SourceGeneration: jobs.SourceGeneration{SourceID: uuid.New()}}, "generation: must be at least 1"},
+		{jobs.PersistChunksArgs{SourceGeneration: jobs.SourceGeneration{SourceID: uuid.New(), Generation: 1}}, "chunks or chunk_ids: want 1 to"},
+		{jobs.PersistChunksArgs{SourceGeneration: jobs.SourceGeneration{SourceID: uuid.New(), Generation: 1},
+			Chunks: []jobs.PersistChunk{{ID: uuid.New(), DocumentID: uuid.New()}}, ChunkIDs: []uuid.UUID{uuid.New()}}, "want one of them"},
+		{jobs.PersistChunksArgs{SourceGeneration: jobs.SourceGeneration{SourceID: uuid.New(), Generation: 1},
+			Chunks: []jobs.PersistChunk{{ID: uuid.New()}}}, "chunks[0]: id and document_id must be set"},
 		{jobs.PublishEventArgs{SourceID: uuid.New(), Generation: 1, Stage: "exploded", Key: "k"}, `stage: "exploded" is not a known stage`},
 	} {
 		err := tc.args.Validate()

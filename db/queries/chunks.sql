@@ -2,9 +2,30 @@
 DELETE FROM chunks WHERE document_id = ANY(@document_ids::uuid[]);
 
 -- name: GetChunksByIDs :many
+-- The chunks an embedding job queued by an older binary embeds: its args
+-- name them, the chunking job wrote them without a vector.
 SELECT id, document_id, ordinal, headers, text, token_count
 FROM chunks WHERE id = ANY(@ids::uuid[])
 ORDER BY document_id, ordinal;
+
+-- name: DeleteChunksByIDs :execrows
+-- Makes an embedding job's COPY of its chunks a rewrite: whatever an
+-- earlier write left under the same ids goes first.
+DELETE FROM chunks WHERE id = ANY(@ids::uuid[]);
+
+-- name: LockSourceForChunks :one
+-- Run by an embedding job before it writes its chunks: the source's
+-- generation must still be processing, and of the given documents those
+-- still stored are returned. FOR KEY SHARE keeps the source (and, through
+-- the foreign key's cascade, its documents) from being deleted until the
+-- job commits; it is the lock the chunks' foreign key takes anyway, and
+-- does not wait on the progress and fan-in updates of the source row. No
+-- row: the source was deleted or moved on.
+SELECT ARRAY(SELECT d.id FROM documents d
+             WHERE d.source_id = s.id AND d.id = ANY(@document_ids::uuid[]))::uuid[] AS document_ids
+FROM sources s
+WHERE s.id = @id AND s.generation = @generation AND s.stage = 'processing_scheduled'
+FOR KEY SHARE;
 
 -- name: CountChunks :one
 SELECT count(*) AS chunks,

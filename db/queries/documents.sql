@@ -53,13 +53,16 @@ WHERE source_id = @source_id AND status = 'chunked';
 
 -- name: FailUnprocessedDocuments :many
 -- Marks failed the documents a discarded job left behind: never chunked, or
--- chunked with chunks that never got a vector.
+-- chunked with chunks that were never written (an embedding job writes a
+-- chunk with its vector) or, written by an older binary, never got a
+-- vector.
 UPDATE documents d
 SET status = 'failed', error = @error, updated_at = now()
 WHERE d.source_id = @source_id
   AND (d.status = 'pending'
        OR (d.status = 'chunked'
-           AND EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = d.id AND c.embedding IS NULL)))
+           AND ((SELECT count(*) FROM chunks c WHERE c.document_id = d.id) < d.chunk_count
+                OR EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = d.id AND c.embedding IS NULL))))
 RETURNING d.id, d.url;
 
 -- name: ListDocumentTitles :many

@@ -104,7 +104,7 @@ func TestIngest(t *testing.T) {
 		t.Errorf("counts: documents %d, chunks %d, floor chunks %d, bytes %d", report.Documents, report.Chunks, report.Floor.Chunks, report.Bytes)
 	}
 	if report.UnembeddedAtCompleted != 0 {
-		t.Errorf("%d chunks had no vector at completed", report.UnembeddedAtCompleted)
+		t.Errorf("%d chunks were not searchable at completed", report.UnembeddedAtCompleted)
 	}
 	var stages []string
 	for _, s := range report.Stages {

@@ -43,8 +43,11 @@ type Source struct {
 type Progress struct {
 	DocumentsProcessed int32 `json:"documents_processed"`
 	DocumentsTotal     int32 `json:"documents_total"`
-	ChunksWritten      int32 `json:"chunks_written"`
-	ChunksEmbedded     int32 `json:"chunks_embedded"`
+	// ChunksWritten counts the chunks the processed documents were cut
+	// into; ChunksEmbedded those of them stored with their vector (a
+	// chunk's row is written once, with its vector).
+	ChunksWritten  int32 `json:"chunks_written"`
+	ChunksEmbedded int32 `json:"chunks_embedded"`
 	// PagesFetched is set while a URL source is crawling.
 	PagesFetched *int32 `json:"pages_fetched,omitempty"`
 }

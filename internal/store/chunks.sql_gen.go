@@ -31,6 +31,20 @@ func (q *Queries) CountChunks(ctx context.Context, sourceID uuid.UUID) (CountChu
 	return i, err
 }
 
+const deleteChunksByIDs = `-- name: DeleteChunksByIDs :execrows
+DELETE FROM chunks WHERE id = ANY($1::uuid[])
+`
+
+// Makes an embedding job's COPY of its chunks a rewrite: whatever an
+// earlier write left under the same ids goes first.
+func (q *Queries) DeleteChunksByIDs(ctx context.Context, ids []uuid.UUID) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteChunksByIDs, ids)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
 const deleteChunksOfDocuments = `-- name: DeleteChunksOfDocuments :execrows
 DELETE FROM chunks WHERE document_id = ANY($1::uuid[])
 `
@@ -72,6 +86,8 @@ type GetChunksByIDsRow struct {
 	TokenCount int32
 }
 
+// The chunks an embedding job queued by an older binary embeds: its args
+// name them, the chunking job wrote them without a vector.
 func (q *Queries) GetChunksByIDs(ctx context.Context, ids []uuid.UUID) ([]GetChunksByIDsRow, error) {
 	rows, err := q.db.Query(ctx, getChunksByIDs, ids)
 	if err != nil {
@@ -227,6 +243,34 @@ func (q *Queries) ListDocumentChunks(ctx context.Context, arg ListDocumentChunks
 		return nil, err
 	}
 	return items, nil
+}
+
+const lockSourceForChunks = `-- name: LockSourceForChunks :one
+SELECT ARRAY(SELECT d.id FROM documents d
+             WHERE d.source_id = s.id AND d.id = ANY($1::uuid[]))::uuid[] AS document_ids
+FROM sources s
+WHERE s.id = $2 AND s.generation = $3 AND s.stage = 'processing_scheduled'
+FOR KEY SHARE
+`
+
+type LockSourceForChunksParams struct {
+	DocumentIds []uuid.UUID
+	ID          uuid.UUID
+	Generation  int32
+}
+
+// Run by an embedding job before it writes its chunks: the source's
+// generation must still be processing, and of the given documents those
+// still stored are returned. FOR KEY SHARE keeps the source (and, through
+// the foreign key's cascade, its documents) from being deleted until the
+// job commits; it is the lock the chunks' foreign key takes anyway, and
+// does not wait on the progress and fan-in updates of the source row. No
+// row: the source was deleted or moved on.
+func (q *Queries) LockSourceForChunks(ctx context.Context, arg LockSourceForChunksParams) ([]uuid.UUID, error) {
+	row := q.db.QueryRow(ctx, lockSourceForChunks, arg.DocumentIds, arg.ID, arg.Generation)
+	var document_ids []uuid.UUID
+	err := row.Scan(&document_ids)
+	return document_ids, err
 }
 
 const sampleChunks = `-- name: SampleChunks :many

@@ -48,7 +48,8 @@ SET status = 'failed', error = $1, updated_at = now()
 WHERE d.source_id = $2
   AND (d.status = 'pending'
        OR (d.status = 'chunked'
-           AND EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = d.id AND c.embedding IS NULL)))
+           AND ((SELECT count(*) FROM chunks c WHERE c.document_id = d.id) < d.chunk_count
+                OR EXISTS (SELECT 1 FROM chunks c WHERE c.document_id = d.id AND c.embedding IS NULL))))
 RETURNING d.id, d.url
 `
 
@@ -63,7 +64,9 @@ type FailUnprocessedDocumentsRow struct {
 }
 
 // Marks failed the documents a discarded job left behind: never chunked, or
-// chunked with chunks that never got a vector.
+// chunked with chunks that were never written (an embedding job writes a
+// chunk with its vector) or, written by an older binary, never got a
+// vector.
 func (q *Queries) FailUnprocessedDocuments(ctx context.Context, arg FailUnprocessedDocumentsParams) ([]FailUnprocessedDocumentsRow, error) {
 	rows, err := q.db.Query(ctx, failUnprocessedDocuments, arg.Error, arg.SourceID)
 	if err != nil {

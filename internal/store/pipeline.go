@@ -116,7 +116,7 @@ func CancelSourceJobs(ctx context.Context, db DBTX, sourceID uuid.UUID) (int64, 
 	return tag.RowsAffected(), nil
 }
 
-// ChunkRow is one chunk as the chunking job writes it, without a vector.
+// ChunkRow is one chunk row as the pipeline writes it.
 type ChunkRow struct {
 	ID         uuid.UUID
 	DocumentID uuid.UUID
@@ -129,13 +129,18 @@ type ChunkRow struct {
 	// Language is the document's ISO 639-1 code, '' when undetermined; it
 	// picks the chunk's text search configuration.
 	Language string
+	// Embedding is the chunk's vector, by the model given to CopyChunks;
+	// nil writes the row without one.
+	Embedding *pgvector.Vector
 }
 
-// CopyChunks writes chunk rows of one source with COPY, marked for the
-// source's bulk-built vector index when it has one.
-func CopyChunks(ctx context.Context, tx pgx.Tx, source Source, rows []ChunkRow) (int64, error) {
+// CopyChunks writes chunk rows of one source with COPY, with their vectors
+// by model, marked for the source's bulk-built vector index when it has
+// one.
+func CopyChunks(ctx context.Context, tx pgx.Tx, source Source, model string, rows []ChunkRow) (int64, error) {
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{"chunks"},
-		[]string{"id", "document_id", "source_id", "user_id", "ordinal", "headers", "text", "token_count", "bulk_index", "anchor", "headings", "language"},
+		[]string{"id", "document_id", "source_id", "user_id", "ordinal", "headers", "text", "token_count", "bulk_index", "anchor", "headings", "language",
+			"embedding", "embedding_model"},
 		pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 			r := rows[i]
 			headers := r.Headers
@@ -146,7 +151,12 @@ func CopyChunks(ctx context.Context, tx pgx.Tx, source Source, rows []ChunkRow) 
 			if headings == nil {
 				headings = []string{}
 			}
-			return []any{r.ID, r.DocumentID, source.ID, source.UserID, r.Ordinal, headers, r.Text, r.TokenCount, source.BulkIndex, r.Anchor, headings, r.Language}, nil
+			var embedding, embeddingModel any
+			if r.Embedding != nil {
+				embedding, embeddingModel = *r.Embedding, model
+			}
+			return []any{r.ID, r.DocumentID, source.ID, source.UserID, r.Ordinal, headers, r.Text, r.TokenCount, source.BulkIndex, r.Anchor, headings, r.Language,
+				embedding, embeddingModel}, nil
 		}))
 	if err != nil {
 		return 0, fmt.Errorf("error copying chunks: %w", err)
@@ -155,7 +165,9 @@ func CopyChunks(ctx context.Context, tx pgx.Tx, source Source, rows []ChunkRow) 
 }
 
 // SetEmbeddings writes the vectors of a batch of chunks in one statement;
-// ids and vectors are parallel. Chunks deleted meanwhile are skipped.
+// ids and vectors are parallel. Chunks deleted meanwhile are skipped. Only
+// embedding jobs queued by an older binary, whose chunking job wrote the
+// rows without vectors, still use it.
 func SetEmbeddings(ctx context.Context, db DBTX, model string, ids []uuid.UUID, vectors []pgvector.Vector) (int64, error) {
 	if len(ids) != len(vectors) {
 		return 0, fmt.Errorf("SetEmbeddings: %d ids but %d vectors", len(ids), len(vectors))

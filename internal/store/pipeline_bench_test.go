@@ -64,9 +64,9 @@ func benchChunkRows(ctx context.Context, b *testing.B, pool *pgxpool.Pool, n int
 	return sourceID, rows
 }
 
-// BenchmarkCopyChunks measures the chunking job's write: CopyChunks of one
-// batch's rows (the tsvector is generated and GIN-indexed as they go in), in
-// a transaction rolled back after each op so the table does not grow.
+// BenchmarkCopyChunks measures CopyChunks of one batch's rows without
+// vectors (the tsvector is generated and GIN-indexed as they go in), in a
+// transaction rolled back after each op so the table does not grow.
 //
 //	go test -run '^$' -bench BenchmarkCopyChunks ./internal/store/
 func BenchmarkCopyChunks(b *testing.B) {
@@ -86,7 +86,7 @@ func BenchmarkCopyChunks(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := CopyChunks(ctx, tx, Source{ID: sourceID, UserID: "bench"}, rows); err != nil {
+				if _, err := CopyChunks(ctx, tx, Source{ID: sourceID, UserID: "bench"}, "", rows); err != nil {
 					b.Fatal(err)
 				}
 				_ = tx.Rollback(ctx)
@@ -96,8 +96,9 @@ func BenchmarkCopyChunks(b *testing.B) {
 	}
 }
 
-// BenchmarkSetEmbeddings measures the embedding job's write: SetEmbeddings
-// of one persist_chunks batch (100 vectors of 384 dimensions) into a table
+// BenchmarkSetEmbeddings measures the embedding job's write before issue 16
+// (and an older binary's queued jobs' still): SetEmbeddings of one
+// persist_chunks batch (100 vectors of 384 dimensions) into a table
 // of 5,000 chunks whose HNSW index exists, so each vector is inserted into
 // the index as it is written; rolled back after each op.
 //
@@ -108,7 +109,7 @@ func BenchmarkSetEmbeddings(b *testing.B) {
 	pool := dbtest.Pool(b)
 	sourceID, rows := benchChunkRows(ctx, b, pool, tableRows)
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		_, err := CopyChunks(ctx, tx, Source{ID: sourceID, UserID: "bench"}, rows)
+		_, err := CopyChunks(ctx, tx, Source{ID: sourceID, UserID: "bench"}, "", rows)
 		return err
 	})
 	if err != nil {
@@ -266,5 +267,87 @@ func benchFanIn(b *testing.B, n int, count bool) {
 		if err := check(job); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkChunkBatchWrite measures what writing one persist_chunks batch
+// (100 chunks of the Rust book with their 384-dimension vectors) costs the
+// database, into a table of 5,000 chunks whose HNSW index exists, rolled
+// back after each op: "twice" as before issue 16 (CopyChunks without
+// vectors, then SetEmbeddings, as the chunking and the embedding job did),
+// "once" as now (DeleteChunksByIDs, then CopyChunks with the vectors, in
+// the embedding job).
+//
+//	go test -run '^$' -bench BenchmarkChunkBatchWrite ./internal/store/
+func BenchmarkChunkBatchWrite(b *testing.B) {
+	const tableRows, batch = 5000, content.DefaultEmbedBatchSize
+	ctx := context.Background()
+	pool := dbtest.Pool(b)
+	sourceID, rows := benchChunkRows(ctx, b, pool, tableRows+batch)
+	source := Source{ID: sourceID, UserID: "bench"}
+	embedder, err := embed.NewHashing(embed.HashingConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	texts := make([]string, len(rows))
+	for i, r := range rows {
+		texts[i] = content.Chunk{Headers: r.Headers, Text: r.Text}.EmbedText()
+	}
+	vectors, err := embedder.Embed(ctx, texts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range rows {
+		v := pgvector.NewVector(vectors[i])
+		rows[i].Embedding = &v
+	}
+	table, written := rows[:tableRows], rows[tableRows:]
+	if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, err := CopyChunks(ctx, tx, source, embedder.Model(), table)
+		return err
+	}); err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]uuid.UUID, batch)
+	vecs := make([]pgvector.Vector, batch)
+	bare := make([]ChunkRow, batch)
+	for i, r := range written {
+		ids[i], vecs[i] = r.ID, *r.Embedding
+		bare[i] = r
+		bare[i].Embedding = nil
+	}
+	for _, tc := range []struct {
+		name  string
+		write func(tx pgx.Tx) error
+	}{
+		{"twice", func(tx pgx.Tx) error {
+			if _, err := CopyChunks(ctx, tx, source, "", bare); err != nil {
+				return err
+			}
+			_, err := SetEmbeddings(ctx, tx, embedder.Model(), ids, vecs)
+			return err
+		}},
+		{"once", func(tx pgx.Tx) error {
+			if _, err := New(tx).DeleteChunksByIDs(ctx, ids); err != nil {
+				return err
+			}
+			_, err := CopyChunks(ctx, tx, source, embedder.Model(), written)
+			return err
+		}},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			start := time.Now()
+			for b.Loop() {
+				tx, err := pool.Begin(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := tc.write(tx); err != nil {
+					b.Fatal(err)
+				}
+				_ = tx.Rollback(ctx)
+			}
+			b.ReportMetric(float64(batch*b.N)/time.Since(start).Seconds(), "chunks/s")
+		})
 	}
 }
