@@ -111,7 +111,7 @@ func TestPipelineBulkIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(registered) != 1 || registered[0] != largeID {
+	if len(registered) != 1 || registered[0] != (store.ListSourceVectorIndexesRow{SourceID: largeID, Halfvec: true}) {
 		t.Fatalf("registered bulk indexes %v, want only %s", registered, largeID)
 	}
 

@@ -130,6 +130,7 @@ type SourceVectorIndex struct {
 	UserID    string
 	IndexName string
 	CreatedAt time.Time
+	Halfvec   bool
 }
 
 type Worker struct {
