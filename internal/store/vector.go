@@ -19,9 +19,10 @@ import (
 // vector query repeats that cast and the index's predicate. The cast is to
 // halfvec (pgvector indexes it up to 4,000 dimensions): half the size of
 // vector, so that the index of 100,000 384-dimension chunks (109 MB rather
-// than 190 MB) fits PostgreSQL's default 128 MB of shared buffers, for the
-// same neighbours (halfvec keeps about three significant digits, and
-// distances are computed in float).
+// than 190 MB) fits PostgreSQL's default 128 MB of shared buffers. halfvec
+// keeps about three significant digits of each component: the neighbours
+// found are nearly the same (internal/search raises hnsw.ef_search to make
+// up the difference).
 //
 // Indexes built before casting to halfvec cast to vector up to 2,000
 // dimensions and have other names (legacyVectorIndexName,
