@@ -2,7 +2,9 @@ package jobs_test
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/google/uuid"
@@ -111,7 +113,7 @@ func TestPipelineBulkIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(registered) != 1 || registered[0] != largeID {
+	if len(registered) != 1 || registered[0] != (store.ListSourceVectorIndexesRow{SourceID: largeID, Halfvec: true}) {
 		t.Fatalf("registered bulk indexes %v, want only %s", registered, largeID)
 	}
 
@@ -146,5 +148,81 @@ func TestPipelineBulkIndex(t *testing.T) {
 	}
 	if exists {
 		t.Fatalf("index %s survived its source's deletion", indexName)
+	}
+}
+
+// TestPipelineBulkIndexUpgrade starts from a bulk-indexed source whose own
+// index was built before indexes cast to halfvec (vector cast, old name,
+// registered so). Search must find the source through it, and the source's
+// next ingest must build its halfvec index, register it and drop the old
+// one.
+func TestPipelineBulkIndexUpgrade(t *testing.T) {
+	t.Parallel()
+	b := setup(t, testOpts{settings: jobs.Settings{BulkIndexMinBytes: 20_000}})
+	ctx := context.Background()
+
+	var docs []content.Document
+	for i := range 12 {
+		docs = append(docs, doc(t, "large/"+string(rune('a'+i))+".md", guide("storage"+string(rune('a'+i)), 6)))
+	}
+	ingestDocs := func() uuid.UUID {
+		added, err := b.ingest.Add(ctx, ingest.AddParams{UserID: "alice", Kind: ingest.KindFiles, URI: "/large", Documents: docs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if source := waitTerminal(t, b, added.Source.ID); source.Stage != string(lifecycle.StageCompleted) {
+			t.Fatalf("source %s ended %s: %v", added.Source.ID, source.Stage, source.Error)
+		}
+		return added.Source.ID
+	}
+	id := ingestDocs()
+	dims := b.embedder.Dimensions()
+	name := store.SourceVectorIndexName(id, dims)
+	legacy := fmt.Sprintf("chunks_src_%s_%d_idx", hex.EncodeToString(id[:]), dims)
+	for _, stmt := range []string{
+		"DROP INDEX " + name,
+		fmt.Sprintf("CREATE INDEX %s ON chunks USING hnsw ((embedding::vector(%d)) vector_cosine_ops) WHERE source_id = '%s'::uuid AND bulk_index AND vector_dims(embedding) = %d",
+			legacy, dims, id, dims),
+		fmt.Sprintf("UPDATE source_vector_indexes SET index_name = '%s', halfvec = false WHERE source_id = '%s'", legacy, id),
+	} {
+		if _, err := b.pool.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	exists := func(index string) bool {
+		var ok bool
+		if err := b.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_class WHERE relname = $1)", index).Scan(&ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	vectorHits := func() int {
+		result, err := search.New(b.pool, b.embedder).Search(ctx, search.Query{UserID: "alice", Text: "storage subsystem retries", K: 20, Mode: search.ModeVector})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(result.Hits)
+	}
+	if hits := vectorHits(); hits != 20 {
+		t.Fatalf("through the old index: %d vector hits, want 20", hits)
+	}
+
+	// A changed document makes the next ingest a new generation.
+	docs[0] = doc(t, "large/a.md", guide("storagechanged", 6))
+	if again := ingestDocs(); again != id {
+		t.Fatalf("the second ingest made source %s, want a refresh of %s", again, id)
+	}
+	if !exists(name) || exists(legacy) {
+		t.Fatalf("after the next ingest: %s exists %v, %s exists %v; want the new index only", name, exists(name), legacy, exists(legacy))
+	}
+	registered, err := store.New(b.pool).ListSourceVectorIndexes(ctx, store.ListSourceVectorIndexesParams{UserID: "alice", Dims: int32(dims)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(registered) != 1 || registered[0] != (store.ListSourceVectorIndexesRow{SourceID: id, Halfvec: true}) {
+		t.Fatalf("registered bulk indexes %+v, want the source's halfvec index", registered)
+	}
+	if hits := vectorHits(); hits != 20 {
+		t.Fatalf("through the new index: %d vector hits, want 20", hits)
 	}
 }

@@ -62,7 +62,7 @@ func (w *CheckChunkingCompleteWorker) Work(ctx context.Context, job *river.Job[C
 	if err := w.buildIndex(ctx, source); err != nil {
 		return err
 	}
-	return inJobTx(ctx, w.p, job, func(tx pgx.Tx) error {
+	err = inJobTx(ctx, w.p, job, func(tx pgx.Tx) error {
 		source, err := w.settleDocuments(ctx, tx, source, counts)
 		if err != nil {
 			return err
@@ -84,6 +84,25 @@ func (w *CheckChunkingCompleteWorker) Work(ctx context.Context, job *river.Job[C
 		}
 		return failSource(ctx, w.p, tx, job, source, reason, failed)
 	})
+	if err == nil && source.BulkIndex {
+		w.dropReplacedIndex(ctx, source)
+	}
+	return err
+}
+
+// dropReplacedIndex drops the source's index that the one just registered
+// replaces (built before indexes cast to halfvec), once no search reads
+// it. A failure leaves it for the next worker start: searches no longer
+// use it.
+func (w *CheckChunkingCompleteWorker) dropReplacedIndex(ctx context.Context, source store.Source) {
+	dropped, err := store.DropSourceVectorIndexes(ctx, w.p.Pool, 3*time.Second)
+	switch {
+	case err != nil:
+		w.p.Logger.WarnContext(ctx, "replaced vector index left for the next worker start",
+			slog.String("source_id", source.ID.String()), slog.String("error", err.Error()))
+	case dropped > 0:
+		w.p.Logger.InfoContext(ctx, "dropped replaced vector indexes", slog.String("source_id", source.ID.String()), slog.Int("indexes", dropped))
+	}
 }
 
 // buildIndex makes a bulk-indexed source's vectors searchable: its index is

@@ -235,11 +235,14 @@ const (
 	minCandidates   = 40
 	// hnsw.ef_search is twice the candidates, at least efSearchMin and at
 	// most efSearchMax (pgvector's maximum). On 100,000 chunks of the
-	// corpus (BenchmarkSearch100k), the 40 candidates of K=10 find 52% of
+	// corpus (BenchmarkSearch100k), the 40 candidates of K=10 found 52% of
 	// the exact 40 nearest at pgvector's default of 40, 70% at 100, 80% at
-	// 200, 88% at 400, for a vector query about 1.4 times slower at each
-	// doubling; 200 balances the two.
-	efSearchMin = 200
+	// 200, 88% at 400 over a vector(384) index, for a vector query about
+	// 1.4 times slower at each doubling. The halfvec index (internal/store)
+	// finds a little less at the same setting (100 queries of the bench:
+	// 75.3% against 76.9%, ties counted) and 78.6% at 240, still faster
+	// than the vector index at 200.
+	efSearchMin = 240
 	efSearchMax = 1000
 	// maxHeadingMatches is the most sections a heading may title and still
 	// be looked up by the heading list: a heading shared by more ("Usage",

@@ -73,7 +73,7 @@ func TestSourceVectorIndex(t *testing.T) {
 
 	query := make([]float32, 384)
 	query[3] = 1
-	sql, err := store.NearestChunksSQL(384, true, []uuid.UUID{bulk})
+	sql, err := store.NearestChunksSQL(384, true, []store.ListSourceVectorIndexesRow{{SourceID: bulk, Halfvec: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

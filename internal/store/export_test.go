@@ -1,14 +1,20 @@
 package store
 
-import "github.com/google/uuid"
-
 // NearestChunksSQL exposes the unfiltered vector query to the external
 // tests, which check its plan. Its parameters are the query vector, the
 // model, the limit and the user id.
-func NearestChunksSQL(dims int, shared bool, bulk []uuid.UUID) (string, error) {
+func NearestChunksSQL(dims int, shared bool, bulk []ListSourceVectorIndexesRow) (string, error) {
 	where, _ := ChunkFilter{}.where("", []any{nil, nil, nil})
 	return nearestChunksSQL(dims, shared, bulk, where)
 }
+
+// LegacyVectorIndexName and LegacySourceVectorIndexName expose the names
+// of the indexes built before indexes cast to halfvec, which the tests
+// build to upgrade them.
+var (
+	LegacyVectorIndexName       = legacyVectorIndexName
+	LegacySourceVectorIndexName = legacySourceVectorIndexName
+)
 
 // SharedIndexPredicate exposes the shared index's predicate to the tests.
 var SharedIndexPredicate = sharedIndexPredicate

@@ -137,6 +137,7 @@ type SourceVectorIndex struct {
 	UserID    string
 	IndexName string
 	CreatedAt time.Time
+	Halfvec   bool
 }
 
 type Worker struct {

@@ -99,7 +99,7 @@ func TestSchemaIndexes(t *testing.T) {
 			t.Fatal(err)
 		}
 		plan := explain(ctx, t, pool, sql, pgvector.NewVector(query), "test-384", 5, "alice")
-		if !strings.Contains(plan, "Index Scan using chunks_embedding_384_idx") {
+		if !strings.Contains(plan, "Index Scan using chunks_halfvec_384_idx") {
 			t.Fatalf("kNN query does not use the HNSW index:\n%s", plan)
 		}
 

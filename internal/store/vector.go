@@ -16,8 +16,18 @@ import (
 
 // The chunks.embedding column has no fixed dimension. HNSW needs one, so each
 // dimension in use gets a partial index over a cast of the column, and every
-// vector query repeats that cast and the index's predicate. pgvector indexes
-// vector up to 2,000 dimensions and halfvec up to 4,000.
+// vector query repeats that cast and the index's predicate. The cast is to
+// halfvec (pgvector indexes it up to 4,000 dimensions): half the size of
+// vector, so that the index of 100,000 384-dimension chunks (109 MB rather
+// than 190 MB) fits PostgreSQL's default 128 MB of shared buffers. halfvec
+// keeps about three significant digits of each component: the neighbours
+// found are nearly the same (internal/search raises hnsw.ef_search to make
+// up the difference).
+//
+// Indexes built before casting to halfvec cast to vector up to 2,000
+// dimensions and have other names (legacyVectorIndexName,
+// legacySourceVectorIndexName): a shared one is replaced at start-up by
+// EnsureVectorIndex, a source's own one when the source is next ingested.
 const (
 	maxVectorIndexDims  = 2000
 	maxHalfvecIndexDims = 4000
@@ -27,8 +37,14 @@ const (
 // at once ("kol-hnsw").
 const vectorIndexLockKey int64 = 0x6b6f6c2d686e7377
 
-// VectorIndexName is the name of the HNSW index for dims dimensions.
+// VectorIndexName is the name of the shared HNSW index for dims dimensions.
 func VectorIndexName(dims int) string {
+	return fmt.Sprintf("chunks_halfvec_%d_idx", dims)
+}
+
+// legacyVectorIndexName is the name the shared index for dims dimensions
+// had before indexes cast to halfvec.
+func legacyVectorIndexName(dims int) string {
 	return fmt.Sprintf("chunks_embedding_%d_idx", dims)
 }
 
@@ -38,8 +54,6 @@ func vectorCast(dims int) (sqlType, opclass string, err error) {
 	switch {
 	case dims <= 0:
 		return "", "", fmt.Errorf("embedding dimensions must be positive, got %d", dims)
-	case dims <= maxVectorIndexDims:
-		return fmt.Sprintf("vector(%d)", dims), "vector_cosine_ops", nil
 	case dims <= maxHalfvecIndexDims:
 		return fmt.Sprintf("halfvec(%d)", dims), "halfvec_cosine_ops", nil
 	default:
@@ -47,25 +61,44 @@ func vectorCast(dims int) (sqlType, opclass string, err error) {
 	}
 }
 
+// legacyVectorCast is the SQL type that an index built before indexes cast
+// to halfvec casts embeddings of dims dimensions to.
+func legacyVectorCast(dims int) string {
+	if dims <= maxVectorIndexDims {
+		return fmt.Sprintf("vector(%d)", dims)
+	}
+	return fmt.Sprintf("halfvec(%d)", dims)
+}
+
 // EnsureVectorIndex creates the shared HNSW index for embeddings of dims
 // dimensions when it is missing (or left invalid by an interrupted build),
-// without blocking writes. It reports whether it built one. Safe to call
-// from several processes at once; run it at start-up for the configured
-// embedder. The shared index leaves out the rows of bulk-indexed sources.
+// without blocking writes, then drops the index of that dimension built
+// before indexes cast to halfvec. Above 2,000 dimensions that one already
+// cast to halfvec and is renamed instead of built again. It reports
+// whether it built or renamed one. Safe to call from several processes at
+// once; run it at start-up for the configured embedder. The shared index
+// leaves out the rows of bulk-indexed sources.
 func EnsureVectorIndex(ctx context.Context, pool *pgxpool.Pool, dims int) (bool, error) {
 	sqlType, opclass, err := vectorCast(dims)
 	if err != nil {
 		return false, err
 	}
 	name := VectorIndexName(dims)
+	replaced := indexReplacement{name: legacyVectorIndexName(dims), rename: legacyVectorCast(dims) == sqlType}
 	return ensureIndex(ctx, pool, name, IndexBuild{}, fmt.Sprintf(
 		"CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON chunks USING hnsw ((embedding::%s) %s) WHERE %s",
-		pgx.Identifier{name}.Sanitize(), sqlType, opclass, sharedIndexPredicate(dims)))
+		pgx.Identifier{name}.Sanitize(), sqlType, opclass, sharedIndexPredicate(dims)), &replaced)
 }
 
 // SourceVectorIndexName is the name of the bulk-built HNSW index of one
 // source's embeddings of dims dimensions.
 func SourceVectorIndexName(sourceID uuid.UUID, dims int) string {
+	return fmt.Sprintf("chunks_src_%s_h%d_idx", hex.EncodeToString(sourceID[:]), dims)
+}
+
+// legacySourceVectorIndexName is the name a source's own index had before
+// indexes cast to halfvec.
+func legacySourceVectorIndexName(sourceID uuid.UUID, dims int) string {
 	return fmt.Sprintf("chunks_src_%s_%d_idx", hex.EncodeToString(sourceID[:]), dims)
 }
 
@@ -93,7 +126,9 @@ type IndexBuild struct {
 // parallel maintenance workers, without blocking writes to chunks. It does
 // nothing when the index exists and is valid; an index left invalid by an
 // interrupted build is dropped and built again. It reports whether it built
-// one.
+// one. The source's index built before indexes cast to halfvec, if any,
+// stays and is searched until RegisterSourceVectorIndex records this one;
+// DropSourceVectorIndexes drops it then.
 func EnsureSourceVectorIndex(ctx context.Context, pool *pgxpool.Pool, sourceID uuid.UUID, dims int, build IndexBuild) (bool, error) {
 	sqlType, opclass, err := vectorCast(dims)
 	if err != nil {
@@ -102,16 +137,25 @@ func EnsureSourceVectorIndex(ctx context.Context, pool *pgxpool.Pool, sourceID u
 	name := SourceVectorIndexName(sourceID, dims)
 	return ensureIndex(ctx, pool, name, build, fmt.Sprintf(
 		"CREATE INDEX CONCURRENTLY IF NOT EXISTS %s ON chunks USING hnsw ((embedding::%s) %s) WHERE %s",
-		pgx.Identifier{name}.Sanitize(), sqlType, opclass, sourceIndexPredicate(sourceID, dims)))
+		pgx.Identifier{name}.Sanitize(), sqlType, opclass, sourceIndexPredicate(sourceID, dims)), nil)
+}
+
+// indexReplacement is an older index that a new one replaces.
+type indexReplacement struct {
+	name string
+	// rename is set when the older index is the new one under another name.
+	rename bool
 }
 
 // ensureIndex runs create (a CREATE INDEX CONCURRENTLY IF NOT EXISTS of
 // the index name) unless a valid index of that name exists, dropping an
-// invalid one first. Builds take turns between processes under an advisory
+// invalid one first. When replaced is set, a valid index of that name is
+// renamed instead of building (replaced.rename), or dropped once the new
+// one is valid. Builds take turns between processes under an advisory
 // lock, which is polled rather than waited for: a session blocked in
 // pg_advisory_lock holds a snapshot, and the concurrent build it waits for
 // would wait for that snapshot in turn.
-func ensureIndex(ctx context.Context, pool *pgxpool.Pool, name string, build IndexBuild, create string) (bool, error) {
+func ensureIndex(ctx context.Context, pool *pgxpool.Pool, name string, build IndexBuild, create string, replaced *indexReplacement) (bool, error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return false, fmt.Errorf("error acquiring connection: %w", err)
@@ -124,32 +168,73 @@ func ensureIndex(ctx context.Context, pool *pgxpool.Pool, name string, build Ind
 		_, _ = conn.Exec(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", vectorIndexLockKey)
 	}()
 
-	var valid *bool
-	err = conn.QueryRow(ctx, `
+	valid, err := indexValid(ctx, conn, name)
+	if err != nil {
+		return false, err
+	}
+	if valid == nil && replaced != nil && replaced.rename {
+		old, err := indexValid(ctx, conn, replaced.name)
+		if err != nil {
+			return false, err
+		}
+		if old != nil && *old {
+			if _, err := conn.Exec(ctx, "ALTER INDEX "+pgx.Identifier{replaced.name}.Sanitize()+" RENAME TO "+pgx.Identifier{name}.Sanitize()); err != nil {
+				return false, fmt.Errorf("error renaming index %s to %s: %w", replaced.name, name, err)
+			}
+			return true, nil
+		}
+	}
+	built := false
+	switch {
+	case valid != nil && *valid:
+	case valid != nil:
+		if _, err := conn.Exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
+			return false, fmt.Errorf("error dropping invalid index %s: %w", name, err)
+		}
+		fallthrough
+	default:
+		if err := createIndex(ctx, conn, name, build, create); err != nil {
+			return false, err
+		}
+		built = true
+	}
+	if replaced != nil {
+		if _, err := conn.Exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+pgx.Identifier{replaced.name}.Sanitize()); err != nil {
+			return built, fmt.Errorf("error dropping index %s, which %s replaces: %w", replaced.name, name, err)
+		}
+	}
+	return built, nil
+}
+
+// indexValid returns whether the index name of the current schema is
+// valid, nil when there is none.
+func indexValid(ctx context.Context, conn *pgxpool.Conn, name string) (*bool, error) {
+	var valid bool
+	err := conn.QueryRow(ctx, `
 		SELECT i.indisvalid FROM pg_index i
 		JOIN pg_class c ON c.oid = i.indexrelid
 		WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace`, name).Scan(&valid)
 	switch {
-	case err == nil && *valid:
-		return false, nil
-	case err == nil:
-		if _, err := conn.Exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+pgx.Identifier{name}.Sanitize()); err != nil {
-			return false, fmt.Errorf("error dropping invalid index %s: %w", name, err)
-		}
-	case !errors.Is(err, pgx.ErrNoRows):
-		return false, fmt.Errorf("error looking for index %s: %w", name, err)
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("error looking for index %s: %w", name, err)
 	}
+	return &valid, nil
+}
 
+// createIndex runs create, the build of index name, with build's settings.
+func createIndex(ctx context.Context, conn *pgxpool.Conn, name string, build IndexBuild, create string) error {
 	if build.Memory != "" {
 		if _, err := conn.Exec(ctx, "SELECT set_config('maintenance_work_mem', $1, false)", build.Memory); err != nil {
-			return false, fmt.Errorf("error setting maintenance_work_mem to %q: %w", build.Memory, err)
+			return fmt.Errorf("error setting maintenance_work_mem to %q: %w", build.Memory, err)
 		}
 		defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), "RESET maintenance_work_mem") }()
 	}
 	if _, err := conn.Exec(ctx, create); err != nil {
-		return false, fmt.Errorf("error creating index %s: %w", name, err)
+		return fmt.Errorf("error creating index %s: %w", name, err)
 	}
-	return true, nil
+	return nil
 }
 
 // pollAdvisoryLock takes a session advisory lock, trying again every 100ms
@@ -172,25 +257,34 @@ func pollAdvisoryLock(ctx context.Context, conn *pgxpool.Conn, key int64) error 
 }
 
 // DropSourceVectorIndexes drops the bulk-built indexes whose source no
-// longer exists, without blocking reads or writes of chunks. Run it after
-// deleting sources and at start-up (a process may have died between a
-// deletion and its drop). A positive lockTimeout gives up on an index
-// when another build keeps the table's lock longer than that. It returns
-// how many it dropped.
+// longer exists, and those replaced by the source's index registered since
+// (RegisterSourceVectorIndex), without blocking reads or writes of chunks.
+// Run it after deleting sources, after registering a source's index and
+// at start-up (a process may have died between a deletion and its drop).
+// A positive lockTimeout gives up on an index when another build keeps the
+// table's lock longer than that. It returns how many it dropped.
 func DropSourceVectorIndexes(ctx context.Context, pool *pgxpool.Pool, lockTimeout time.Duration) (int, error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("error acquiring connection: %w", err)
 	}
 	defer conn.Release()
-	// The names are SourceVectorIndexName's: the source id's 32 hex digits
-	// after "chunks_src_".
+	// The names are SourceVectorIndexName's and
+	// legacySourceVectorIndexName's: the source id's 32 hex digits after
+	// "chunks_src_", then the dimensions, after an "h" in the new ones. An
+	// old index is replaced when a new one is registered for its source
+	// and dimensions (not while that one is being built).
 	rows, err := conn.Query(ctx, `
 		SELECT c.relname FROM pg_index i
 		JOIN pg_class c ON c.oid = i.indexrelid
 		WHERE i.indrelid = 'chunks'::regclass
-		  AND c.relname ~ '^chunks_src_[0-9a-f]{32}_[0-9]+_idx$'
-		  AND NOT EXISTS (SELECT 1 FROM sources s WHERE s.id = substring(c.relname FROM 12 FOR 32)::uuid)`)
+		  AND c.relname ~ '^chunks_src_[0-9a-f]{32}_h?[0-9]+_idx$'
+		  AND (NOT EXISTS (SELECT 1 FROM sources s WHERE s.id = substring(c.relname FROM 12 FOR 32)::uuid)
+		       OR c.relname ~ '_[0-9]+_idx$' AND EXISTS (
+		           SELECT 1 FROM source_vector_indexes v
+		           WHERE v.source_id = substring(c.relname FROM 12 FOR 32)::uuid
+		             AND v.dims = substring(c.relname FROM '_([0-9]+)_idx$')::int
+		             AND v.halfvec AND v.index_name <> c.relname))`)
 	if err != nil {
 		return 0, fmt.Errorf("error listing the indexes of deleted sources: %w", err)
 	}
@@ -290,14 +384,16 @@ func distinct(ids []uuid.UUID) []uuid.UUID {
 // nearestChunksSQL scans the shared index (when shared) and the index of
 // each source in bulk, each scan materialised so that its LIMIT applies to
 // its index order, then sorts the few rows they kept by exact distance.
-// Its parameters are the query vector ($1), the model ($2), the limit ($3)
-// and then those of where, a ChunkFilter's condition.
-func nearestChunksSQL(dims int, shared bool, bulk []uuid.UUID, where string) (string, error) {
+// Each scan casts as its index does: a source's index built before indexes
+// cast to halfvec casts to vector. Its parameters are the query vector
+// ($1), the model ($2), the limit ($3) and then those of where, a
+// ChunkFilter's condition.
+func nearestChunksSQL(dims int, shared bool, bulk []ListSourceVectorIndexesRow, where string) (string, error) {
 	sqlType, _, err := vectorCast(dims)
 	if err != nil {
 		return "", err
 	}
-	scan := func(predicate string) string {
+	scan := func(sqlType, predicate string) string {
 		return fmt.Sprintf(`(
 			SELECT c.id, c.document_id, c.source_id, c.ordinal, (c.embedding::%[1]s <=> $1::vector::%[1]s)::float8 AS distance
 			FROM chunks c
@@ -309,10 +405,14 @@ func nearestChunksSQL(dims int, shared bool, bulk []uuid.UUID, where string) (st
 	}
 	var scans []string
 	if shared {
-		scans = append(scans, scan(sharedIndexPredicate(dims)))
+		scans = append(scans, scan(sqlType, sharedIndexPredicate(dims)))
 	}
-	for _, id := range bulk {
-		scans = append(scans, scan(sourceIndexPredicate(id, dims)))
+	for _, index := range bulk {
+		cast := sqlType
+		if !index.Halfvec {
+			cast = legacyVectorCast(dims)
+		}
+		scans = append(scans, scan(cast, sourceIndexPredicate(index.SourceID, dims)))
 	}
 	// Equal distances (the same text in two documents, or two texts with
 	// the same words) are ordered by the document's URL and the chunk's

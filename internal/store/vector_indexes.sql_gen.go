@@ -12,7 +12,7 @@ import (
 )
 
 const listSourceVectorIndexes = `-- name: ListSourceVectorIndexes :many
-SELECT source_id FROM source_vector_indexes
+SELECT source_id, halfvec FROM source_vector_indexes
 WHERE user_id = $1 AND dims = $2
   AND (coalesce(cardinality($3::uuid[]), 0) = 0 OR source_id = ANY($3::uuid[]))
 ORDER BY source_id
@@ -24,21 +24,27 @@ type ListSourceVectorIndexesParams struct {
 	SourceIds []uuid.UUID
 }
 
+type ListSourceVectorIndexesRow struct {
+	SourceID uuid.UUID
+	Halfvec  bool
+}
+
 // The user's sources whose vectors of dims dimensions are in an index of
-// their own, restricted to source_ids unless it is empty or null.
-func (q *Queries) ListSourceVectorIndexes(ctx context.Context, arg ListSourceVectorIndexesParams) ([]uuid.UUID, error) {
+// their own, restricted to source_ids unless it is empty or null, and
+// whether that index casts to halfvec.
+func (q *Queries) ListSourceVectorIndexes(ctx context.Context, arg ListSourceVectorIndexesParams) ([]ListSourceVectorIndexesRow, error) {
 	rows, err := q.db.Query(ctx, listSourceVectorIndexes, arg.UserID, arg.Dims, arg.SourceIds)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	items := []uuid.UUID{}
+	items := []ListSourceVectorIndexesRow{}
 	for rows.Next() {
-		var source_id uuid.UUID
-		if err := rows.Scan(&source_id); err != nil {
+		var i ListSourceVectorIndexesRow
+		if err := rows.Scan(&i.SourceID, &i.Halfvec); err != nil {
 			return nil, err
 		}
-		items = append(items, source_id)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -47,9 +53,10 @@ func (q *Queries) ListSourceVectorIndexes(ctx context.Context, arg ListSourceVec
 }
 
 const registerSourceVectorIndex = `-- name: RegisterSourceVectorIndex :exec
-INSERT INTO source_vector_indexes (source_id, dims, user_id, index_name)
-VALUES ($1, $2, $3, $4)
-ON CONFLICT (source_id, dims) DO NOTHING
+INSERT INTO source_vector_indexes (source_id, dims, user_id, index_name, halfvec)
+VALUES ($1, $2, $3, $4, true)
+ON CONFLICT (source_id, dims) DO UPDATE SET index_name = excluded.index_name, halfvec = true
+WHERE source_vector_indexes.index_name <> excluded.index_name
 `
 
 type RegisterSourceVectorIndexParams struct {
@@ -59,7 +66,8 @@ type RegisterSourceVectorIndexParams struct {
 	IndexName string
 }
 
-// Records that a source's bulk-built index is ready for search.
+// Records that a source's bulk-built index is ready for search, in place of
+// the one it had (built before indexes cast to halfvec).
 func (q *Queries) RegisterSourceVectorIndex(ctx context.Context, arg RegisterSourceVectorIndexParams) error {
 	_, err := q.db.Exec(ctx, registerSourceVectorIndex,
 		arg.SourceID,
