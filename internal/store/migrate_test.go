@@ -101,7 +101,10 @@ func TestMigrator(t *testing.T) {
 		// A source in processing under migration 000015, with its counters
 		// on its row, as jobs queued by the version before left it.
 		requireNoError(t, bundle.migrator.Up(ctx))
-		requireNoError(t, bundle.migrator.Down(ctx, store.MigrateDownOpts{Steps: 1}))
+		status, err := bundle.migrator.Status(ctx)
+		requireNoError(t, err)
+		toBeforeShards := store.MigrateDownOpts{Steps: int(status.AppLatest) - 15}
+		requireNoError(t, bundle.migrator.Down(ctx, toBeforeShards))
 		id := uuid.New()
 		requireNoError(t, exec(ctx, t, bundle.url, `INSERT INTO sources (id, user_id, kind, stage, generation, batch_jobs_unfinished,
 			documents_scheduled, documents_processed, chunks_written, chunks_embedded)
@@ -118,7 +121,7 @@ func TestMigrator(t *testing.T) {
 				shard, unfinished, processed, written, embedded, shards)
 		}
 
-		requireNoError(t, bundle.migrator.Down(ctx, store.MigrateDownOpts{Steps: 1}))
+		requireNoError(t, bundle.migrator.Down(ctx, toBeforeShards))
 		requireNoError(t, queryRow(ctx, t, bundle.url, `SELECT batch_jobs_unfinished, documents_processed, chunks_written, chunks_embedded FROM sources`,
 			&unfinished, &processed, &written, &embedded))
 		if unfinished != 7 || processed != 3 || written != 10 || embedded != 4 {
