@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"time"
 
 	"github.com/google/uuid"
@@ -113,13 +114,20 @@ func queueIn(ctx context.Context, db *database, opts QueueOptions, logger *slog.
 		q.FetchPollInterval = cmp.Or(opts.FetchPollInterval, q.FetchPollInterval)
 		queues[name] = q
 	}
-	poolSize := int32(8)
 	report := &QueueReport{Runs: opts.Runs, Batches: opts.Batches, Queues: map[string]int{}}
 	for name, q := range queues {
 		report.Queues[name] = q.MaxWorkers
-		poolSize += int32(q.MaxWorkers)
 	}
-	pool, err := store.Connect(ctx, db.URL, poolSize)
+	// The pool is sized as a worker's with these queues is, so that the
+	// pipeline's transactions meet the same limit as in production, and
+	// many workers a queue fit within the server's connections.
+	in := app.PoolInputs{Workers: report.Queues, CPUs: runtime.NumCPU(), Override: opts.Config.DBMaxConns}
+	if server, err := store.ReadServerConnections(ctx, db.URL); err == nil {
+		in.Server = &server
+	}
+	size := in.Size()
+	logger.InfoContext(ctx, "database pool sized", size.LogAttrs(in)...)
+	pool, err := store.Connect(ctx, db.URL, int32(size.MaxConns))
 	if err != nil {
 		return nil, err
 	}
