@@ -30,11 +30,11 @@ func FanInShard(i, batches int) int32 { return int32(i % max(FanInShards(batches
 
 // StartFanIn creates in tx the fan-in shards of generation gen, whose
 // batches chunking jobs process_documents inserts in the same transaction,
-// the i-th in shard FanInShard(i, batches), and drops the shards of the
-// source's earlier generations. The source's count of shards with
-// unfinished jobs is set with its stage (store.ScheduleSourceProcessing's
-// FanInShards, to FanInShards(batches)). Exported, with FanIn, for
-// `kollektiv bench queue`.
+// the i-th in shard FanInShard(i, batches), sets the source's count of
+// shards with unfinished jobs to all of them, and drops the shards of the
+// source's earlier generations. Run it after
+// store.ScheduleSourceProcessing. Exported, with FanIn, for `kollektiv
+// bench queue`.
 func StartFanIn(ctx context.Context, tx pgx.Tx, gen SourceGeneration, batches int) error {
 	unfinished := make([]int32, FanInShards(batches))
 	for i := range batches {

@@ -104,7 +104,7 @@ func (b *fanInBundle) round(t *testing.T, followUps []int) {
 	var check *rivertype.JobRow
 	if err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
 		if _, ok, err := lifecycle.ScheduleProcessing(ctx, tx, store.ScheduleSourceProcessingParams{
-			ID: gen.SourceID, Generation: gen.Generation, DocumentsScheduled: int32(batches), FanInShards: int32(jobs.FanInShards(batches)),
+			ID: gen.SourceID, Generation: gen.Generation, DocumentsScheduled: int32(batches),
 		}); err != nil || !ok {
 			return fmt.Errorf("scheduling: %v, %w", ok, err)
 		}

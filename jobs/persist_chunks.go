@@ -125,12 +125,8 @@ func (w *PersistChunksWorker) Work(ctx context.Context, job *river.Job[PersistCh
 		texts[i] = content.Chunk{Headers: c.Headers, Text: c.Text}.EmbedText()
 		documents[i] = c.DocumentID
 	}
-	vectors, err := w.p.Embedder.Embed(ctx, texts)
-	if err != nil {
-		return w.embedFailed(ctx, job, source, documents, err)
-	}
-	vecs, err := w.checkVectors(vectors, len(texts))
-	if err != nil {
+	vecs, ok, err := w.embed(ctx, job, source, texts, documents)
+	if !ok {
 		return err
 	}
 	rc := client(ctx)
@@ -184,12 +180,8 @@ func (w *PersistChunksWorker) embedWritten(ctx context.Context, job *river.Job[P
 		texts[i] = content.Chunk{Headers: c.Headers, Text: c.Text}.EmbedText()
 		documents[i], ids[i] = c.DocumentID, c.ID
 	}
-	vectors, err := w.p.Embedder.Embed(ctx, texts)
-	if err != nil {
-		return w.embedFailed(ctx, job, source, documents, err)
-	}
-	vecs, err := w.checkVectors(vectors, len(texts))
-	if err != nil {
+	vecs, ok, err := w.embed(ctx, job, source, texts, documents)
+	if !ok {
 		return err
 	}
 	rc := client(ctx)
@@ -200,6 +192,18 @@ func (w *PersistChunksWorker) embedWritten(ctx context.Context, job *river.Job[P
 		_, err := completeAndFanIn(ctx, w.p, rc, tx, job, args.SourceGeneration, BatchJobWork{Shard: args.FanInShard, ChunksEmbedded: len(ids)})
 		return err
 	})
+}
+
+// embed embeds texts, the chunks of documents (parallel), and checks the
+// vectors. ok is false when the job ends here, err then being what Work
+// returns: nil when a permanent failure completed the job (embedFailed).
+func (w *PersistChunksWorker) embed(ctx context.Context, job *river.Job[PersistChunksArgs], source store.Source, texts []string, documents []uuid.UUID) (vecs []pgvector.Vector, ok bool, err error) {
+	vectors, err := w.p.Embedder.Embed(ctx, texts)
+	if err != nil {
+		return nil, false, w.embedFailed(ctx, job, source, documents, err)
+	}
+	vecs, err = w.checkVectors(vectors, len(texts))
+	return vecs, err == nil, err
 }
 
 // checkVectors checks that the embedder gave one vector of its dimensions

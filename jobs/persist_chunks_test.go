@@ -178,7 +178,7 @@ func stageSource(t *testing.T, b *testBundle, batchJobs int, docs ...content.Doc
 	}
 	// The embedding jobs, inserted without a shard, all count in shard 0.
 	if _, ok, err := lifecycle.ScheduleProcessing(ctx, b.pool, store.ScheduleSourceProcessingParams{
-		ID: source.ID, Generation: source.Generation, DocumentsScheduled: int32(len(docs)), FanInShards: 1,
+		ID: source.ID, Generation: source.Generation, DocumentsScheduled: int32(len(docs)),
 	}); err != nil || !ok {
 		t.Fatalf("scheduling processing: %v, %v", ok, err)
 	}

@@ -86,7 +86,7 @@ func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[Proces
 		bulk := w.p.Settings.BulkIndexMinBytes > 0 && total >= w.p.Settings.BulkIndexMinBytes
 		scheduled, ok, err := lifecycle.ScheduleProcessing(ctx, tx, store.ScheduleSourceProcessingParams{
 			ID: source.ID, Generation: args.Generation, DocumentsScheduled: int32(len(docs)),
-			FanInShards: int32(FanInShards(len(batches))), BulkIndex: bulk,
+			BulkIndex: bulk,
 		})
 		if err != nil {
 			return err

@@ -1,9 +1,14 @@
 -- name: InsertFanInShards :exec
 -- Creates the generation's shards, shard i with unfinished[i+1] batch jobs,
--- and drops those of the source's earlier generations.
+-- sets the source's count of shards with unfinished jobs to all of them,
+-- and drops the shards of the source's earlier generations.
 WITH dropped AS (
     DELETE FROM source_fan_in_shards
     WHERE source_id = @source_id AND generation <> @generation
+), counted AS (
+    UPDATE sources
+    SET fan_in_shards_unfinished = cardinality(@unfinished::integer[])
+    WHERE id = @source_id AND generation = @generation
 )
 INSERT INTO source_fan_in_shards (source_id, generation, shard, batch_jobs_unfinished)
 SELECT @source_id, @generation, (t.n - 1)::integer, t.unfinished

@@ -122,15 +122,14 @@ DELETE FROM sources WHERE id = @id AND user_id = @user_id
 RETURNING id;
 
 -- name: ScheduleSourceProcessing :one
--- Marks the generation's processing as scheduled and sets its fan-in
--- counter to the shards of its batch jobs (source_fan_in_shards holds the
--- jobs' own counts and the progress). Whether the source's vectors get
--- their own bulk-built index is decided by its first generation and kept
--- after.
+-- Marks the generation's processing as scheduled; its fan-in counter is
+-- set with its shards, in the same transaction (InsertFanInShards).
+-- Whether the source's vectors get their own bulk-built index is decided
+-- by its first generation and kept after.
 UPDATE sources
 SET stage = 'processing_scheduled',
     documents_scheduled = @documents_scheduled,
-    fan_in_shards_unfinished = @fan_in_shards,
+    fan_in_shards_unfinished = 0,
     bulk_index = CASE WHEN generation = 1 THEN @bulk_index::boolean ELSE bulk_index END,
     progress_at = NULL, updated_at = now()
 WHERE id = @id AND generation = @generation AND stage = 'created'

@@ -320,7 +320,7 @@ func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[fanOutArgs]) err
 			return fmt.Errorf("error inserting batch jobs: %w", err)
 		}
 		if _, ok, err := lifecycle.ScheduleProcessing(ctx, tx, store.ScheduleSourceProcessingParams{
-			ID: job.Args.SourceID, Generation: job.Args.Generation, DocumentsScheduled: int32(n), FanInShards: int32(jobs.FanInShards(n)),
+			ID: job.Args.SourceID, Generation: job.Args.Generation, DocumentsScheduled: int32(n),
 		}); err != nil || !ok {
 			return cmp.Or(err, fmt.Errorf("source %s is not at created", job.Args.SourceID))
 		}

@@ -75,7 +75,7 @@ func apply(ctx context.Context, db store.DBTX, tr lifecycle.Transition, source s
 	case lifecycle.TransitionFinishCrawl:
 		_, ok, err = lifecycle.FinishCrawl(ctx, db, source.ID, gen)
 	case lifecycle.TransitionScheduleProcessing:
-		_, ok, err = lifecycle.ScheduleProcessing(ctx, db, store.ScheduleSourceProcessingParams{ID: source.ID, Generation: gen, FanInShards: 1})
+		_, ok, err = lifecycle.ScheduleProcessing(ctx, db, store.ScheduleSourceProcessingParams{ID: source.ID, Generation: gen})
 	case lifecycle.TransitionMarkChunksGenerated:
 		_, ok, err = lifecycle.MarkChunksGenerated(ctx, db, source.ID, gen)
 	case lifecycle.TransitionComplete:

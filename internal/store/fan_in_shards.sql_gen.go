@@ -138,6 +138,10 @@ const insertFanInShards = `-- name: InsertFanInShards :exec
 WITH dropped AS (
     DELETE FROM source_fan_in_shards
     WHERE source_id = $1 AND generation <> $2
+), counted AS (
+    UPDATE sources
+    SET fan_in_shards_unfinished = cardinality($3::integer[])
+    WHERE id = $1 AND generation = $2
 )
 INSERT INTO source_fan_in_shards (source_id, generation, shard, batch_jobs_unfinished)
 SELECT $1, $2, (t.n - 1)::integer, t.unfinished
@@ -151,7 +155,8 @@ type InsertFanInShardsParams struct {
 }
 
 // Creates the generation's shards, shard i with unfinished[i+1] batch jobs,
-// and drops those of the source's earlier generations.
+// sets the source's count of shards with unfinished jobs to all of them,
+// and drops the shards of the source's earlier generations.
 func (q *Queries) InsertFanInShards(ctx context.Context, arg InsertFanInShardsParams) error {
 	_, err := q.db.Exec(ctx, insertFanInShards, arg.SourceID, arg.Generation, arg.Unfinished)
 	return err

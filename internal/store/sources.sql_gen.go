@@ -578,30 +578,27 @@ const scheduleSourceProcessing = `-- name: ScheduleSourceProcessing :one
 UPDATE sources
 SET stage = 'processing_scheduled',
     documents_scheduled = $1,
-    fan_in_shards_unfinished = $2,
-    bulk_index = CASE WHEN generation = 1 THEN $3::boolean ELSE bulk_index END,
+    fan_in_shards_unfinished = 0,
+    bulk_index = CASE WHEN generation = 1 THEN $2::boolean ELSE bulk_index END,
     progress_at = NULL, updated_at = now()
-WHERE id = $4 AND generation = $5 AND stage = 'created'
+WHERE id = $3 AND generation = $4 AND stage = 'created'
 RETURNING id, user_id, kind, uri, options, stage, generation, document_count, chunk_count, failed_document_count, error, idempotency_key, created_at, updated_at, completed_at, documents_scheduled, progress_at, bulk_index, fan_in_shards_unfinished, idempotency_request_hash
 `
 
 type ScheduleSourceProcessingParams struct {
 	DocumentsScheduled int32
-	FanInShards        int32
 	BulkIndex          bool
 	ID                 uuid.UUID
 	Generation         int32
 }
 
-// Marks the generation's processing as scheduled and sets its fan-in
-// counter to the shards of its batch jobs (source_fan_in_shards holds the
-// jobs' own counts and the progress). Whether the source's vectors get
-// their own bulk-built index is decided by its first generation and kept
-// after.
+// Marks the generation's processing as scheduled; its fan-in counter is
+// set with its shards, in the same transaction (InsertFanInShards).
+// Whether the source's vectors get their own bulk-built index is decided
+// by its first generation and kept after.
 func (q *Queries) ScheduleSourceProcessing(ctx context.Context, arg ScheduleSourceProcessingParams) (Source, error) {
 	row := q.db.QueryRow(ctx, scheduleSourceProcessing,
 		arg.DocumentsScheduled,
-		arg.FanInShards,
 		arg.BulkIndex,
 		arg.ID,
 		arg.Generation,
