@@ -117,8 +117,7 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 		})
 	}
 
-	rc := client(ctx)
-	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
+	write := func(ctx context.Context, tx pgx.Tx) error {
 		q := store.New(tx)
 		// A changed document's old chunks have other ids: remove them all
 		// now. Its new chunks appear as its embedding jobs commit.
@@ -137,21 +136,13 @@ func (w *ChunkDocumentsBatchWorker) Work(ctx context.Context, job *river.Job[Chu
 				statuses[i] = store.SetDocumentStatusParams{ID: r.id, Status: string(lifecycle.DocumentFailed), Error: &msg}
 			}
 		}
-		if err := setDocumentStatuses(ctx, q, statuses); err != nil {
-			return err
-		}
-		if len(persist) > 0 {
-			// COPY, which unlike InsertManyTx does not send the inserted
-			// rows, chunk texts and all, back.
-			if _, err := rc.InsertManyFastTx(ctx, tx, persist); err != nil {
-				return fmt.Errorf("error inserting embedding jobs: %w", err)
-			}
-		}
-		_, err := completeAndFanIn(ctx, w.p, rc, tx, job, args.SourceGeneration, BatchJobWork{
-			Shard: args.FanInShard, Inserted: len(persist), Documents: len(results), ChunksWritten: len(chunks),
-		})
-		return err
+		return setDocumentStatuses(ctx, q, statuses)
+	}
+	_, err = w.p.commits.Commit(ctx, BatchCommit{
+		Job: job.JobRow, Gen: args.SourceGeneration, Write: write, Insert: persist,
+		Work: BatchJobWork{Shard: args.FanInShard, Documents: len(results), ChunksWritten: len(chunks)},
 	})
+	return err
 }
 
 // chunk chunks one document; a panic in the chunker fails that document

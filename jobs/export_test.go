@@ -1,25 +1,5 @@
 package jobs
 
-import (
-	"context"
-	"log/slog"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/riverqueue/river"
-)
-
-// CompleteAndFanIn exposes the fan-in to the tests of its race: it
-// completes job in tx with work and reports whether it woke the check.
-func CompleteAndFanIn(ctx context.Context, deps Deps, rc *river.Client[pgx.Tx], tx pgx.Tx, job *river.Job[PersistChunksArgs], work BatchJobWork) (bool, error) {
-	if deps.Logger == nil {
-		deps.Logger = slog.New(slog.DiscardHandler)
-	}
-	p := &pipeline{Deps: deps}
-	p.Settings = p.Settings.withDefaults()
-	fanIn, err := completeAndFanIn(ctx, p, rc, tx, job, job.Args.SourceGeneration, work)
-	return fanIn.Woken, err
-}
-
 // FairSharePriority exposes the priority of a batch job to its table test.
 var FairSharePriority = fairSharePriority
 

@@ -1,11 +1,13 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
+	"maps"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
@@ -72,112 +74,159 @@ type FanInResult struct {
 	Progress *store.ClaimProgressEventRow
 }
 
-// completeAndFanIn completes a batch job in tx, runs FanIn for it and sends
-// the progress event it claims.
-func completeAndFanIn[T river.JobArgs](ctx context.Context, p *pipeline, rc *river.Client[pgx.Tx], tx pgx.Tx, job *river.Job[T], gen SourceGeneration, work BatchJobWork) (FanInResult, error) {
-	if err := completeTx(ctx, tx, job); err != nil {
-		return FanInResult{}, err
-	}
-	fanIn, err := FanIn(ctx, rc, tx, gen, work, p.Settings.ProgressInterval)
-	if err != nil {
-		return fanIn, err
-	}
-	if fanIn.Woken {
-		p.Logger.DebugContext(ctx, "last batch job: completion check woken", slog.String("source_id", gen.SourceID.String()))
-	}
-	if fanIn.Progress == nil {
-		return fanIn, nil
-	}
-	return fanIn, ScheduleEvent(ctx, rc, tx, gen.SourceID, gen.Generation, lifecycle.StageProgress,
-		fmt.Sprintf("%d:progress:%d", gen.Generation, job.ID), map[string]any{
-			"documents_processed": fanIn.Progress.DocumentsProcessed,
-			"documents_total":     fanIn.Progress.DocumentsScheduled,
-			"chunks_written":      fanIn.Progress.ChunksWritten,
-			"chunks_embedded":     fanIn.Progress.ChunksEmbedded,
-		})
-}
-
-// FanIn is the end of a batch job's transaction tx, after the job completed
-// itself in it: it adds the job's work to its generation's counters and,
-// when the job is the last of its generation, wakes the waiting
-// check_chunking_complete job. At most every progressInterval, it claims
-// the generation's progress event for the job (the caller sends it).
-// Exported for `kollektiv bench queue`, whose pipeline-shaped jobs run it
-// as the pipeline does.
+// FanIn is the end of the transaction of batch jobs that completed
+// themselves in it: it adds the jobs' work to their generations' counters
+// and, for a generation whose last batch job is among them, wakes the
+// waiting check_chunking_complete job. At most every ProgressInterval, it
+// sends a generation's progress event with the counters.
 //
 // The counters are spread over the generation's fan-in shards
 // (source_fan_in_shards), so that jobs of different shards, committing at
 // once, update different rows instead of taking turns on the source's.
 // process_documents gives each chunking job a shard (StartFanIn) and sets
 // each shard's count of unfinished batch jobs; a chunking job's embedding
-// jobs inherit its shard. A job adds to its shard, under the shard row's
-// lock, minus itself plus the jobs it inserted: jobs of one shard take
-// turns, and exactly one of them brings it to zero. A shard at zero stays
-// there, since its jobs' follow-ups are counted in it before their parent
-// is counted off, so the job that empties it counts it off the source's
-// fan_in_shards_unfinished under the source row's lock, which is taken
-// only once per shard; the one that brings that to zero is the last batch
-// job of the generation and wakes the check. That costs the same for the
-// thousandth batch of a source as for the first, where counting the jobs
-// themselves would grow with the source. A job that ends without running
-// its code (discarded after its last attempt, cancelled) never brings its
-// shard to zero: the check's own count, on its safety interval, notices it.
+// jobs inherit its shard. A transaction adds to each of its jobs' shards,
+// under the shard row's lock, minus its jobs plus the jobs they inserted:
+// transactions of one shard take turns, and exactly one of them brings it
+// to zero. A shard at zero stays there, since its jobs' follow-ups are
+// counted in it before their parent is counted off, so the transaction
+// that empties it counts it off the source's fan_in_shards_unfinished
+// under the source row's lock, which is taken only once per shard; the one
+// that brings that to zero ends the generation's last batch job and wakes
+// the check. That costs the same for the thousandth batch of a source as
+// for the first, where counting the jobs themselves would grow with the
+// source. A job that ends without running its code (discarded after its
+// last attempt, cancelled) never brings its shard to zero: the check's own
+// count, on its safety interval, notices it.
 //
 // The progress counters are the shards' sum. Whether a progress event is
 // due is read from the source row without its lock; only then does the
-// job try to claim it, skipping the row if another transaction holds it.
-func FanIn(ctx context.Context, rc *river.Client[pgx.Tx], tx pgx.Tx, gen SourceGeneration, work BatchJobWork, progressInterval time.Duration) (FanInResult, error) {
-	var result FanInResult
-	q := store.New(tx)
-	shard, err := q.AddFanInShard(ctx, store.AddFanInShardParams{
-		SourceID: gen.SourceID, Generation: gen.Generation, Shard: work.Shard, Delta: int32(work.Inserted - 1),
-		Documents: int32(work.Documents), ChunksWritten: int32(work.ChunksWritten), ChunksEmbedded: int32(work.ChunksEmbedded),
-		ThrottleSeconds: progressInterval.Seconds(),
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return result, nil // the source was deleted or moved on
+// transaction try to claim it, skipping the row if another transaction
+// holds it.
+func (m *Committer) fanIn(ctx context.Context, tx pgx.Tx, batch []*commitRequest) error {
+	type shardKey struct {
+		gen   SourceGeneration
+		shard int32
 	}
-	if err != nil {
-		return result, fmt.Errorf("error counting unfinished batch jobs: %w", err)
-	}
-	if shard.ProgressDue {
-		progress, err := q.ClaimProgressEvent(ctx, store.ClaimProgressEventParams{
-			ID: gen.SourceID, Generation: gen.Generation, ThrottleSeconds: progressInterval.Seconds(),
-		})
-		switch {
-		case err == nil:
-			result.Progress = &progress
-		case !errors.Is(err, pgx.ErrNoRows): // no row: another job sends it
-			return result, fmt.Errorf("error claiming a progress event: %w", err)
+	type shardWork struct{ delta, documents, written, embedded int32 }
+	sums := map[shardKey]*shardWork{}
+	var keys []shardKey
+	first := map[SourceGeneration]*commitRequest{} // reports what the generation's fan-in did
+	for _, r := range batch {
+		key := shardKey{r.Gen, r.Work.Shard}
+		sum := sums[key]
+		if sum == nil {
+			sum = &shardWork{}
+			sums[key] = sum
+			keys = append(keys, key)
+		}
+		sum.delta += int32(r.Work.Inserted + len(r.Insert) - 1)
+		sum.documents += int32(r.Work.Documents)
+		sum.written += int32(r.Work.ChunksWritten)
+		sum.embedded += int32(r.Work.ChunksEmbedded)
+		if first[r.Gen] == nil {
+			first[r.Gen] = r
 		}
 	}
-	if shard.BatchJobsUnfinished > 0 {
-		return result, nil
+	params := store.AddFanInShardsParams{ThrottleSeconds: m.cfg.ProgressInterval.Seconds()}
+	for _, key := range keys {
+		sum := sums[key]
+		params.SourceIds = append(params.SourceIds, key.gen.SourceID)
+		params.Generations = append(params.Generations, key.gen.Generation)
+		params.Shards = append(params.Shards, key.shard)
+		params.Deltas = append(params.Deltas, sum.delta)
+		params.Documents = append(params.Documents, sum.documents)
+		params.ChunksWritten = append(params.ChunksWritten, sum.written)
+		params.ChunksEmbedded = append(params.ChunksEmbedded, sum.embedded)
 	}
-	shards, err := q.FinishFanInShard(ctx, store.FinishFanInShardParams{ID: gen.SourceID, Generation: gen.Generation})
+	q := store.New(tx)
+	shards, err := q.AddFanInShards(ctx, params)
+	if err != nil {
+		return fmt.Errorf("error counting unfinished batch jobs: %w", err)
+	}
+	// Rows of a deleted source, or one moved on, are missing: nothing to
+	// do for those.
+	emptied := map[SourceGeneration]int32{}
+	due := map[SourceGeneration]bool{}
+	for _, s := range shards {
+		gen := SourceGeneration{SourceID: s.SourceID, Generation: s.Generation}
+		if s.BatchJobsUnfinished <= 0 {
+			emptied[gen]++
+		}
+		due[gen] = due[gen] || s.ProgressDue
+	}
+	for _, gen := range sortedGenerations(due) {
+		if due[gen] {
+			if err := m.sendProgress(ctx, tx, gen, first[gen]); err != nil {
+				return err
+			}
+		}
+	}
+	// Sources in a fixed order, for the same reason as the shards.
+	for _, gen := range sortedGenerations(emptied) {
+		left, err := q.FinishFanInShards(ctx, store.FinishFanInShardsParams{ID: gen.SourceID, Generation: gen.Generation, Shards: emptied[gen]})
+		if errors.Is(err, pgx.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("error counting off fan-in shards: %w", err)
+		}
+		if left > 0 {
+			continue
+		}
+		if err := wakeCheck(ctx, first[gen].rc, tx, gen); err != nil {
+			return err
+		}
+		first[gen].result.Woken = true
+		m.cfg.Logger.DebugContext(ctx, "last batch job: completion check woken", slog.String("source_id", gen.SourceID.String()))
+	}
+	return nil
+}
+
+// sendProgress claims gen's progress event and, when it got it, sends it
+// with the counters, named after the job r.
+func (m *Committer) sendProgress(ctx context.Context, tx pgx.Tx, gen SourceGeneration, r *commitRequest) error {
+	progress, err := store.New(tx).ClaimProgressEvent(ctx, store.ClaimProgressEventParams{
+		ID: gen.SourceID, Generation: gen.Generation, ThrottleSeconds: m.cfg.ProgressInterval.Seconds(),
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return result, nil
+		return nil // another transaction sends it
 	}
 	if err != nil {
-		return result, fmt.Errorf("error counting off a fan-in shard: %w", err)
+		return fmt.Errorf("error claiming a progress event: %w", err)
 	}
-	if shards > 0 {
-		return result, nil
-	}
+	r.result.Progress = &progress
+	return ScheduleEvent(ctx, r.rc, tx, gen.SourceID, gen.Generation, lifecycle.StageProgress,
+		fmt.Sprintf("%d:progress:%d", gen.Generation, r.Job.ID), map[string]any{
+			"documents_processed": progress.DocumentsProcessed,
+			"documents_total":     progress.DocumentsScheduled,
+			"chunks_written":      progress.ChunksWritten,
+			"chunks_embedded":     progress.ChunksEmbedded,
+		})
+}
+
+// wakeCheck makes gen's waiting check_chunking_complete job available now.
+func wakeCheck(ctx context.Context, rc *river.Client[pgx.Tx], tx pgx.Tx, gen SourceGeneration) error {
 	checkID, err := store.WaitingCheckJob(ctx, tx, string(lifecycle.KindCheckChunkingComplete), gen.SourceID, gen.Generation)
 	if err != nil {
-		return result, err
+		return err
 	}
 	if checkID == 0 {
 		// Already running or finished: it ran its own count.
-		return result, nil
+		return nil
 	}
 	if _, err := rc.JobRetryTx(ctx, tx, checkID); err != nil {
-		return result, fmt.Errorf("error waking completion check: %w", err)
+		return fmt.Errorf("error waking completion check: %w", err)
 	}
-	if err := store.NotifyJobsAvailable(ctx, tx, QueueDefault); err != nil {
-		return result, err
-	}
-	result.Woken = true
-	return result, nil
+	return store.NotifyJobsAvailable(ctx, tx, QueueDefault)
+}
+
+// sortedGenerations returns the keys of m ordered by source and
+// generation.
+func sortedGenerations[V any](m map[SourceGeneration]V) []SourceGeneration {
+	gens := slices.Collect(maps.Keys(m))
+	slices.SortFunc(gens, func(a, b SourceGeneration) int {
+		return cmp.Or(slices.Compare(a.SourceID[:], b.SourceID[:]), cmp.Compare(a.Generation, b.Generation))
+	})
+	return gens
 }

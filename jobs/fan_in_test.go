@@ -34,7 +34,6 @@ type fanInBundle struct {
 	pool    *pgxpool.Pool
 	rc      *river.Client[pgx.Tx]
 	workCtx context.Context
-	deps    jobs.Deps
 }
 
 func setupFanIn(t *testing.T, conns int32) *fanInBundle {
@@ -49,10 +48,21 @@ func setupFanIn(t *testing.T, conns int32) *fanInBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &fanInBundle{pool: pool, rc: rc, workCtx: rivertest.WorkContext(ctx, rc)}
+}
+
+// committer returns a committer of the pipeline's batch jobs that keeps up
+// to transactions transactions open at once: 1 makes every job that
+// finishes while one commits share the next, many commit each job alone.
+func (b *fanInBundle) committer(t *testing.T, transactions int) *jobs.Committer {
+	t.Helper()
 	// Progress events are claimed as often as the jobs can: their claim
 	// meets the counting off of shards on the source row.
-	deps := jobs.Deps{Pool: pool, Settings: jobs.Settings{ProgressInterval: time.Microsecond}}
-	return &fanInBundle{pool: pool, rc: rc, workCtx: rivertest.WorkContext(ctx, rc), deps: deps}
+	c, err := jobs.NewCommitter(jobs.CommitterConfig{Pool: b.pool, Transactions: transactions, ProgressInterval: time.Microsecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // runningJobs inserts persist_chunks jobs of gen in shard, in tx, as the
@@ -86,13 +96,13 @@ func (b *fanInBundle) runningJobs(t *testing.T, tx pgx.Tx, gen jobs.SourceGenera
 
 // round runs one source generation of len(followUps) batch jobs, all
 // running, as process_documents left them. Released together, one
-// goroutine per batch job completes it with the fan-in, inserting
+// goroutine per batch job ends it through committer, inserting
 // followUps[i] jobs in its shard in the same transaction, as a chunking
 // job inserts its embedding jobs; then one goroutine per follow-up
-// completes that. It checks that the completion check was woken exactly
-// once, that every counter ended at zero and that the progress counters
-// lost nothing.
-func (b *fanInBundle) round(t *testing.T, followUps []int) {
+// ends that. It checks that the completion check was woken exactly once,
+// that every counter ended at zero and that the progress counters lost
+// nothing.
+func (b *fanInBundle) round(t *testing.T, committer *jobs.Committer, followUps []int) {
 	t.Helper()
 	ctx := context.Background()
 	batches := len(followUps)
@@ -128,15 +138,15 @@ func (b *fanInBundle) round(t *testing.T, followUps []int) {
 
 	var woken atomic.Int32
 	end := func(job *river.Job[jobs.PersistChunksArgs], work jobs.BatchJobWork, insert func(tx pgx.Tx)) {
-		if err := pgx.BeginFunc(ctx, b.pool, func(tx pgx.Tx) error {
-			insert(tx)
-			ok, err := jobs.CompleteAndFanIn(b.workCtx, b.deps, b.rc, tx, job, work)
-			if ok {
-				woken.Add(1)
-			}
-			return err
-		}); err != nil {
+		fanIn, err := committer.Commit(b.workCtx, jobs.BatchCommit{
+			Job: job.JobRow, Gen: gen, Work: work,
+			Write: func(_ context.Context, tx pgx.Tx) error { insert(tx); return nil },
+		})
+		if err != nil {
 			t.Error(err)
+		}
+		if fanIn.Woken {
+			woken.Add(1)
 		}
 	}
 	var start, wg sync.WaitGroup
@@ -202,10 +212,13 @@ func (b *fanInBundle) round(t *testing.T, followUps []int) {
 func TestFanInLastTwoJobsAtOnce(t *testing.T) {
 	t.Parallel()
 	b := setupFanIn(t, 4)
-	for range 20 {
-		b.round(t, []int{0, 0}) // two batches: two shards
-		// One batch whose two follow-ups, in its shard, commit at once.
-		b.round(t, []int{2})
+	for _, transactions := range []int{1, 2, 4} {
+		committer := b.committer(t, transactions)
+		for range 20 {
+			b.round(t, committer, []int{0, 0}) // two batches: two shards
+			// One batch whose two follow-ups, in its shard, commit at once.
+			b.round(t, committer, []int{2})
+		}
 	}
 }
 
@@ -221,12 +234,17 @@ func TestFanInManyLastJobsAtOnce(t *testing.T) {
 	t.Logf("%s=%d", fanInSeedEnv, seed)
 	rng := rand.New(rand.NewPCG(seed, 11)) //nolint:gosec // a seeded, repeatable schedule
 	b := setupFanIn(t, 32)
-	for range 10 {
-		followUps := make([]int, 100)
-		for i := range followUps {
-			followUps[i] = rng.IntN(3)
+	// From every job in a transaction of its own to all that wait sharing
+	// one.
+	for _, transactions := range []int{100, 30, 8, 2, 1} {
+		committer := b.committer(t, transactions)
+		for range 2 {
+			followUps := make([]int, 100)
+			for i := range followUps {
+				followUps[i] = rng.IntN(3)
+			}
+			b.round(t, committer, followUps)
 		}
-		b.round(t, followUps)
 	}
 }
 

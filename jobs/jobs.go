@@ -150,6 +150,9 @@ type Deps struct {
 type pipeline struct {
 	Deps
 	queries *store.Queries
+	// commits ends the batch jobs, several in one transaction when they
+	// finish together.
+	commits *Committer
 }
 
 // Register adds a worker for every job kind to workers.
@@ -161,7 +164,11 @@ func Register(workers *river.Workers, deps Deps) error {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	p := &pipeline{Deps: deps, queries: store.New(deps.Pool)}
+	commits, err := NewCommitter(CommitterConfig{Pool: deps.Pool, ProgressInterval: deps.Settings.ProgressInterval, Logger: deps.Logger})
+	if err != nil {
+		return err
+	}
+	p := &pipeline{Deps: deps, queries: store.New(deps.Pool), commits: commits}
 	for _, err := range []error{
 		river.AddWorkerSafely(workers, &ProcessDocumentsWorker{p: p}),
 		river.AddWorkerSafely(workers, &ChunkDocumentsBatchWorker{p: p}),

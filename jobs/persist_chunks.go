@@ -129,8 +129,7 @@ func (w *PersistChunksWorker) Work(ctx context.Context, job *river.Job[PersistCh
 	if !ok {
 		return err
 	}
-	rc := client(ctx)
-	return inJobTx(ctx, w.p, job, func(tx pgx.Tx) error {
+	write := func(ctx context.Context, tx pgx.Tx) error {
 		q := store.New(tx)
 		stored, err := q.LockSourceForChunks(ctx, store.LockSourceForChunksParams{
 			DocumentIds: documents, ID: source.ID, Generation: args.Generation,
@@ -156,12 +155,25 @@ func (w *PersistChunksWorker) Work(ctx context.Context, job *river.Job[PersistCh
 		if _, err := q.DeleteChunksByIDs(ctx, ids); err != nil {
 			return fmt.Errorf("error deleting chunks written before: %w", err)
 		}
-		if _, err := store.CopyChunks(ctx, tx, source, w.p.Embedder.Model(), rows); err != nil {
-			return err
-		}
-		_, err = completeAndFanIn(ctx, w.p, rc, tx, job, args.SourceGeneration, BatchJobWork{Shard: args.FanInShard, ChunksEmbedded: len(rows)})
+		_, err = store.CopyChunks(ctx, tx, source, w.p.Embedder.Model(), rows)
 		return err
+	}
+	return w.commit(ctx, job, write, len(args.Chunks))
+}
+
+// commit ends the job with write, which writes embedded chunks, and its
+// fan-in. A source deleted or moved on meanwhile gets nothing written
+// (write returns errSourceMovedOn), and the job completes without effect.
+func (w *PersistChunksWorker) commit(ctx context.Context, job *river.Job[PersistChunksArgs], write func(context.Context, pgx.Tx) error, embedded int) error {
+	_, err := w.p.commits.Commit(ctx, BatchCommit{
+		Job: job.JobRow, Gen: job.Args.SourceGeneration, Write: write,
+		Work: BatchJobWork{Shard: job.Args.FanInShard, ChunksEmbedded: embedded},
 	})
+	if errors.Is(err, errSourceMovedOn) {
+		w.p.Logger.InfoContext(ctx, "source moved on while the job ran: nothing written", slog.Int64("job_id", job.ID))
+		return completeNow(ctx, w.p.Pool, job)
+	}
+	return err
 }
 
 // embedWritten embeds the chunks that a job queued by an older binary
@@ -184,14 +196,10 @@ func (w *PersistChunksWorker) embedWritten(ctx context.Context, job *river.Job[P
 	if !ok {
 		return err
 	}
-	rc := client(ctx)
-	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
-		if _, err := store.SetEmbeddings(ctx, tx, w.p.Embedder.Model(), ids, vecs); err != nil {
-			return err
-		}
-		_, err := completeAndFanIn(ctx, w.p, rc, tx, job, args.SourceGeneration, BatchJobWork{Shard: args.FanInShard, ChunksEmbedded: len(ids)})
+	return w.commit(ctx, job, func(ctx context.Context, tx pgx.Tx) error {
+		_, err := store.SetEmbeddings(ctx, tx, w.p.Embedder.Model(), ids, vecs)
 		return err
-	})
+	}, len(ids))
 }
 
 // embed embeds texts, the chunks of documents (parallel), and checks the
@@ -245,11 +253,7 @@ func (w *PersistChunksWorker) embedFailed(ctx context.Context, job *river.Job[Pe
 			statuses = append(statuses, store.SetDocumentStatusParams{ID: id, Status: string(lifecycle.DocumentFailed), Error: &msg})
 		}
 	}
-	return inTx(ctx, w.p.Pool, func(tx pgx.Tx) error {
-		if err := setDocumentStatuses(ctx, store.New(tx), statuses); err != nil {
-			return err
-		}
-		_, err := completeAndFanIn(ctx, w.p, client(ctx), tx, job, job.Args.SourceGeneration, BatchJobWork{Shard: job.Args.FanInShard})
-		return err
-	})
+	return w.commit(ctx, job, func(ctx context.Context, tx pgx.Tx) error {
+		return setDocumentStatuses(ctx, store.New(tx), statuses)
+	}, 0)
 }

@@ -14,30 +14,51 @@ INSERT INTO source_fan_in_shards (source_id, generation, shard, batch_jobs_unfin
 SELECT @source_id, @generation, (t.n - 1)::integer, t.unfinished
 FROM unnest(@unfinished::integer[]) WITH ORDINALITY AS t(unfinished, n);
 
--- name: AddFanInShard :one
--- Adds a committing batch job's work to its shard: minus itself plus the
--- batch jobs it inserted, and its progress. The shard's row lock makes its
--- jobs take turns, so exactly one of them brings it to zero. progress_due
--- is read from the source row without locking it: true when its last
--- progress event is older than throttle_seconds. No row when the source
--- was deleted or moved on to another generation.
+-- name: AddFanInShards :many
+-- Adds the work of the batch jobs committing in one transaction to their
+-- shards, one element of the arrays a shard (each shard once): minus the
+-- jobs plus the batch jobs they inserted, and their progress. The shards
+-- are locked first, in the order of their keys, so that transactions that
+-- add to the same shards take them in the same order instead of
+-- deadlocking. A shard's row lock makes its jobs' transactions take turns,
+-- so exactly one of them brings it to zero. progress_due is read from the
+-- source row without locking it: true when its last progress event is
+-- older than throttle_seconds. A shard whose source was deleted or moved
+-- on to another generation has no row.
+WITH input AS (
+    SELECT unnest(@source_ids::uuid[]) AS source_id,
+           unnest(@generations::integer[]) AS generation,
+           unnest(@shards::integer[]) AS shard,
+           unnest(@deltas::integer[]) AS delta,
+           unnest(@documents::integer[]) AS documents,
+           unnest(@chunks_written::integer[]) AS chunks_written,
+           unnest(@chunks_embedded::integer[]) AS chunks_embedded
+), locked AS MATERIALIZED (
+    SELECT f.source_id, f.generation, f.shard
+    FROM source_fan_in_shards f
+    JOIN input i ON i.source_id = f.source_id AND i.generation = f.generation AND i.shard = f.shard
+    ORDER BY f.source_id, f.generation, f.shard
+    FOR NO KEY UPDATE OF f
+)
 UPDATE source_fan_in_shards f
-SET batch_jobs_unfinished = f.batch_jobs_unfinished + @delta,
-    documents_processed = f.documents_processed + @documents,
-    chunks_written = f.chunks_written + @chunks_written,
-    chunks_embedded = f.chunks_embedded + @chunks_embedded
-FROM sources s
-WHERE f.source_id = @source_id AND f.generation = @generation AND f.shard = @shard
-  AND s.id = f.source_id AND s.generation = f.generation
-RETURNING f.batch_jobs_unfinished,
+SET batch_jobs_unfinished = f.batch_jobs_unfinished + i.delta,
+    documents_processed = f.documents_processed + i.documents,
+    chunks_written = f.chunks_written + i.chunks_written,
+    chunks_embedded = f.chunks_embedded + i.chunks_embedded
+FROM locked l
+JOIN input i ON i.source_id = l.source_id AND i.generation = l.generation AND i.shard = l.shard
+JOIN sources s ON s.id = l.source_id AND s.generation = l.generation
+WHERE f.source_id = l.source_id AND f.generation = l.generation AND f.shard = l.shard
+RETURNING f.source_id, f.generation, f.shard, f.batch_jobs_unfinished,
           (s.progress_at IS NULL OR s.progress_at < now() - make_interval(secs => @throttle_seconds::float8))::boolean AS progress_due;
 
--- name: FinishFanInShard :one
--- Counts off a shard that has no unfinished batch job left, under the
--- source row's lock: the job that brings the count to zero is the last of
--- the generation. No row when the source was deleted or moved on.
+-- name: FinishFanInShards :one
+-- Counts off shards that have no unfinished batch job left, under the
+-- source row's lock: the transaction that brings the count to zero ends
+-- the generation's last batch job. No row when the source was deleted or
+-- moved on.
 UPDATE sources
-SET fan_in_shards_unfinished = fan_in_shards_unfinished - 1
+SET fan_in_shards_unfinished = fan_in_shards_unfinished - @shards::integer
 WHERE id = @id AND generation = @generation
 RETURNING fan_in_shards_unfinished;
 

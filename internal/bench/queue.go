@@ -133,12 +133,18 @@ func queueIn(ctx context.Context, db *database, opts QueueOptions, logger *slog.
 	}
 	defer pool.Close()
 
+	// The batch jobs end as the pipeline's do, through its committer.
+	commits, err := jobs.NewCommitter(jobs.CommitterConfig{Pool: pool, ProgressInterval: opts.Config.ProgressInterval, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[noopArgs]) error { return nil }))
 	river.AddWorker(workers, &fanOutWorker{pool: pool})
-	progressEvery := opts.Config.ProgressInterval
-	river.AddWorker(workers, &batchWorker{pool: pool, progressEvery: progressEvery})
-	river.AddWorker(workers, &followUpWorker{pool: pool, progressEvery: progressEvery})
+	river.AddWorker(workers, &batchWorker{commits: commits})
+	river.AddWorker(workers, &followUpWorker{commits: commits})
+	// The progress events the fan-in sends are published by no one.
+	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[jobs.PublishEventArgs]) error { return nil }))
 	river.AddWorker(workers, &checkWorker{pool: pool})
 	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[finalArgs]) error { return nil }))
 	riverConfig := app.RiverConfig(opts.Config, logger)
@@ -338,36 +344,32 @@ func (w *fanOutWorker) Work(ctx context.Context, job *river.Job[fanOutArgs]) err
 
 type batchWorker struct {
 	river.WorkerDefaults[batchArgs]
-	pool          *pgxpool.Pool
-	progressEvery time.Duration
+	commits *jobs.Committer
 }
 
 // Work inserts the follow-up and completes with the fan-in, in one
 // transaction, as chunk_documents_batch does.
 func (w *batchWorker) Work(ctx context.Context, job *river.Job[batchArgs]) error {
-	rc := river.ClientFromContext[pgx.Tx](ctx)
-	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-		if _, err := rc.InsertTx(ctx, tx, followUpArgs{job.Args.SourceGeneration, job.Args.FanInShard}, nil); err != nil {
-			return fmt.Errorf("error inserting follow-up: %w", err)
-		}
-		return completeAndFanIn(ctx, rc, tx, job, job.Args.SourceGeneration,
-			jobs.BatchJobWork{Shard: job.Args.FanInShard, Inserted: 1, Documents: 1}, w.progressEvery)
+	_, err := w.commits.Commit(ctx, jobs.BatchCommit{
+		Job: job.JobRow, Gen: job.Args.SourceGeneration,
+		Insert: []river.InsertManyParams{{Args: followUpArgs{job.Args.SourceGeneration, job.Args.FanInShard}}},
+		Work:   jobs.BatchJobWork{Shard: job.Args.FanInShard, Documents: 1},
 	})
+	return err
 }
 
 type followUpWorker struct {
 	river.WorkerDefaults[followUpArgs]
-	pool          *pgxpool.Pool
-	progressEvery time.Duration
+	commits *jobs.Committer
 }
 
 // Work completes with the fan-in, as persist_chunks does.
 func (w *followUpWorker) Work(ctx context.Context, job *river.Job[followUpArgs]) error {
-	rc := river.ClientFromContext[pgx.Tx](ctx)
-	return pgx.BeginFunc(ctx, w.pool, func(tx pgx.Tx) error {
-		return completeAndFanIn(ctx, rc, tx, job, job.Args.SourceGeneration,
-			jobs.BatchJobWork{Shard: job.Args.FanInShard, ChunksEmbedded: 1}, w.progressEvery)
+	_, err := w.commits.Commit(ctx, jobs.BatchCommit{
+		Job: job.JobRow, Gen: job.Args.SourceGeneration,
+		Work: jobs.BatchJobWork{Shard: job.Args.FanInShard, ChunksEmbedded: 1},
 	})
+	return err
 }
 
 type checkWorker struct {
@@ -391,17 +393,6 @@ func (w *checkWorker) Work(ctx context.Context, job *river.Job[checkArgs]) error
 		}
 		return completeTx(ctx, tx, job)
 	})
-}
-
-// completeAndFanIn completes a batch job and runs the pipeline's own
-// fan-in (jobs.FanIn) in tx, progress counters and the claim of progress
-// events included; the bench sends no event.
-func completeAndFanIn[T river.JobArgs](ctx context.Context, rc *river.Client[pgx.Tx], tx pgx.Tx, job *river.Job[T], gen jobs.SourceGeneration, work jobs.BatchJobWork, progressEvery time.Duration) error {
-	if err := completeTx(ctx, tx, job); err != nil {
-		return err
-	}
-	_, err := jobs.FanIn(ctx, rc, tx, gen, work, progressEvery)
-	return err
 }
 
 func completeTx[T river.JobArgs](ctx context.Context, tx pgx.Tx, job *river.Job[T]) error {

@@ -33,10 +33,12 @@ func TestUserQueuedDocuments(t *testing.T) {
 		if err := q.InsertFanInShards(ctx, InsertFanInShardsParams{SourceID: s.ID, Generation: s.Generation, Unfinished: []int32{1, 1}}); err != nil {
 			t.Fatal(err)
 		}
-		for shard, documents := range []int32{processed / 2, processed - processed/2} {
-			if _, err := q.AddFanInShard(ctx, AddFanInShardParams{SourceID: s.ID, Generation: s.Generation, Shard: int32(shard), Documents: documents, ThrottleSeconds: 1}); err != nil {
-				t.Fatal(err)
-			}
+		if _, err := q.AddFanInShards(ctx, AddFanInShardsParams{
+			SourceIds: []uuid.UUID{s.ID, s.ID}, Generations: []int32{s.Generation, s.Generation}, Shards: []int32{0, 1},
+			Deltas: []int32{0, 0}, Documents: []int32{processed / 2, processed - processed/2}, ChunksWritten: []int32{0, 0}, ChunksEmbedded: []int32{0, 0},
+			ThrottleSeconds: 1,
+		}); err != nil {
+			t.Fatal(err)
 		}
 		if stage != "processing_scheduled" {
 			// Straight to the stage under test: the transitions that lead

@@ -11,55 +11,97 @@ import (
 	"github.com/google/uuid"
 )
 
-const addFanInShard = `-- name: AddFanInShard :one
+const addFanInShards = `-- name: AddFanInShards :many
+WITH input AS (
+    SELECT unnest($2::uuid[]) AS source_id,
+           unnest($3::integer[]) AS generation,
+           unnest($4::integer[]) AS shard,
+           unnest($5::integer[]) AS delta,
+           unnest($6::integer[]) AS documents,
+           unnest($7::integer[]) AS chunks_written,
+           unnest($8::integer[]) AS chunks_embedded
+), locked AS MATERIALIZED (
+    SELECT f.source_id, f.generation, f.shard
+    FROM source_fan_in_shards f
+    JOIN input i ON i.source_id = f.source_id AND i.generation = f.generation AND i.shard = f.shard
+    ORDER BY f.source_id, f.generation, f.shard
+    FOR NO KEY UPDATE OF f
+)
 UPDATE source_fan_in_shards f
-SET batch_jobs_unfinished = f.batch_jobs_unfinished + $1,
-    documents_processed = f.documents_processed + $2,
-    chunks_written = f.chunks_written + $3,
-    chunks_embedded = f.chunks_embedded + $4
-FROM sources s
-WHERE f.source_id = $5 AND f.generation = $6 AND f.shard = $7
-  AND s.id = f.source_id AND s.generation = f.generation
-RETURNING f.batch_jobs_unfinished,
-          (s.progress_at IS NULL OR s.progress_at < now() - make_interval(secs => $8::float8))::boolean AS progress_due
+SET batch_jobs_unfinished = f.batch_jobs_unfinished + i.delta,
+    documents_processed = f.documents_processed + i.documents,
+    chunks_written = f.chunks_written + i.chunks_written,
+    chunks_embedded = f.chunks_embedded + i.chunks_embedded
+FROM locked l
+JOIN input i ON i.source_id = l.source_id AND i.generation = l.generation AND i.shard = l.shard
+JOIN sources s ON s.id = l.source_id AND s.generation = l.generation
+WHERE f.source_id = l.source_id AND f.generation = l.generation AND f.shard = l.shard
+RETURNING f.source_id, f.generation, f.shard, f.batch_jobs_unfinished,
+          (s.progress_at IS NULL OR s.progress_at < now() - make_interval(secs => $1::float8))::boolean AS progress_due
 `
 
-type AddFanInShardParams struct {
-	Delta           int32
-	Documents       int32
-	ChunksWritten   int32
-	ChunksEmbedded  int32
-	SourceID        uuid.UUID
-	Generation      int32
-	Shard           int32
+type AddFanInShardsParams struct {
 	ThrottleSeconds float64
+	SourceIds       []uuid.UUID
+	Generations     []int32
+	Shards          []int32
+	Deltas          []int32
+	Documents       []int32
+	ChunksWritten   []int32
+	ChunksEmbedded  []int32
 }
 
-type AddFanInShardRow struct {
+type AddFanInShardsRow struct {
+	SourceID            uuid.UUID
+	Generation          int32
+	Shard               int32
 	BatchJobsUnfinished int32
 	ProgressDue         bool
 }
 
-// Adds a committing batch job's work to its shard: minus itself plus the
-// batch jobs it inserted, and its progress. The shard's row lock makes its
-// jobs take turns, so exactly one of them brings it to zero. progress_due
-// is read from the source row without locking it: true when its last
-// progress event is older than throttle_seconds. No row when the source
-// was deleted or moved on to another generation.
-func (q *Queries) AddFanInShard(ctx context.Context, arg AddFanInShardParams) (AddFanInShardRow, error) {
-	row := q.db.QueryRow(ctx, addFanInShard,
-		arg.Delta,
+// Adds the work of the batch jobs committing in one transaction to their
+// shards, one element of the arrays a shard (each shard once): minus the
+// jobs plus the batch jobs they inserted, and their progress. The shards
+// are locked first, in the order of their keys, so that transactions that
+// add to the same shards take them in the same order instead of
+// deadlocking. A shard's row lock makes its jobs' transactions take turns,
+// so exactly one of them brings it to zero. progress_due is read from the
+// source row without locking it: true when its last progress event is
+// older than throttle_seconds. A shard whose source was deleted or moved
+// on to another generation has no row.
+func (q *Queries) AddFanInShards(ctx context.Context, arg AddFanInShardsParams) ([]AddFanInShardsRow, error) {
+	rows, err := q.db.Query(ctx, addFanInShards,
+		arg.ThrottleSeconds,
+		arg.SourceIds,
+		arg.Generations,
+		arg.Shards,
+		arg.Deltas,
 		arg.Documents,
 		arg.ChunksWritten,
 		arg.ChunksEmbedded,
-		arg.SourceID,
-		arg.Generation,
-		arg.Shard,
-		arg.ThrottleSeconds,
 	)
-	var i AddFanInShardRow
-	err := row.Scan(&i.BatchJobsUnfinished, &i.ProgressDue)
-	return i, err
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []AddFanInShardsRow{}
+	for rows.Next() {
+		var i AddFanInShardsRow
+		if err := rows.Scan(
+			&i.SourceID,
+			&i.Generation,
+			&i.Shard,
+			&i.BatchJobsUnfinished,
+			&i.ProgressDue,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const claimProgressEvent = `-- name: ClaimProgressEvent :one
@@ -112,23 +154,25 @@ func (q *Queries) ClaimProgressEvent(ctx context.Context, arg ClaimProgressEvent
 	return i, err
 }
 
-const finishFanInShard = `-- name: FinishFanInShard :one
+const finishFanInShards = `-- name: FinishFanInShards :one
 UPDATE sources
-SET fan_in_shards_unfinished = fan_in_shards_unfinished - 1
-WHERE id = $1 AND generation = $2
+SET fan_in_shards_unfinished = fan_in_shards_unfinished - $1::integer
+WHERE id = $2 AND generation = $3
 RETURNING fan_in_shards_unfinished
 `
 
-type FinishFanInShardParams struct {
+type FinishFanInShardsParams struct {
+	Shards     int32
 	ID         uuid.UUID
 	Generation int32
 }
 
-// Counts off a shard that has no unfinished batch job left, under the
-// source row's lock: the job that brings the count to zero is the last of
-// the generation. No row when the source was deleted or moved on.
-func (q *Queries) FinishFanInShard(ctx context.Context, arg FinishFanInShardParams) (int32, error) {
-	row := q.db.QueryRow(ctx, finishFanInShard, arg.ID, arg.Generation)
+// Counts off shards that have no unfinished batch job left, under the
+// source row's lock: the transaction that brings the count to zero ends
+// the generation's last batch job. No row when the source was deleted or
+// moved on.
+func (q *Queries) FinishFanInShards(ctx context.Context, arg FinishFanInShardsParams) (int32, error) {
+	row := q.db.QueryRow(ctx, finishFanInShards, arg.Shards, arg.ID, arg.Generation)
 	var fan_in_shards_unfinished int32
 	err := row.Scan(&fan_in_shards_unfinished)
 	return fan_in_shards_unfinished, err

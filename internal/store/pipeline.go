@@ -85,6 +85,38 @@ func WaitingCheckJob(ctx context.Context, db DBTX, kind string, sourceID uuid.UU
 	return id, nil
 }
 
+// JobState is a River job's id and state.
+type JobState struct {
+	ID    int64
+	State string
+}
+
+// CompleteRunningJobs completes, in the caller's transaction, the jobs ids
+// that are running, as river.JobCompleteTx completes one (state completed,
+// finalized now), with one statement for all of them: River has no stable
+// API for many. It returns the others with their state ("deleted" when
+// gone): no longer running, their attempt was taken back (the rescuer,
+// after a stall) or cancelled.
+func CompleteRunningJobs(ctx context.Context, db DBTX, ids []int64) ([]JobState, error) {
+	rows, err := db.Query(ctx, `
+		WITH completed AS (
+			UPDATE river_job SET state = 'completed', finalized_at = clock_timestamp()
+			WHERE id = ANY($1::bigint[]) AND state = 'running'
+			RETURNING id)
+		SELECT t.id, coalesce(j.state::text, 'deleted')
+		FROM unnest($1::bigint[]) AS t(id)
+		LEFT JOIN river_job j ON j.id = t.id
+		WHERE t.id NOT IN (SELECT id FROM completed)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("error completing jobs: %w", err)
+	}
+	others, err := pgx.CollectRows(rows, pgx.RowToStructByPos[JobState])
+	if err != nil {
+		return nil, fmt.Errorf("error completing jobs: %w", err)
+	}
+	return others, nil
+}
+
 // EarlierEventsPending reports whether event jobs (of kind) of the source
 // inserted before jobID have not finished, so a stage event can wait for
 // the events that precede it.

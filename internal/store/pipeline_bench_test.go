@@ -251,12 +251,15 @@ func benchFanIn(b *testing.B, n int, count bool) {
 			}
 			return nil
 		}
-		shard, err := New(tx).AddFanInShard(ctx, AddFanInShardParams{SourceID: sourceID, Generation: 1, Delta: -1, ChunksEmbedded: 1, ThrottleSeconds: 1})
+		shards, err := New(tx).AddFanInShards(ctx, AddFanInShardsParams{
+			SourceIds: []uuid.UUID{sourceID}, Generations: []int32{1}, Shards: []int32{0},
+			Deltas: []int32{-1}, Documents: []int32{0}, ChunksWritten: []int32{0}, ChunksEmbedded: []int32{1}, ThrottleSeconds: 1,
+		})
 		if err != nil {
 			return err
 		}
-		if int(shard.BatchJobsUnfinished) != n-1 {
-			return fmt.Errorf("AddFanInShard: %d, want %d unfinished", shard.BatchJobsUnfinished, n-1)
+		if len(shards) != 1 || int(shards[0].BatchJobsUnfinished) != n-1 {
+			return fmt.Errorf("AddFanInShards: %+v, want one shard with %d unfinished", shards, n-1)
 		}
 		return nil
 	}
