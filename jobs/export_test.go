@@ -9,3 +9,10 @@ func WithAfterCrawlBatch(s Settings, f func(pagesFetched int) error) Settings {
 	s.afterCrawlBatch = f
 	return s
 }
+
+// CommitsWaiting is how many jobs wait for a transaction of m.
+func CommitsWaiting(m *Committer) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.waiting)
+}

@@ -94,18 +94,12 @@ func (b *fanInBundle) runningJobs(t *testing.T, tx pgx.Tx, gen jobs.SourceGenera
 	return out
 }
 
-// round runs one source generation of len(followUps) batch jobs, all
-// running, as process_documents left them. Released together, one
-// goroutine per batch job ends it through committer, inserting
-// followUps[i] jobs in its shard in the same transaction, as a chunking
-// job inserts its embedding jobs; then one goroutine per follow-up
-// ends that. It checks that the completion check was woken exactly once,
-// that every counter ended at zero and that the progress counters lost
-// nothing.
-func (b *fanInBundle) round(t *testing.T, committer *jobs.Committer, followUps []int) {
+// generation creates a source generation of batches batch jobs, all
+// running, as process_documents left them, in the shards it gives them,
+// and its waiting completion check.
+func (b *fanInBundle) generation(t *testing.T, batches int) (jobs.SourceGeneration, []*river.Job[jobs.PersistChunksArgs], *rivertype.JobRow) {
 	t.Helper()
 	ctx := context.Background()
-	batches := len(followUps)
 	gen := jobs.SourceGeneration{SourceID: uuid.New(), Generation: 1}
 	if _, err := store.New(b.pool).CreateSource(ctx, store.CreateSourceParams{ID: gen.SourceID, UserID: "u", Kind: "inline", Options: []byte("{}")}); err != nil {
 		t.Fatal(err)
@@ -135,6 +129,25 @@ func (b *fanInBundle) round(t *testing.T, committer *jobs.Committer, followUps [
 	}); err != nil {
 		t.Fatal(err)
 	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	return gen, running, check
+}
+
+// round runs one source generation of len(followUps) batch jobs, all
+// running, as process_documents left them. Released together, one
+// goroutine per batch job ends it through committer, inserting
+// followUps[i] jobs in its shard in the same transaction, as a chunking
+// job inserts its embedding jobs; then one goroutine per follow-up
+// ends that. It checks that the completion check was woken exactly once,
+// that every counter ended at zero and that the progress counters lost
+// nothing.
+func (b *fanInBundle) round(t *testing.T, committer *jobs.Committer, followUps []int) {
+	t.Helper()
+	ctx := context.Background()
+	batches := len(followUps)
+	gen, running, check := b.generation(t, batches)
 
 	var woken atomic.Int32
 	end := func(job *river.Job[jobs.PersistChunksArgs], work jobs.BatchJobWork, insert func(tx pgx.Tx)) {
