@@ -3,9 +3,11 @@
 //
 // Every job follows one shape: load what it needs, do the slow work (CPU or
 // a remote call) outside any transaction, then in one transaction write its
-// results, insert the jobs and events that follow, and complete itself with
-// JobCompleteTx. A crash at any point leaves either everything or nothing,
-// and deterministic ids make the retried attempt write the same rows.
+// results, insert the jobs and events that follow, and complete itself. A
+// crash at any point leaves either everything or nothing, and deterministic
+// ids make the retried attempt write the same rows. The batch jobs
+// (chunk_documents_batch, persist_chunks) end through the Committer, which
+// commits those that finish at the same moment in one transaction.
 //
 // A pipeline job starts with jobSource (validate the args, load the source,
 // complete at once when it moved on) and changes the source's stage only
@@ -73,6 +75,9 @@ type Settings struct {
 	// ProgressInterval is the least time between progress events of a
 	// source. Default 300ms.
 	ProgressInterval time.Duration
+	// CommitTransactions is how many transactions the batch jobs' committer
+	// keeps open at once (CommitterConfig.Transactions). Default 2.
+	CommitTransactions int
 	// BatchDocuments and BatchBytes bound a chunking job. Defaults 50 and
 	// 8 MiB.
 	BatchDocuments, BatchBytes int
@@ -122,6 +127,7 @@ func (s Settings) withDefaults() Settings {
 	s.MaxAttempts = cmp.Or(s.MaxAttempts, d.MaxAttempts)
 	s.FanInSafetyInterval = cmp.Or(s.FanInSafetyInterval, d.FanInSafetyInterval)
 	s.ProgressInterval = cmp.Or(s.ProgressInterval, d.ProgressInterval)
+	s.CommitTransactions = cmp.Or(s.CommitTransactions, d.CommitTransactions)
 	s.IndexBuildTimeout = cmp.Or(s.IndexBuildTimeout, d.IndexBuildTimeout)
 	s.CrawlTimeout = cmp.Or(s.CrawlTimeout, max(s.ChunkTimeout, s.EmbedTimeout, s.SummaryTimeout, s.IndexBuildTimeout))
 	s.BatchDocuments = cmp.Or(s.BatchDocuments, d.BatchDocuments)
@@ -164,7 +170,9 @@ func Register(workers *river.Workers, deps Deps) error {
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
 	}
-	commits, err := NewCommitter(CommitterConfig{Pool: deps.Pool, ProgressInterval: deps.Settings.ProgressInterval, Logger: deps.Logger})
+	commits, err := NewCommitter(CommitterConfig{
+		Pool: deps.Pool, Transactions: deps.Settings.CommitTransactions, ProgressInterval: deps.Settings.ProgressInterval, Logger: deps.Logger,
+	})
 	if err != nil {
 		return err
 	}

@@ -213,6 +213,7 @@ func (a *App) buildRiver() (*river.Client[pgx.Tx], error) {
 				JobTimeout: cfg.JobTimeout, ChunkTimeout: cfg.ChunkTimeout, EmbedTimeout: cfg.EmbedTimeout,
 				SummaryTimeout: cfg.SummaryTimeout, MaxAttempts: cfg.MaxAttempts,
 				FanInSafetyInterval: cfg.FanInSafetyInterval, ProgressInterval: cfg.ProgressInterval,
+				CommitTransactions: cfg.CommitTransactions,
 				BatchDocuments: cfg.BatchDocuments, BatchBytes: cfg.BatchBytes,
 				EmbedBatchChunks: cfg.EmbedBatchChunks, EmbedBatchTokens: cfg.EmbedBatchTokens,
 				FairShareDocuments: cfg.FairShareDocuments,

@@ -134,7 +134,9 @@ func queueIn(ctx context.Context, db *database, opts QueueOptions, logger *slog.
 	defer pool.Close()
 
 	// The batch jobs end as the pipeline's do, through its committer.
-	commits, err := jobs.NewCommitter(jobs.CommitterConfig{Pool: pool, ProgressInterval: opts.Config.ProgressInterval, Logger: logger})
+	commits, err := jobs.NewCommitter(jobs.CommitterConfig{
+		Pool: pool, Transactions: opts.Config.CommitTransactions, ProgressInterval: opts.Config.ProgressInterval, Logger: logger,
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -51,7 +51,7 @@ kollektiv bench latency --runs 50
 kollektiv bench search --corpus ../shared/corpus --chunks 100000`,
 		settings: []string{
 			"database-url", "local-postgres", "data-dir", "log-level", "log-format", "db-max-conns",
-			"default-workers", "chunking-workers", "embedding-workers", "fetch-cooldown", "job-timeout", "chunk-timeout", "embed-timeout",
+			"default-workers", "chunking-workers", "embedding-workers", "fetch-cooldown", "commit-transactions", "job-timeout", "chunk-timeout", "embed-timeout",
 			"summary-timeout", "rescue-after", "soft-stop-timeout", "max-attempts", "retry-base", "fan-in-safety-interval",
 			"progress-interval", "batch-documents", "batch-bytes", "embed-batch-chunks", "embed-batch-tokens",
 			"chunk-target-tokens", "chunk-max-tokens",

@@ -101,6 +101,10 @@ type Config struct {
 	// queue of one process. River's default, 100ms, caps a queue at its
 	// worker count per 100ms however short its jobs. Default 10ms.
 	FetchCooldown time.Duration
+	// CommitTransactions is how many transactions one worker process keeps
+	// open at once to end batch jobs; jobs that finish while all are open
+	// share the next one (jobs.Committer). Default 2.
+	CommitTransactions int
 
 	// JobTimeout bounds one attempt of the orchestration jobs. Default 1m.
 	JobTimeout time.Duration
@@ -375,6 +379,12 @@ func Settings() []Setting {
 			Usage: "least time between two job fetches of one queue of one process; raise it when many worker processes share the database",
 			set:   durationSetter(func(c *Config) *time.Duration { return &c.FetchCooldown }),
 			get:   func(c *Config) string { return c.FetchCooldown.String() },
+		},
+		{
+			Name: "commit-transactions", Env: "KOLLEKTIV_COMMIT_TRANSACTIONS", Default: "2",
+			Usage: "most transactions one worker process keeps open at once to end chunking and embedding jobs; jobs that finish while all are open share the next one",
+			set:   intSetter(func(c *Config) *int { return &c.CommitTransactions }, 1),
+			get:   func(c *Config) string { return strconv.Itoa(c.CommitTransactions) },
 		},
 		{
 			Name: "job-timeout", Env: "KOLLEKTIV_JOB_TIMEOUT", Default: "1m",
