@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -180,7 +181,7 @@ func (m *Committer) run(ctx context.Context, batch []*commitRequest) {
 			close(r.done)
 		}
 	}()
-	err := m.commit(ctx, batch)
+	err := m.commitSafely(ctx, batch)
 	if err == nil || len(batch) == 1 {
 		for _, r := range batch {
 			r.err = err
@@ -191,8 +192,20 @@ func (m *Committer) run(ctx context.Context, batch []*commitRequest) {
 		slog.Int("jobs", len(batch)), slog.String("error", err.Error()))
 	for _, r := range batch {
 		r.result = FanInResult{}
-		r.err = m.commit(ctx, []*commitRequest{r})
+		r.err = m.commitSafely(ctx, []*commitRequest{r})
 	}
+}
+
+// commitSafely is commit, with a panic (in a job's write) turned into the
+// error of the transaction: the jobs that share it must learn that it
+// failed, and the job that runs it must not die of another's bug.
+func (m *Committer) commitSafely(ctx context.Context, batch []*commitRequest) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error committing batch jobs: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return m.commit(ctx, batch)
 }
 
 // commitTimeout bounds one transaction of the committer, which runs on

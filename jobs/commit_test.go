@@ -122,10 +122,10 @@ func TestCommitterSharesATransaction(t *testing.T) {
 	}
 }
 
-// TestCommitterFailsOneJobAlone ends six jobs that share a transaction
-// but for the first: one's write fails, and another is no longer running
-// (the rescuer took it back). Each of those two fails alone, with its own
-// error and nothing written; the other four commit.
+// TestCommitterFailsOneJobAlone ends seven jobs that share a transaction
+// but for the first: one's write fails, one's write panics, and another is
+// no longer running (the rescuer took it back). Each of those three fails
+// alone, with its own error and nothing written; the other four commit.
 func TestCommitterFailsOneJobAlone(t *testing.T) {
 	t.Parallel()
 	b := setupFanIn(t, 4)
@@ -133,14 +133,17 @@ func TestCommitterFailsOneJobAlone(t *testing.T) {
 	if _, err := b.pool.Exec(ctx, "CREATE TABLE commit_marks (job_id bigint PRIMARY KEY, tx bigint NOT NULL)"); err != nil {
 		t.Fatal(err)
 	}
-	gen, running, _ := b.generation(t, 6)
-	const broken, rescued = 2, 4
+	gen, running, _ := b.generation(t, 7)
+	const broken, rescued, panics = 2, 4, 5
 	if _, err := b.pool.Exec(ctx, "UPDATE river_job SET state = 'available' WHERE id = $1", running[rescued].ID); err != nil {
 		t.Fatal(err)
 	}
 	errs := commitRun(t, b, b.committer(t, 1), gen, running, func(i int, _ pgx.Tx) error {
-		if i == broken {
+		switch i {
+		case broken:
 			return fmt.Errorf("job %d cannot be written", i)
+		case panics:
+			panic("a bug in a job's write")
 		}
 		return nil
 	})
@@ -154,6 +157,10 @@ func TestCommitterFailsOneJobAlone(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "no longer ours") {
 				t.Errorf("job %d: error %v, want no longer ours", i, err)
 			}
+		case panics:
+			if err == nil || !strings.Contains(err.Error(), "a bug in a job's write") {
+				t.Errorf("job %d: error %v, want its panic", i, err)
+			}
 		default:
 			if err != nil {
 				t.Errorf("job %d: %v", i, err)
@@ -163,11 +170,11 @@ func TestCommitterFailsOneJobAlone(t *testing.T) {
 	got := marks(t, b)
 	for i, job := range running {
 		_, written := got[job.ID]
-		if written != (i != broken && i != rescued) {
+		if written != (i != broken && i != rescued && i != panics) {
 			t.Errorf("job %d: write committed %v", i, written)
 		}
 	}
-	want := []string{"completed", "completed", "running", "completed", "available", "completed"}
+	want := []string{"completed", "completed", "running", "completed", "available", "running", "completed"}
 	if states := jobStates(t, b, running); !slices.Equal(states, want) {
 		t.Errorf("job states %v, want %v", states, want)
 	}
@@ -175,7 +182,7 @@ func TestCommitterFailsOneJobAlone(t *testing.T) {
 	if err := b.pool.QueryRow(ctx, "SELECT sum(batch_jobs_unfinished) FROM source_fan_in_shards WHERE source_id = $1", gen.SourceID).Scan(&unfinished); err != nil {
 		t.Fatal(err)
 	}
-	if unfinished != 2 {
-		t.Errorf("shards count %d unfinished batch jobs, want the 2 that failed", unfinished)
+	if unfinished != 3 {
+		t.Errorf("shards count %d unfinished batch jobs, want the 3 that failed", unfinished)
 	}
 }
