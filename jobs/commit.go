@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/kollektiv/kollektiv/internal/config"
 	"github.com/kollektiv/kollektiv/internal/store"
 )
 
@@ -45,10 +46,11 @@ type CommitterConfig struct {
 	Pool *pgxpool.Pool
 	// Transactions is how many transactions the committer keeps open at
 	// once; jobs that finish while they all are wait and share the next
-	// one. Default 2.
+	// one. Default KOLLEKTIV_COMMIT_TRANSACTIONS's (2): one transaction
+	// commits while the next gathers jobs.
 	Transactions int
 	// ProgressInterval is the least time between progress events of a
-	// source (see FanIn). Default 300ms.
+	// source (see FanIn). Default KOLLEKTIV_PROGRESS_INTERVAL's (300ms).
 	ProgressInterval time.Duration
 	// Logger defaults to discarding.
 	Logger *slog.Logger
@@ -88,15 +90,12 @@ func NewCommitter(cfg CommitterConfig) (*Committer, error) {
 	if cfg.Pool == nil {
 		return nil, errors.New("jobs: a committer needs a Pool")
 	}
-	cfg.Transactions = cmp.Or(max(cfg.Transactions, 0), defaultCommitTransactions)
-	cfg.ProgressInterval = cmp.Or(cfg.ProgressInterval, 300*time.Millisecond)
+	d := config.Defaults()
+	cfg.Transactions = cmp.Or(max(cfg.Transactions, 0), d.CommitTransactions)
+	cfg.ProgressInterval = cmp.Or(cfg.ProgressInterval, d.ProgressInterval)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	return &Committer{cfg: cfg}, nil
 }
-
-// defaultCommitTransactions keeps one transaction committing while the
-// next one gathers jobs.
-const defaultCommitTransactions = 2
 
 // commitRequest is one job's BatchCommit on its way through the committer.
 type commitRequest struct {
