@@ -16,7 +16,6 @@ import (
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/kollektiv/kollektiv/internal/config"
-	"github.com/kollektiv/kollektiv/internal/store"
 )
 
 // BatchCommit is the end of a batch job (chunk_documents_batch,
@@ -226,10 +225,8 @@ func (m *Committer) commit(ctx context.Context, batch []*commitRequest) error {
 		}
 		// Usually one client; tests run several over one pipeline.
 		byClient := map[*river.Client[pgx.Tx]][]river.InsertManyParams{}
-		ids := make([]int64, len(batch))
-		for i, r := range batch {
+		for _, r := range batch {
 			byClient[r.rc] = append(byClient[r.rc], r.Insert...)
-			ids[i] = r.Job.ID
 		}
 		for rc, params := range byClient {
 			if len(params) == 0 {
@@ -240,16 +237,6 @@ func (m *Committer) commit(ctx context.Context, batch []*commitRequest) error {
 			if _, err := rc.InsertManyFastTx(ctx, tx, params); err != nil {
 				return fmt.Errorf("error inserting batch jobs: %w", err)
 			}
-		}
-		// JobCompleteTx's check: a job that is no longer running was taken
-		// back (the rescuer, after a stall) and its new attempt does the
-		// work again, so this one must write nothing.
-		notRunning, err := store.CompleteRunningJobs(ctx, tx, ids)
-		if err != nil {
-			return err
-		}
-		if len(notRunning) > 0 {
-			return fmt.Errorf("job %d is %s, no longer ours: rolling back", notRunning[0].ID, notRunning[0].State)
 		}
 		return m.fanIn(ctx, tx, batch)
 	})

@@ -74,9 +74,9 @@ type FanInResult struct {
 	Progress *store.ClaimProgressEventRow
 }
 
-// FanIn is the end of the transaction of batch jobs that completed
-// themselves in it: it adds the jobs' work to their generations' counters
-// and, for a generation whose last batch job is among them, wakes the
+// fanIn is the end of the transaction of batch jobs: it completes the
+// jobs, adds their work to their generations' counters and, for a
+// generation whose last batch job is among them, wakes the
 // waiting check_chunking_complete job. At most every ProgressInterval, it
 // sends a generation's progress event with the counters.
 //
@@ -112,7 +112,9 @@ func (m *Committer) fanIn(ctx context.Context, tx pgx.Tx, batch []*commitRequest
 	sums := map[shardKey]*shardWork{}
 	var keys []shardKey
 	first := map[SourceGeneration]*commitRequest{} // reports what the generation's fan-in did
-	for _, r := range batch {
+	ids := make([]int64, len(batch))
+	for i, r := range batch {
+		ids[i] = r.Job.ID
 		key := shardKey{r.Gen, r.Work.Shard}
 		sum := sums[key]
 		if sum == nil {
@@ -139,11 +141,17 @@ func (m *Committer) fanIn(ctx context.Context, tx pgx.Tx, batch []*commitRequest
 		params.ChunksWritten = append(params.ChunksWritten, sum.written)
 		params.ChunksEmbedded = append(params.ChunksEmbedded, sum.embedded)
 	}
-	q := store.New(tx)
-	shards, err := q.AddFanInShards(ctx, params)
+	notRunning, shards, err := store.EndBatchJobs(ctx, tx, ids, params)
 	if err != nil {
-		return fmt.Errorf("error counting unfinished batch jobs: %w", err)
+		return err
 	}
+	// JobCompleteTx's check: a job that is no longer running was taken
+	// back (the rescuer, after a stall) and its new attempt does the work
+	// again, so this one must write nothing.
+	if len(notRunning) > 0 {
+		return fmt.Errorf("job %d is %s, no longer ours: rolling back", notRunning[0].ID, notRunning[0].State)
+	}
+	q := store.New(tx)
 	// Rows of a deleted source, or one moved on, are missing: nothing to
 	// do for those.
 	emptied := map[SourceGeneration]int32{}

@@ -91,14 +91,16 @@ type JobState struct {
 	State string
 }
 
-// CompleteRunningJobs completes, in the caller's transaction, the jobs ids
-// that are running, as river.JobCompleteTx completes one (state completed,
-// finalized now), with one statement for all of them: River has no stable
-// API for many. It returns the others with their state ("deleted" when
-// gone): no longer running, their attempt was taken back (the rescuer,
-// after a stall) or cancelled.
-func CompleteRunningJobs(ctx context.Context, db DBTX, ids []int64) ([]JobState, error) {
-	rows, err := db.Query(ctx, `
+// EndBatchJobs ends the transaction of batch jobs in one round trip: it
+// completes the jobs ids that are running, as river.JobCompleteTx
+// completes one (state completed, finalized now; River has no stable API
+// for many), and adds their work to their fan-in shards (AddFanInShards).
+// notRunning are the jobs it did not complete, with their state
+// ("deleted" when gone): their attempt was taken back (the rescuer, after
+// a stall) or cancelled, and the caller must roll back.
+func EndBatchJobs(ctx context.Context, tx pgx.Tx, ids []int64, fanIn AddFanInShardsParams) (notRunning []JobState, shards []AddFanInShardsRow, err error) {
+	batch := &pgx.Batch{}
+	batch.Queue(`
 		WITH completed AS (
 			UPDATE river_job SET state = 'completed', finalized_at = clock_timestamp()
 			WHERE id = ANY($1::bigint[]) AND state = 'running'
@@ -107,14 +109,26 @@ func CompleteRunningJobs(ctx context.Context, db DBTX, ids []int64) ([]JobState,
 		FROM unnest($1::bigint[]) AS t(id)
 		LEFT JOIN river_job j ON j.id = t.id
 		WHERE t.id NOT IN (SELECT id FROM completed)`, ids)
-	if err != nil {
-		return nil, fmt.Errorf("error completing jobs: %w", err)
+	// The arguments in the order of the generated AddFanInShards.
+	batch.Queue(addFanInShards, fanIn.ThrottleSeconds, fanIn.SourceIds, fanIn.Generations, fanIn.Shards,
+		fanIn.Deltas, fanIn.Documents, fanIn.ChunksWritten, fanIn.ChunksEmbedded)
+	results := tx.SendBatch(ctx, batch)
+	defer func() { err = errors.Join(err, results.Close()) }()
+	rows, err := results.Query()
+	if err == nil {
+		notRunning, err = pgx.CollectRows(rows, pgx.RowToStructByPos[JobState])
 	}
-	others, err := pgx.CollectRows(rows, pgx.RowToStructByPos[JobState])
 	if err != nil {
-		return nil, fmt.Errorf("error completing jobs: %w", err)
+		return nil, nil, fmt.Errorf("error completing jobs: %w", err)
 	}
-	return others, nil
+	rows, err = results.Query()
+	if err == nil {
+		shards, err = pgx.CollectRows(rows, pgx.RowToStructByPos[AddFanInShardsRow])
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("error counting unfinished batch jobs: %w", err)
+	}
+	return notRunning, shards, nil
 }
 
 // EarlierEventsPending reports whether event jobs (of kind) of the source
