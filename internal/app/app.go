@@ -214,7 +214,7 @@ func (a *App) buildRiver() (*river.Client[pgx.Tx], error) {
 				SummaryTimeout: cfg.SummaryTimeout, MaxAttempts: cfg.MaxAttempts,
 				FanInSafetyInterval: cfg.FanInSafetyInterval, ProgressInterval: cfg.ProgressInterval,
 				CommitTransactions: cfg.CommitTransactions,
-				BatchDocuments: cfg.BatchDocuments, BatchBytes: cfg.BatchBytes,
+				BatchDocuments:     cfg.BatchDocuments, BatchBytes: cfg.BatchBytes,
 				EmbedBatchChunks: cfg.EmbedBatchChunks, EmbedBatchTokens: cfg.EmbedBatchTokens,
 				FairShareDocuments: cfg.FairShareDocuments,
 				BulkIndexMinBytes:  cfg.BulkIndexMinBytes, // 0 turns it off, as in jobs
