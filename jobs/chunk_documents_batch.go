@@ -25,7 +25,7 @@ const maxBatchDocumentIDs = 10_000
 type ChunkDocumentsBatchArgs struct {
 	SourceGeneration
 	DocumentIDs []uuid.UUID `json:"document_ids"`
-	// FanInShard is the job's fan-in shard (see FanIn); absent in jobs
+	// FanInShard is the job's fan-in shard (see Committer.fanIn); absent in jobs
 	// inserted by a version without shards, which count in shard 0.
 	FanInShard int32 `json:"fan_in_shard,omitempty"`
 }

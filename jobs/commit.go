@@ -49,7 +49,7 @@ type CommitterConfig struct {
 	// commits while the next gathers jobs.
 	Transactions int
 	// ProgressInterval is the least time between progress events of a
-	// source (see FanIn). Default KOLLEKTIV_PROGRESS_INTERVAL's (300ms).
+	// source (see fanIn). Default KOLLEKTIV_PROGRESS_INTERVAL's (300ms).
 	ProgressInterval time.Duration
 	// Logger defaults to discarding.
 	Logger *slog.Logger

@@ -35,7 +35,7 @@ func FanInShard(i, batches int) int32 { return int32(i % max(FanInShards(batches
 // the i-th in shard FanInShard(i, batches), sets the source's count of
 // shards with unfinished jobs to all of them, and drops the shards of the
 // source's earlier generations. Run it after
-// store.ScheduleSourceProcessing. Exported, with FanIn, for `kollektiv
+// store.ScheduleSourceProcessing. Exported, with the Committer, for `kollektiv
 // bench queue`.
 func StartFanIn(ctx context.Context, tx pgx.Tx, gen SourceGeneration, batches int) error {
 	unfinished := make([]int32, FanInShards(batches))
@@ -63,7 +63,7 @@ type BatchJobWork struct {
 	Documents, ChunksWritten, ChunksEmbedded int
 }
 
-// FanInResult is what FanIn did.
+// FanInResult is what the fan-in of a job's transaction did.
 type FanInResult struct {
 	// Woken is true when the job was the generation's last and woke the
 	// completion check.

@@ -41,7 +41,7 @@ type PersistChunksArgs struct {
 	// args of jobs queued by an older binary; unset with Chunks.
 	ChunkIDs []uuid.UUID `json:"chunk_ids,omitempty"`
 	// FanInShard is the fan-in shard of the chunking job that inserted
-	// this one (see FanIn).
+	// this one (see Committer.fanIn).
 	FanInShard int32 `json:"fan_in_shard,omitempty"`
 }
 

@@ -85,7 +85,7 @@ func SourceOf(s store.Source, counted store.ListSourceProgressRow) Source {
 }
 
 // View returns the view of a source row with its progress, which its
-// generation's fan-in shards count (see jobs.FanIn).
+// generation's fan-in shards count (see jobs.Committer).
 func (r *Reader) View(ctx context.Context, source store.Source) (Source, error) {
 	counted, err := r.queries.SourceProgress(ctx, source.ID)
 	if err != nil {
