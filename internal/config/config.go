@@ -138,12 +138,12 @@ type Config struct {
 	ProgressInterval time.Duration
 
 	// BatchDocuments is the most documents one chunking job takes.
-	// Default 50.
+	// Default 200.
 	BatchDocuments int
 	// BatchBytes bounds the content one chunking job loads. Default 8 MiB.
 	BatchBytes int
 	// EmbedBatchChunks is the most chunks one embedding job takes.
-	// Default 100.
+	// Default 256, what the openai embedder sends in one request.
 	EmbedBatchChunks int
 	// EmbedBatchTokens bounds the tokens one embedding job takes.
 	// Default 50,000.
@@ -447,7 +447,7 @@ func Settings() []Setting {
 			get:   func(c *Config) string { return c.ProgressInterval.String() },
 		},
 		{
-			Name: "batch-documents", Env: "KOLLEKTIV_BATCH_DOCUMENTS", Default: "50",
+			Name: "batch-documents", Env: "KOLLEKTIV_BATCH_DOCUMENTS", Default: "200",
 			Usage: "most documents one chunking job takes",
 			set:   intSetter(func(c *Config) *int { return &c.BatchDocuments }, 1),
 			get:   func(c *Config) string { return strconv.Itoa(c.BatchDocuments) },
@@ -483,7 +483,7 @@ func Settings() []Setting {
 			get:   func(c *Config) string { return c.IndexBuildTimeout.String() },
 		},
 		{
-			Name: "embed-batch-chunks", Env: "KOLLEKTIV_EMBED_BATCH_CHUNKS", Default: "100",
+			Name: "embed-batch-chunks", Env: "KOLLEKTIV_EMBED_BATCH_CHUNKS", Default: "256",
 			Usage: "most chunks one embedding job takes",
 			set:   intSetter(func(c *Config) *int { return &c.EmbedBatchChunks }, 1),
 			get:   func(c *Config) string { return strconv.Itoa(c.EmbedBatchChunks) },

@@ -1,13 +1,20 @@
 package content
 
-// Batch sizes used when a caller passes zero.
+// Batch sizes used when a caller passes zero, the same as the
+// configuration's defaults (internal/config). Every job costs the
+// pipeline a few milliseconds of CPU in the worker and in PostgreSQL
+// whatever its size (its fetch, its transaction and commit, its COPY
+// statement's setup), so fewer, larger jobs make an ingest cheaper
+// (docs/BENCHMARKS.md, ingest).
 const (
 	// DefaultDocumentBatchSize is how many documents one chunking job takes.
-	DefaultDocumentBatchSize = 50
+	DefaultDocumentBatchSize = 200
 	// DefaultDocumentBatchBytes bounds the content one chunking job loads.
 	DefaultDocumentBatchBytes = 8 << 20
-	// DefaultEmbedBatchSize is how many chunks go in one embedding request.
-	DefaultEmbedBatchSize = 100
+	// DefaultEmbedBatchSize is how many chunks one embedding job takes: the
+	// openai embedder's default request size (internal/embed), so a job
+	// sends one request.
+	DefaultEmbedBatchSize = 256
 	// DefaultEmbedBatchTokens bounds the tokens of one embedding request,
 	// well under the 300,000 OpenAI accepts.
 	DefaultEmbedBatchTokens = 50_000

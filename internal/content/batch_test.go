@@ -35,9 +35,9 @@ func TestBatchBySize(t *testing.T) {
 func TestBatchDefaults(t *testing.T) {
 	t.Parallel()
 
-	sizes := make([]int, 120)
-	if got := BatchDocuments(sizes); len(got) != 3 || got[0].Len() != 50 || got[2].Len() != 20 {
-		t.Errorf("BatchDocuments of 120 = %v, want 50/50/20", got)
+	sizes := make([]int, 480)
+	if got := BatchDocuments(sizes); len(got) != 3 || got[0].Len() != 200 || got[2].Len() != 80 {
+		t.Errorf("BatchDocuments of 480 = %v, want 200/200/80", got)
 	}
 	tokens := []int{30_000, 30_000, 10}
 	if got := BatchChunks(tokens); !reflect.DeepEqual(got, []Span{{0, 1}, {1, 3}}) {

@@ -98,13 +98,14 @@ func BenchmarkCopyChunks(b *testing.B) {
 
 // BenchmarkSetEmbeddings measures the embedding job's write before issue 16
 // (and an older binary's queued jobs' still): SetEmbeddings of one
-// persist_chunks batch (100 vectors of 384 dimensions) into a table
+// persist_chunks batch (100 vectors of 384 dimensions, the default batch
+// then) into a table
 // of 5,000 chunks whose HNSW index exists, so each vector is inserted into
 // the index as it is written; rolled back after each op.
 //
 //	go test -run '^$' -bench BenchmarkSetEmbeddings ./internal/store/
 func BenchmarkSetEmbeddings(b *testing.B) {
-	const tableRows, batch = 5000, content.DefaultEmbedBatchSize
+	const tableRows, batch = 5000, 100
 	ctx := context.Background()
 	pool := dbtest.Pool(b)
 	sourceID, rows := benchChunkRows(ctx, b, pool, tableRows)
@@ -274,7 +275,8 @@ func benchFanIn(b *testing.B, n int, count bool) {
 }
 
 // BenchmarkChunkBatchWrite measures what writing one persist_chunks batch
-// (100 chunks of the Rust book with their 384-dimension vectors) costs the
+// (100 chunks of the Rust book with their 384-dimension vectors, the
+// default batch when docs/BENCHMARKS.md's figures were taken) costs the
 // database, into a table of 5,000 chunks whose HNSW index exists, rolled
 // back after each op: "twice" as before issue 16 (CopyChunks without
 // vectors, then SetEmbeddings, as the chunking and the embedding job did),
@@ -283,7 +285,7 @@ func benchFanIn(b *testing.B, n int, count bool) {
 //
 //	go test -run '^$' -bench BenchmarkChunkBatchWrite ./internal/store/
 func BenchmarkChunkBatchWrite(b *testing.B) {
-	const tableRows, batch = 5000, content.DefaultEmbedBatchSize
+	const tableRows, batch = 5000, 100
 	ctx := context.Background()
 	pool := dbtest.Pool(b)
 	sourceID, rows := benchChunkRows(ctx, b, pool, tableRows+batch)
