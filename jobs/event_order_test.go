@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -60,5 +61,62 @@ func TestStageEventsKeepPipelineOrder(t *testing.T) {
 	})
 	if want := []string{string(lifecycle.StageCreated), string(lifecycle.StageProcessingScheduled)}; !equal(got, want) {
 		t.Fatalf("stage events of generation 2 stored as %v, want %v", got, want)
+	}
+}
+
+// TestStageEventWaitsForAnEarlierOneBeingPublished holds a stage event's
+// earlier event back until the later one has found it unpublished, then
+// lets it go, as when both are scheduled in one transaction and fetched
+// together (summary_generated and completed): the later one must look
+// again and be stored in its first attempt, not snooze.
+func TestStageEventWaitsForAnEarlierOneBeingPublished(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// The held event's job, once the test holds one; the ingest before it
+	// goes its way.
+	held := make(chan int64, 1)
+	var b *testBundle
+	settings := jobs.WithWhileEarlierPending(jobs.Settings{}, func() {
+		select {
+		case id := <-held:
+			if _, err := b.client.JobRetry(ctx, id); err != nil {
+				t.Error(err)
+			}
+		default:
+		}
+	})
+	b = setup(t, testOpts{settings: settings})
+	added, err := b.ingest.Add(ctx, ingest.AddParams{UserID: "alice", Kind: ingest.KindInline,
+		Documents: []content.Document{doc(t, "a.md", guide("tokio", 1))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := added.Source.ID
+	waitTerminal(t, b, id)
+
+	delayed, err := b.client.Insert(ctx, jobs.PublishEventArgs{SourceID: id, Generation: 2, Stage: lifecycle.StageCreated, Key: events.StageKey(2, lifecycle.StageCreated)},
+		&river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	held <- delayed.Job.ID
+	next, err := b.client.Insert(ctx, jobs.PublishEventArgs{SourceID: id, Generation: 2, Stage: lifecycle.StageProcessingScheduled, Key: events.StageKey(2, lifecycle.StageProcessingScheduled)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	wait.For(t, 30*time.Second, func() (bool, string) {
+		got = stageEvents(t, b, id, 2)
+		return len(got) == 2, fmt.Sprintf("stage events of generation 2: %v", got)
+	})
+	if want := []string{string(lifecycle.StageCreated), string(lifecycle.StageProcessingScheduled)}; !equal(got, want) {
+		t.Fatalf("stage events of generation 2 stored as %v, want %v", got, want)
+	}
+	job, err := b.client.JobGet(ctx, next.Job.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snoozes := job.Metadata; job.Attempt != 1 || strings.Contains(string(snoozes), "snoozes") {
+		t.Fatalf("the later event's job ran %d attempts, metadata %s: want one attempt, no snooze", job.Attempt, snoozes)
 	}
 }

@@ -16,3 +16,10 @@ func CommitsWaiting(m *Committer) int {
 	defer m.mu.Unlock()
 	return len(m.waiting)
 }
+
+// WithWhileEarlierPending returns s with a func run each time a stage
+// event finds an earlier event unpublished, before it looks again.
+func WithWhileEarlierPending(s Settings, f func()) Settings {
+	s.whileEarlierPending = f
+	return s
+}

@@ -78,11 +78,11 @@ type Settings struct {
 	// CommitTransactions is how many transactions the batch jobs' committer
 	// keeps open at once (CommitterConfig.Transactions). Default 2.
 	CommitTransactions int
-	// BatchDocuments and BatchBytes bound a chunking job. Defaults 50 and
+	// BatchDocuments and BatchBytes bound a chunking job. Defaults 200 and
 	// 8 MiB.
 	BatchDocuments, BatchBytes int
 	// EmbedBatchChunks and EmbedBatchTokens bound an embedding job.
-	// Defaults 100 and 50,000.
+	// Defaults 256 and 50,000.
 	EmbedBatchChunks, EmbedBatchTokens int
 	// FairShareDocuments is how many queued documents of one user run at
 	// each priority level before the next (see fair_share.go). Default 200.
@@ -116,6 +116,10 @@ type Settings struct {
 	// afterCrawlBatch, when set, runs after each committed crawl batch with
 	// the pages fetched so far; an error fails the attempt (tests).
 	afterCrawlBatch func(pagesFetched int) error
+	// whileEarlierPending, when set, runs each time a stage event finds an
+	// event scheduled before it still unpublished, before it looks again
+	// (tests).
+	whileEarlierPending func()
 }
 
 func (s Settings) withDefaults() Settings {

@@ -21,7 +21,7 @@ import (
 
 // maxPersistChunks bounds an embedding job's payload: the chunks it
 // carries, or the ids it names. The chunking job cuts its batches far
-// smaller (EmbedBatchChunks, 100 by default, and EmbedBatchTokens).
+// smaller (EmbedBatchChunks, 256 by default, and EmbedBatchTokens).
 const maxPersistChunks = 10_000
 
 // PersistChunksArgs embeds one batch of chunks and writes them, each with

@@ -84,6 +84,34 @@ func (w *PublishEventWorker) Timeout(*river.Job[PublishEventArgs]) time.Duration
 // before it.
 const stageEventWait = 100 * time.Millisecond
 
+// earlierPoll is how often a stage event looks again, for up to
+// stageEventWait, at the events scheduled before it, before it snoozes.
+const earlierPoll = 5 * time.Millisecond
+
+// earlierEventsPending reports whether events of the source scheduled
+// before job are still unpublished after up to stageEventWait. The
+// earlier event is usually being published at that very moment, by a job
+// fetched with this one (summary_generated and completed are scheduled in
+// one transaction): looking again shortly publishes this one as soon as it
+// is stored, where a snooze would hold it back a whole stageEventWait.
+func (w *PublishEventWorker) earlierEventsPending(ctx context.Context, sourceID uuid.UUID, jobID int64) (bool, error) {
+	deadline := time.Now().Add(stageEventWait)
+	for {
+		pending, err := store.EarlierEventsPending(ctx, w.p.Pool, string(lifecycle.KindPublishEvent), sourceID, jobID)
+		if err != nil || !pending || time.Now().After(deadline) {
+			return pending, err
+		}
+		if w.p.Settings.whileEarlierPending != nil {
+			w.p.Settings.whileEarlierPending()
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(earlierPoll):
+		}
+	}
+}
+
 // Work publishes the event.
 func (w *PublishEventWorker) Work(ctx context.Context, job *river.Job[PublishEventArgs]) error {
 	args := job.Args
@@ -98,7 +126,7 @@ func (w *PublishEventWorker) Work(ctx context.Context, job *river.Job[PublishEve
 	// crashed and the job waits for the rescuer): a stream ends at
 	// completed or failed, and a client shows the latest stage it saw.
 	if args.Stage != lifecycle.StageProgress {
-		pending, err := store.EarlierEventsPending(ctx, w.p.Pool, string(lifecycle.KindPublishEvent), args.SourceID, job.ID)
+		pending, err := w.earlierEventsPending(ctx, args.SourceID, job.ID)
 		if err != nil {
 			return err
 		}
