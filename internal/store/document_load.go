@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // This file holds the COPY of a source's documents, which sqlc cannot
@@ -42,13 +43,14 @@ func CopyDocuments(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID, staged bo
 	if staged {
 		table = pgx.Identifier{stagedDocuments}
 	}
+	source := pgtype.UUID{Bytes: sourceID, Valid: true}
 	n, err := tx.CopyFrom(ctx, table, documentColumns, pgx.CopyFromSlice(len(rows), func(i int) ([]any, error) {
 		r := rows[i]
 		status := "pending"
 		if r.Error != nil {
 			status = "failed"
 		}
-		return []any{r.ID, sourceID, r.URL, r.Title, r.Content, r.ContentHash, r.Metadata, status, r.Error}, nil
+		return []any{pgtype.UUID{Bytes: r.ID, Valid: true}, source, r.URL, r.Title, r.Content, r.ContentHash, r.Metadata, status, r.Error}, nil
 	}))
 	if err != nil {
 		return n, fmt.Errorf("error copying documents: %w", err)
