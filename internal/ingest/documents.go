@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 
@@ -70,15 +69,12 @@ func newDocumentWriter(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID, stage
 func (w *documentWriter) add(ctx context.Context, doc *content.Document, problem *content.DocumentError) error {
 	var row store.DocumentRow
 	if doc != nil {
-		hash, err := hex.DecodeString(doc.ContentHash())
-		if err != nil {
-			return fmt.Errorf("error decoding content hash: %w", err)
-		}
+		hash := doc.ContentSum()
 		metadata, err := json.Marshal(doc.Metadata)
 		if err != nil || doc.Metadata == nil {
 			metadata = []byte("{}")
 		}
-		row = store.DocumentRow{URL: doc.URL, Title: doc.Title, Content: doc.Content, ContentHash: hash, Metadata: metadata}
+		row = store.DocumentRow{URL: doc.URL, Title: doc.Title, Content: doc.Content, ContentHash: hash[:], Metadata: metadata}
 		w.Documents++
 	} else {
 		msg := problem.Error()
