@@ -193,6 +193,7 @@ func storeDocuments(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID, refreshe
 	if err != nil {
 		return nil, err
 	}
+	defer w.close()
 	for i := range p.Documents {
 		if err := w.add(ctx, &p.Documents[i], nil); err != nil {
 			return nil, err
