@@ -160,6 +160,6 @@ func (w *documentWriter) finish(ctx context.Context) error {
 	if !w.staged {
 		return nil
 	}
-	_, err := store.MergeStagedDocuments(ctx, w.tx, w.sourceID)
+	_, err := store.MergeStagedDocuments(ctx, w.tx, w.sourceID, int64(w.Documents+len(w.Problems)))
 	return err
 }

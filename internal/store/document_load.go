@@ -144,18 +144,15 @@ func StageDocuments(ctx context.Context, tx pgx.Tx) error {
 
 // MergeStagedDocuments moves the staged documents of sourceID into
 // documents and removes the source's documents that were not staged (with
-// their chunks, through the foreign key). It reports how many were
-// removed. Unchanged documents (staged by their id alone) are left as they
-// are, so the pipeline skips them. Of the others, a document whose content
-// hash is unchanged keeps its status (only its metadata changed); a changed
-// one goes back to pending, a staged failure is stored failed, and a
-// document that had failed is tried again.
-func MergeStagedDocuments(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID) (removed int64, err error) {
-	// Statistics for the anti-join below, which would otherwise be planned
-	// on a guess of the staging table's size.
-	if _, err := tx.Exec(ctx, `ANALYZE `+stagedDocuments); err != nil {
-		return 0, fmt.Errorf("error analyzing staged documents: %w", err)
-	}
+// their chunks, through the foreign key). staged is the number of rows
+// staged; the removal is skipped when the source holds no more documents
+// than that after the merge, since none can then have vanished. It reports
+// how many were removed. Unchanged documents (staged by their id alone)
+// are left as they are, so the pipeline skips them. Of the others, a
+// document whose content hash is unchanged keeps its status (only its
+// metadata changed); a changed one goes back to pending, a staged failure
+// is stored failed, and a document that had failed is tried again.
+func MergeStagedDocuments(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID, staged int64) (removed int64, err error) {
 	_, err = tx.Exec(ctx, `INSERT INTO documents AS d (id, source_id, url, title, content, content_hash, metadata, status, error)
 SELECT id, source_id, url, title, content, content_hash, metadata, status, error FROM `+stagedDocuments+`
 WHERE content IS NOT NULL
@@ -174,6 +171,21 @@ WHERE d.content_hash <> EXCLUDED.content_hash OR d.metadata <> EXCLUDED.metadata
    OR d.status = 'failed' OR EXCLUDED.status = 'failed'`)
 	if err != nil {
 		return 0, fmt.Errorf("error merging staged documents: %w", err)
+	}
+	// Every staged document is now one of the source's: if it has no
+	// others, nothing vanished. Counting reads an index; the anti-join
+	// below reads every row of the source.
+	var held int64
+	if err := tx.QueryRow(ctx, `SELECT count(*) FROM documents WHERE source_id = $1`, sourceID).Scan(&held); err != nil {
+		return 0, fmt.Errorf("error counting documents: %w", err)
+	}
+	if held <= staged {
+		return 0, nil
+	}
+	// Statistics for the anti-join, which would otherwise be planned on a
+	// guess of the staging table's size.
+	if _, err := tx.Exec(ctx, `ANALYZE `+stagedDocuments); err != nil {
+		return 0, fmt.Errorf("error analyzing staged documents: %w", err)
 	}
 	tag, err := tx.Exec(ctx, `DELETE FROM documents d
 WHERE d.source_id = $1 AND NOT EXISTS (SELECT 1 FROM `+stagedDocuments+` s WHERE s.id = d.id)`, sourceID)
