@@ -116,6 +116,19 @@ FROM (
 WHERE s.id = @id
 RETURNING s.*;
 
+-- name: SetSourceCounts :one
+-- Sets the document counts of a source whose documents the caller has just
+-- written in its transaction (Add), which therefore knows them exactly;
+-- only its chunks are counted. Cheaper than RefreshSourceCounts by a count
+-- over every document of the source.
+UPDATE sources s
+SET document_count = @document_count,
+    failed_document_count = @failed_document_count,
+    chunk_count = (SELECT count(*) FROM chunks ch WHERE ch.source_id = s.id),
+    updated_at = now()
+WHERE s.id = @id
+RETURNING s.*;
+
 -- name: DeleteSource :one
 -- From any stage. Jobs of the source that run later find it gone.
 DELETE FROM sources WHERE id = @id AND user_id = @user_id

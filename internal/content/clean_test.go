@@ -1,6 +1,8 @@
 package content
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"reflect"
 	"strings"
@@ -173,5 +175,23 @@ func TestContentHash(t *testing.T) {
 	}
 	if len(a.ContentHash()) != 64 {
 		t.Errorf("hash %q is not sha256 hex", a.ContentHash())
+	}
+}
+
+// The stored hash is sha256(title, NUL, content), whatever the lengths:
+// ContentSum goes through a buffer, so contents across its size must give
+// the same sums that documents already stored carry.
+func TestContentSumIsSHA256OfTitleAndContent(t *testing.T) {
+	t.Parallel()
+
+	for _, n := range []int{0, 1, 511, 512, 513, 1500, 100_000} {
+		d := Document{Title: strings.Repeat("t", n%700), Content: strings.Repeat("é", n/2) + strings.Repeat("x", n%2)}
+		want := sha256.Sum256([]byte(d.Title + "\x00" + d.Content))
+		if got := d.ContentSum(); got != want {
+			t.Errorf("content of %d bytes: sum %x, want %x", len(d.Content), got, want)
+		}
+		if got := d.ContentHash(); got != hex.EncodeToString(want[:]) {
+			t.Errorf("content of %d bytes: hash %s, want %x", len(d.Content), got, want)
+		}
 	}
 }

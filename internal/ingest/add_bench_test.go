@@ -20,7 +20,8 @@ import (
 // 2026-11-30), documents already loaded. new is a
 // new source; refresh is the same source again with nothing changed, which
 // must skip every document (each op ends by checking that none went back
-// to pending).
+// to pending); refresh-changed is the same source again with every
+// document changed (each op checks that all went back to pending).
 //
 //	go test -run '^$' -bench BenchmarkAdd -benchtime 3x -benchmem ./internal/ingest/
 func BenchmarkAdd(b *testing.B) {
@@ -92,6 +93,53 @@ func BenchmarkAdd(b *testing.B) {
 			}
 			if pending != 0 {
 				b.Fatalf("%d unchanged documents went back to pending", pending)
+			}
+			finish()
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(len(docs))*float64(b.N)/b.Elapsed().Seconds(), "documents/s")
+	})
+	b.Run("refresh-changed", func(b *testing.B) {
+		const uri = "/bench/refresh-changed"
+		added, err := svc.Add(ctx, ingest.AddParams{UserID: "bench", Kind: ingest.KindFiles, URI: uri, Documents: docs})
+		if err != nil {
+			b.Fatal(err)
+		}
+		id := added.Source.ID
+		finish := func() {
+			if _, err := pool.Exec(ctx, "UPDATE documents SET status = 'embedded' WHERE source_id = $1", id); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := pool.Exec(ctx, "UPDATE sources SET stage = 'completed', completed_at = now() WHERE id = $1", id); err != nil {
+				b.Fatal(err)
+			}
+		}
+		finish()
+		// Two versions of every document, given in turn: each op changes
+		// them all.
+		versions := [2][]content.Document{make([]content.Document, len(docs)), make([]content.Document, len(docs))}
+		for v := range versions {
+			for i, d := range docs {
+				d.Content += fmt.Sprintf("\n\nVersion %d.", v)
+				versions[v][i] = d
+			}
+		}
+		b.ResetTimer()
+		for i := range b.N {
+			added, err := svc.Add(ctx, ingest.AddParams{UserID: "bench", Kind: ingest.KindFiles, URI: uri, Documents: versions[i%2]})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if !added.Refreshed || added.Source.ID != id {
+				b.Fatalf("got source %s (refreshed %v), want a refresh of %s", added.Source.ID, added.Refreshed, id)
+			}
+			b.StopTimer()
+			var pending int
+			if err := pool.QueryRow(ctx, "SELECT count(*) FROM documents WHERE source_id = $1 AND status = 'pending'", id).Scan(&pending); err != nil {
+				b.Fatal(err)
+			}
+			if pending != len(docs) {
+				b.Fatalf("%d of %d changed documents went back to pending", pending, len(docs))
 			}
 			finish()
 			b.StartTimer()

@@ -3,7 +3,6 @@ package ingest
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 
@@ -22,8 +21,9 @@ import (
 type DocumentStream func(ctx context.Context, emit content.Visit) error
 
 // A batch of documents is written (COPY) when it holds this many documents
-// or this many bytes of content, whichever comes first: what a load holds
-// in memory at once, whatever the size of the source.
+// or this many bytes of content, whichever comes first. One batch is
+// written while the next is loaded, so a load holds at most two in
+// memory, whatever the size of the source.
 const (
 	batchDocuments = 1000
 	batchBytes     = 4 << 20
@@ -33,7 +33,11 @@ const (
 var emptyHash = func() []byte { h := sha256.Sum256(nil); return h[:] }()
 
 // documentWriter writes a source's documents in batches as they are
-// loaded, in the transaction that adds the source.
+// loaded, in the transaction that adds the source. Each full batch is
+// written by a goroutine of its own while the caller loads (reads, hashes)
+// the next one, so the server's work and the client's overlap; the
+// transaction is used by one goroutine at a time, and by none once
+// close returns.
 type documentWriter struct {
 	tx       pgx.Tx
 	sourceID uuid.UUID
@@ -46,6 +50,11 @@ type documentWriter struct {
 
 	batch      []store.DocumentRow
 	batchBytes int
+	// writing is the batch being written, nil when none is; its outcome
+	// comes on written. spare is the one written before, reused.
+	writing []store.DocumentRow
+	written chan error
+	spare   []store.DocumentRow
 
 	// Documents counts the documents written; Problems are the failures
 	// written, kept for the caller to report.
@@ -62,7 +71,7 @@ func newDocumentWriter(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID, stage
 			return nil, err
 		}
 	}
-	return &documentWriter{tx: tx, sourceID: sourceID, staged: staged, ids: map[uuid.UUID]struct{}{}}, nil
+	return &documentWriter{tx: tx, sourceID: sourceID, staged: staged, ids: map[uuid.UUID]struct{}{}, written: make(chan error, 1)}, nil
 }
 
 // add queues one document, or the problem that kept one from loading, and
@@ -70,15 +79,12 @@ func newDocumentWriter(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID, stage
 func (w *documentWriter) add(ctx context.Context, doc *content.Document, problem *content.DocumentError) error {
 	var row store.DocumentRow
 	if doc != nil {
-		hash, err := hex.DecodeString(doc.ContentHash())
-		if err != nil {
-			return fmt.Errorf("error decoding content hash: %w", err)
-		}
+		hash := doc.ContentSum()
 		metadata, err := json.Marshal(doc.Metadata)
 		if err != nil || doc.Metadata == nil {
 			metadata = []byte("{}")
 		}
-		row = store.DocumentRow{URL: doc.URL, Title: doc.Title, Content: doc.Content, ContentHash: hash, Metadata: metadata}
+		row = store.DocumentRow{URL: doc.URL, Title: doc.Title, Content: doc.Content, ContentHash: hash[:], Metadata: metadata}
 		w.Documents++
 	} else {
 		msg := problem.Error()
@@ -98,17 +104,48 @@ func (w *documentWriter) add(ctx context.Context, doc *content.Document, problem
 	return nil
 }
 
-// flush writes the batch.
+// flush starts writing the batch, once the one before is written.
 func (w *documentWriter) flush(ctx context.Context) error {
 	if len(w.batch) == 0 {
 		return nil
 	}
-	if _, err := store.CopyDocuments(ctx, w.tx, w.sourceID, w.staged, w.batch); err != nil {
+	if err := w.wait(); err != nil {
 		return err
 	}
-	clear(w.batch) // let the contents go
-	w.batch, w.batchBytes = w.batch[:0], 0
+	rows := w.batch
+	w.writing, w.batch, w.spare, w.batchBytes = rows, w.spare, nil, 0
+	go func() { w.written <- w.write(ctx, rows) }()
 	return nil
+}
+
+// write writes one batch: a refresh stages by their id alone the
+// documents the source already has unchanged, which spares sending and
+// storing their content again.
+func (w *documentWriter) write(ctx context.Context, rows []store.DocumentRow) error {
+	if w.staged {
+		if err := store.MarkUnchangedDocuments(ctx, w.tx, w.sourceID, rows); err != nil {
+			return err
+		}
+	}
+	_, err := store.CopyDocuments(ctx, w.tx, w.sourceID, w.staged, rows)
+	return err
+}
+
+// wait waits for the batch being written, if any, and returns its error.
+func (w *documentWriter) wait() error {
+	if w.writing == nil {
+		return nil
+	}
+	err := <-w.written
+	clear(w.writing) // let the contents go
+	w.spare, w.writing = w.writing[:0], nil
+	return err
+}
+
+// close waits for the batch being written, so that the transaction is
+// free for its caller again, whether the load finished or failed.
+func (w *documentWriter) close() {
+	_ = w.wait()
 }
 
 // finish writes the last batch and, for a refresh, merges the staged
@@ -117,9 +154,12 @@ func (w *documentWriter) finish(ctx context.Context) error {
 	if err := w.flush(ctx); err != nil {
 		return err
 	}
+	if err := w.wait(); err != nil {
+		return err
+	}
 	if !w.staged {
 		return nil
 	}
-	_, err := store.MergeStagedDocuments(ctx, w.tx, w.sourceID)
+	_, err := store.MergeStagedDocuments(ctx, w.tx, w.sourceID, int64(w.Documents+len(w.Problems)))
 	return err
 }

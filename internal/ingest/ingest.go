@@ -151,7 +151,12 @@ func (s *Service) Add(ctx context.Context, p AddParams) (Added, error) {
 		if written, err = storeDocuments(ctx, tx, source.ID, refreshed, p); err != nil {
 			return err
 		}
-		if source, err = q.RefreshSourceCounts(ctx, source.ID); err != nil {
+		// The source's documents are now exactly those written (a refresh
+		// removed the others), and only the problems are failed: a
+		// refreshed document is unchanged and not failed, or written again.
+		if source, err = q.SetSourceCounts(ctx, store.SetSourceCountsParams{
+			ID: source.ID, DocumentCount: int32(written.Documents + len(written.Problems)), FailedDocumentCount: int32(len(written.Problems)),
+		}); err != nil {
 			return fmt.Errorf("error counting documents: %w", err)
 		}
 		if err := s.schedule(ctx, tx, source, map[string]any{
@@ -193,6 +198,7 @@ func storeDocuments(ctx context.Context, tx pgx.Tx, sourceID uuid.UUID, refreshe
 	if err != nil {
 		return nil, err
 	}
+	defer w.close()
 	for i := range p.Documents {
 		if err := w.add(ctx, &p.Documents[i], nil); err != nil {
 			return nil, err

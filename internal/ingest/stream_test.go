@@ -172,6 +172,7 @@ func TestRefreshStreamed(t *testing.T) {
 	write("vanished.md", "# Vanished\n\nDeleted before the refresh.")
 	write("flaky.md", "# Flaky\n\nFailed in the pipeline the first time.")
 	write("turns-bad.md", "# Turns bad\n\nBecomes binary.")
+	write("meta.md", "---\ntags: [first]\n---\n# Meta\n\nOnly its front matter changes.")
 	docs, problems, err := content.LoadPath(ctx, dir, content.LoadOptions{})
 	if err != nil || len(problems) > 0 {
 		t.Fatal(err, problems)
@@ -197,6 +198,7 @@ func TestRefreshStreamed(t *testing.T) {
 	write("changed.md", "# Changed\n\nSecond version.")
 	write("new.md", "# New\n\nAdded before the refresh.")
 	write("turns-bad.md", "binary\x00content")
+	write("meta.md", "---\ntags: [second]\n---\n# Meta\n\nOnly its front matter changes.")
 	if err := os.Remove(filepath.Join(dir, "vanished.md")); err != nil {
 		t.Fatal(err)
 	}
@@ -205,8 +207,8 @@ func TestRefreshStreamed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !refreshed.Refreshed || refreshed.Source.ID != id || refreshed.Documents != 4 || len(refreshed.Problems) != 1 {
-		t.Errorf("refresh: source %s refreshed %v, %d documents, problems %v; want %s, 4 documents, turns-bad.md failed",
+	if !refreshed.Refreshed || refreshed.Source.ID != id || refreshed.Documents != 5 || len(refreshed.Problems) != 1 {
+		t.Errorf("refresh: source %s refreshed %v, %d documents, problems %v; want %s, 5 documents, turns-bad.md failed",
 			refreshed.Source.ID, refreshed.Refreshed, refreshed.Documents, refreshed.Problems, id)
 	}
 	rows, err := b.pool.Query(ctx, "SELECT url, status, updated_at < now() - interval '30 minutes' FROM documents WHERE source_id = $1 ORDER BY url", id)
@@ -231,6 +233,7 @@ func TestRefreshStreamed(t *testing.T) {
 		"new.md":       "pending old=false",
 		"flaky.md":     "pending old=false",
 		"turns-bad.md": "failed old=false",
+		"meta.md":      "embedded old=false", // its metadata rewritten, its status kept
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("documents after the refresh:\n got %v\nwant %v", got, want)
@@ -238,8 +241,12 @@ func TestRefreshStreamed(t *testing.T) {
 	if n := count(t, b.pool, "SELECT count(*) FROM chunks WHERE source_id = $1", id); n != 0 {
 		t.Errorf("%d chunks left of the vanished document", n)
 	}
-	if refreshed.Source.DocumentCount != 5 || refreshed.Source.FailedDocumentCount != 1 {
-		t.Errorf("source counts %d documents, %d failed; want 5 and 1", refreshed.Source.DocumentCount, refreshed.Source.FailedDocumentCount)
+	var tags string
+	if err := b.pool.QueryRow(ctx, "SELECT metadata->>'tags' FROM documents WHERE source_id = $1 AND url = 'meta.md'", id).Scan(&tags); err != nil || tags != `["second"]` {
+		t.Errorf("meta.md's tags after the refresh: %s (%v), want [\"second\"]", tags, err)
+	}
+	if refreshed.Source.DocumentCount != 6 || refreshed.Source.FailedDocumentCount != 1 {
+		t.Errorf("source counts %d documents, %d failed; want 6 and 1", refreshed.Source.DocumentCount, refreshed.Source.FailedDocumentCount)
 	}
 
 	// Finished again, then the directory goes away: nothing changes.
@@ -258,7 +265,110 @@ func TestRefreshStreamed(t *testing.T) {
 	if err := b.pool.QueryRow(ctx, "SELECT generation, stage FROM sources WHERE id = $1", id).Scan(&generation, &stage); err != nil {
 		t.Fatal(err)
 	}
-	if generation != refreshed.Source.Generation || stage != "completed" || count(t, b.pool, "SELECT count(*) FROM documents WHERE source_id = $1", id) != 5 {
+	if generation != refreshed.Source.Generation || stage != "completed" || count(t, b.pool, "SELECT count(*) FROM documents WHERE source_id = $1", id) != 6 {
 		t.Errorf("after a refused refresh: generation %d (want %d), stage %s, documents changed", generation, refreshed.Source.Generation, stage)
+	}
+}
+
+// TestRefreshLargeStream: a refresh over several batches, each compared
+// with the stored documents while the next is read, with changes spread
+// over every batch. Only what changed is written: an unchanged document
+// keeps its status and row, a changed one goes back to pending, one that
+// now fails to load is stored failed, new ones are added and vanished ones
+// removed, and the counts are those of what was streamed.
+func TestRefreshLargeStream(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setupStream(t)
+	const n, kept = 2500, 2400 // documents 2400 to 2499 vanish
+	text := func(i int, version string) string { return fmt.Sprintf("# Document %d\n\nIts text, %s.", i, version) }
+	changed := func(i int) bool { return i%300 == 7 } // in each batch
+	const failing = 1234
+	docs := make([]content.Document, n)
+	for i := range n {
+		docs[i] = document(t, fmt.Sprintf("doc-%04d.md", i), text(i, "first"))
+	}
+	added, err := b.svc.Add(ctx, ingest.AddParams{UserID: "alice", Kind: ingest.KindFiles, URI: "/large", Documents: docs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := added.Source.ID
+	for _, stmt := range []string{
+		"UPDATE documents SET status = 'embedded', updated_at = now() - interval '1 hour' WHERE source_id = $1",
+		"UPDATE sources SET stage = 'completed', completed_at = now() WHERE id = $1",
+	} {
+		if _, err := b.pool.Exec(ctx, stmt, id); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+
+	refreshed, err := b.svc.Add(ctx, ingest.AddParams{UserID: "alice", Kind: ingest.KindFiles, URI: "/large",
+		Stream: func(_ context.Context, emit content.Visit) error {
+			for i := range n + 50 { // 50 new ones after the first n
+				if i >= kept && i < n {
+					continue
+				}
+				if i == failing {
+					if err := emit(nil, &content.DocumentError{URL: fmt.Sprintf("doc-%04d.md", i), Reason: "cannot read file", Err: errors.New("gone bad")}); err != nil {
+						return err
+					}
+					continue
+				}
+				version := "first"
+				if changed(i) || i >= n {
+					version = "second"
+				}
+				d := document(t, fmt.Sprintf("doc-%04d.md", i), text(i, version))
+				if err := emit(&d, nil); err != nil {
+					return err
+				}
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !refreshed.Refreshed || refreshed.Source.ID != id {
+		t.Fatalf("got source %s (refreshed %v), want a refresh of %s", refreshed.Source.ID, refreshed.Refreshed, id)
+	}
+	rows, err := b.pool.Query(ctx, "SELECT url, status, updated_at < now() - interval '30 minutes' FROM documents WHERE source_id = $1", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for rows.Next() {
+		var url, status string
+		var old bool
+		if err := rows.Scan(&url, &status, &old); err != nil {
+			t.Fatal(err)
+		}
+		got[url] = fmt.Sprintf("%s old=%v", status, old)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	wrong := 0
+	for i := range n + 50 {
+		url := fmt.Sprintf("doc-%04d.md", i)
+		want := "embedded old=true"
+		switch {
+		case i >= kept && i < n:
+			want = "" // vanished
+		case i == failing:
+			want = "failed old=false"
+		case changed(i) || i >= n:
+			want = "pending old=false"
+		}
+		if got[url] != want {
+			if wrong++; wrong <= 5 {
+				t.Errorf("%s: %q, want %q", url, got[url], want)
+			}
+		}
+	}
+	if wrong > 0 || len(got) != kept+50 {
+		t.Errorf("%d documents wrong, %d stored; want none wrong and %d stored", wrong, len(got), kept+50)
+	}
+	if refreshed.Source.DocumentCount != kept+50 || refreshed.Source.FailedDocumentCount != 1 {
+		t.Errorf("source counts %d documents, %d failed; want %d and 1", refreshed.Source.DocumentCount, refreshed.Source.FailedDocumentCount, kept+50)
 	}
 }
