@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/pgvector/pgvector-go"
 )
 
@@ -184,6 +185,9 @@ type ChunkRow struct {
 // by model, marked for the source's bulk-built vector index when it has
 // one.
 func CopyChunks(ctx context.Context, tx pgx.Tx, source Source, model string, rows []ChunkRow) (int64, error) {
+	// pgtype.UUID, as CopyDocuments sends them: a uuid.UUID costs a
+	// failed binary encode and a text round trip each.
+	sourceID := pgtype.UUID{Bytes: source.ID, Valid: true}
 	n, err := tx.CopyFrom(ctx, pgx.Identifier{"chunks"},
 		[]string{"id", "document_id", "source_id", "user_id", "ordinal", "headers", "text", "token_count", "bulk_index", "anchor", "headings", "language",
 			"embedding", "embedding_model"},
@@ -201,7 +205,7 @@ func CopyChunks(ctx context.Context, tx pgx.Tx, source Source, model string, row
 			if r.Embedding != nil {
 				embedding, embeddingModel = *r.Embedding, model
 			}
-			return []any{r.ID, r.DocumentID, source.ID, source.UserID, r.Ordinal, headers, r.Text, r.TokenCount, source.BulkIndex, r.Anchor, headings, r.Language,
+			return []any{pgtype.UUID{Bytes: r.ID, Valid: true}, pgtype.UUID{Bytes: r.DocumentID, Valid: true}, sourceID, source.UserID, r.Ordinal, headers, r.Text, r.TokenCount, source.BulkIndex, r.Anchor, headings, r.Language,
 				embedding, embeddingModel}, nil
 		}))
 	if err != nil {
