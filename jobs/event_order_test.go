@@ -7,7 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/kollektiv/kollektiv/internal/content"
 	"github.com/kollektiv/kollektiv/internal/events"
@@ -25,20 +27,10 @@ func TestStageEventsKeepPipelineOrder(t *testing.T) {
 	t.Parallel()
 	b := setup(t, testOpts{})
 	ctx := context.Background()
-	added, err := b.ingest.Add(ctx, ingest.AddParams{UserID: "alice", Kind: ingest.KindInline,
-		Documents: []content.Document{doc(t, "a.md", guide("tokio", 1))}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := added.Source.ID
-	waitTerminal(t, b, id)
+	id := completedSource(t, b)
 
 	// Generation 2's first event is held back; its second is not.
-	delayed, err := b.client.Insert(ctx, jobs.PublishEventArgs{SourceID: id, Generation: 2, Stage: lifecycle.StageCreated, Key: events.StageKey(2, lifecycle.StageCreated)},
-		&river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	delayed := heldEvent(t, b, id)
 	next, err := b.client.Insert(ctx, jobs.PublishEventArgs{SourceID: id, Generation: 2, Stage: lifecycle.StageProcessingScheduled, Key: events.StageKey(2, lifecycle.StageProcessingScheduled)}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +43,7 @@ func TestStageEventsKeepPipelineOrder(t *testing.T) {
 		}
 		return job.AttemptedAt != nil, fmt.Sprintf("the second event's job is %s, not worked yet", job.State)
 	})
-	if _, err := b.client.JobRetry(ctx, delayed.Job.ID); err != nil {
+	if _, err := b.client.JobRetry(ctx, delayed.ID); err != nil {
 		t.Fatal(err)
 	}
 	var got []string
@@ -86,20 +78,9 @@ func TestStageEventWaitsForAnEarlierOneBeingPublished(t *testing.T) {
 		}
 	})
 	b = setup(t, testOpts{settings: settings})
-	added, err := b.ingest.Add(ctx, ingest.AddParams{UserID: "alice", Kind: ingest.KindInline,
-		Documents: []content.Document{doc(t, "a.md", guide("tokio", 1))}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := added.Source.ID
-	waitTerminal(t, b, id)
+	id := completedSource(t, b)
 
-	delayed, err := b.client.Insert(ctx, jobs.PublishEventArgs{SourceID: id, Generation: 2, Stage: lifecycle.StageCreated, Key: events.StageKey(2, lifecycle.StageCreated)},
-		&river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	held <- delayed.Job.ID
+	held <- heldEvent(t, b, id).ID
 	next, err := b.client.Insert(ctx, jobs.PublishEventArgs{SourceID: id, Generation: 2, Stage: lifecycle.StageProcessingScheduled, Key: events.StageKey(2, lifecycle.StageProcessingScheduled)}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -119,4 +100,30 @@ func TestStageEventWaitsForAnEarlierOneBeingPublished(t *testing.T) {
 	if snoozes := job.Metadata; job.Attempt != 1 || strings.Contains(string(snoozes), "snoozes") {
 		t.Fatalf("the later event's job ran %d attempts, metadata %s: want one attempt, no snooze", job.Attempt, snoozes)
 	}
+}
+
+// completedSource ingests a source of one document and waits until it is
+// completed.
+func completedSource(t *testing.T, b *testBundle) uuid.UUID {
+	t.Helper()
+	added, err := b.ingest.Add(context.Background(), ingest.AddParams{UserID: "alice", Kind: ingest.KindInline,
+		Documents: []content.Document{doc(t, "a.md", guide("tokio", 1))}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTerminal(t, b, added.Source.ID)
+	return added.Source.ID
+}
+
+// heldEvent inserts the publish_event job of source id's generation 2
+// created event, scheduled an hour ahead: held back, as the job of a
+// crashed worker is until the rescuer gives it back.
+func heldEvent(t *testing.T, b *testBundle, id uuid.UUID) *rivertype.JobRow {
+	t.Helper()
+	res, err := b.client.Insert(context.Background(), jobs.PublishEventArgs{SourceID: id, Generation: 2, Stage: lifecycle.StageCreated, Key: events.StageKey(2, lifecycle.StageCreated)},
+		&river.InsertOpts{ScheduledAt: time.Now().Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Job
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -67,15 +69,7 @@ func BenchmarkAdd(b *testing.B) {
 			b.Fatal(err)
 		}
 		id := added.Source.ID
-		// Where a finished run leaves a source and its documents.
-		finish := func() {
-			if _, err := pool.Exec(ctx, "UPDATE documents SET status = 'embedded' WHERE source_id = $1", id); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := pool.Exec(ctx, "UPDATE sources SET stage = 'completed', completed_at = now() WHERE id = $1", id); err != nil {
-				b.Fatal(err)
-			}
-		}
+		finish := finisher(b, pool, id)
 		finish()
 		b.ResetTimer()
 		for range b.N {
@@ -106,14 +100,7 @@ func BenchmarkAdd(b *testing.B) {
 			b.Fatal(err)
 		}
 		id := added.Source.ID
-		finish := func() {
-			if _, err := pool.Exec(ctx, "UPDATE documents SET status = 'embedded' WHERE source_id = $1", id); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := pool.Exec(ctx, "UPDATE sources SET stage = 'completed', completed_at = now() WHERE id = $1", id); err != nil {
-				b.Fatal(err)
-			}
-		}
+		finish := finisher(b, pool, id)
 		finish()
 		// Two versions of every document, given in turn: each op changes
 		// them all.
@@ -146,4 +133,18 @@ func BenchmarkAdd(b *testing.B) {
 		}
 		b.ReportMetric(float64(len(docs))*float64(b.N)/b.Elapsed().Seconds(), "documents/s")
 	})
+}
+
+// finisher returns a func that leaves source id and its documents where a
+// finished run leaves them.
+func finisher(b *testing.B, pool *pgxpool.Pool, id uuid.UUID) func() {
+	return func() {
+		ctx := context.Background()
+		if _, err := pool.Exec(ctx, "UPDATE documents SET status = 'embedded' WHERE source_id = $1", id); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := pool.Exec(ctx, "UPDATE sources SET stage = 'completed', completed_at = now() WHERE id = $1", id); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

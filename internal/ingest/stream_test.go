@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -52,6 +53,30 @@ func count(t *testing.T, pool *pgxpool.Pool, query string, args ...any) int {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n
+}
+
+// documentStates returns the status of each document of source id by url,
+// and whether its row is older than 30 minutes ("status old=true"), which
+// the tests set for the rows a refresh must not rewrite.
+func documentStates(t *testing.T, pool *pgxpool.Pool, id uuid.UUID) map[string]string {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), "SELECT url, status, updated_at < now() - interval '30 minutes' FROM documents WHERE source_id = $1", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for rows.Next() {
+		var url, status string
+		var old bool
+		if err := rows.Scan(&url, &status, &old); err != nil {
+			t.Fatal(err)
+		}
+		got[url] = fmt.Sprintf("%s old=%v", status, old)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
 
 // TestAddStreamIsOneTransaction (issue 16, item 3): a streamed source is
@@ -211,22 +236,7 @@ func TestRefreshStreamed(t *testing.T) {
 		t.Errorf("refresh: source %s refreshed %v, %d documents, problems %v; want %s, 5 documents, turns-bad.md failed",
 			refreshed.Source.ID, refreshed.Refreshed, refreshed.Documents, refreshed.Problems, id)
 	}
-	rows, err := b.pool.Query(ctx, "SELECT url, status, updated_at < now() - interval '30 minutes' FROM documents WHERE source_id = $1 ORDER BY url", id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]string{}
-	for rows.Next() {
-		var url, status string
-		var old bool
-		if err := rows.Scan(&url, &status, &old); err != nil {
-			t.Fatal(err)
-		}
-		got[url] = fmt.Sprintf("%s old=%v", status, old)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	got := documentStates(t, b.pool, id)
 	want := map[string]string{
 		"same.md":      "embedded old=true", // not rewritten
 		"changed.md":   "pending old=false",
@@ -331,22 +341,7 @@ func TestRefreshLargeStream(t *testing.T) {
 	if !refreshed.Refreshed || refreshed.Source.ID != id {
 		t.Fatalf("got source %s (refreshed %v), want a refresh of %s", refreshed.Source.ID, refreshed.Refreshed, id)
 	}
-	rows, err := b.pool.Query(ctx, "SELECT url, status, updated_at < now() - interval '30 minutes' FROM documents WHERE source_id = $1", id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]string{}
-	for rows.Next() {
-		var url, status string
-		var old bool
-		if err := rows.Scan(&url, &status, &old); err != nil {
-			t.Fatal(err)
-		}
-		got[url] = fmt.Sprintf("%s old=%v", status, old)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
+	got := documentStates(t, b.pool, id)
 	wrong := 0
 	for i := range n + 50 {
 		url := fmt.Sprintf("doc-%04d.md", i)
