@@ -183,6 +183,9 @@ func (m *Committer) run(ctx context.Context, batch []*commitRequest) {
 	if err == nil || len(batch) == 1 {
 		for _, r := range batch {
 			r.err = err
+			if err != nil {
+				r.result = FanInResult{} // what a rolled-back fan-in did is undone
+			}
 		}
 		return
 	}
