@@ -114,7 +114,12 @@ func EndBatchJobs(ctx context.Context, tx pgx.Tx, ids []int64, fanIn AddFanInSha
 	batch.Queue(addFanInShards, fanIn.ThrottleSeconds, fanIn.SourceIds, fanIn.Generations, fanIn.Shards,
 		fanIn.Deltas, fanIn.Documents, fanIn.ChunksWritten, fanIn.ChunksEmbedded)
 	results := tx.SendBatch(ctx, batch)
-	defer func() { err = errors.Join(err, results.Close()) }()
+	defer func() {
+		// Close repeats the error of a failed statement; report it once.
+		if closeErr := results.Close(); err == nil && closeErr != nil {
+			notRunning, shards, err = nil, nil, fmt.Errorf("error ending batch jobs: %w", closeErr)
+		}
+	}()
 	rows, err := results.Query()
 	if err == nil {
 		notRunning, err = pgx.CollectRows(rows, pgx.RowToStructByPos[JobState])
