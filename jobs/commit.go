@@ -183,27 +183,30 @@ func (m *Committer) run(ctx context.Context, batch []*commitRequest) {
 	if err == nil || len(batch) == 1 {
 		for _, r := range batch {
 			r.err = err
-			if err != nil {
-				r.result = FanInResult{} // what a rolled-back fan-in did is undone
-			}
 		}
 		return
 	}
 	m.cfg.Logger.DebugContext(ctx, "a shared commit failed: committing its jobs one by one",
 		slog.Int("jobs", len(batch)), slog.String("error", err.Error()))
 	for _, r := range batch {
-		r.result = FanInResult{}
 		r.err = m.commitSafely(ctx, []*commitRequest{r})
 	}
 }
 
 // commitSafely is commit, with a panic (in a job's write) turned into the
 // error of the transaction: the jobs that share it must learn that it
-// failed, and the job that runs it must not die of another's bug.
+// failed, and the job that runs it must not die of another's bug. When
+// it fails, the jobs' results are cleared: what a rolled-back fan-in did
+// is undone.
 func (m *Committer) commitSafely(ctx context.Context, batch []*commitRequest) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("internal error committing batch jobs: %v\n%s", p, debug.Stack())
+		}
+		if err != nil {
+			for _, r := range batch {
+				r.result = FanInResult{}
+			}
 		}
 	}()
 	return m.commit(ctx, batch)
@@ -226,7 +229,8 @@ func (m *Committer) commit(ctx context.Context, batch []*commitRequest) error {
 				return err
 			}
 		}
-		// Usually one client; tests run several over one pipeline.
+		// One client in practice; a workers bundle shared by two clients
+		// would bring jobs of both.
 		byClient := map[*river.Client[pgx.Tx]][]river.InsertManyParams{}
 		for _, r := range batch {
 			byClient[r.rc] = append(byClient[r.rc], r.Insert...)

@@ -68,10 +68,6 @@ type FanInResult struct {
 	// Woken is true when the job was the generation's last and woke the
 	// completion check.
 	Woken bool
-	// Progress is set when the job is the one to send a progress event,
-	// with the counters to report: the last was sent longer than the
-	// progress interval ago.
-	Progress *store.ClaimProgressEventRow
 }
 
 // fanIn is the end of the transaction of batch jobs: it completes the
@@ -161,13 +157,13 @@ func (m *Committer) fanIn(ctx context.Context, tx pgx.Tx, batch []*commitRequest
 		if s.BatchJobsUnfinished <= 0 {
 			emptied[gen]++
 		}
-		due[gen] = due[gen] || s.ProgressDue
+		if s.ProgressDue {
+			due[gen] = true
+		}
 	}
 	for _, gen := range sortedGenerations(due) {
-		if due[gen] {
-			if err := m.sendProgress(ctx, tx, gen, first[gen]); err != nil {
-				return err
-			}
+		if err := m.sendProgress(ctx, tx, gen, first[gen]); err != nil {
+			return err
 		}
 	}
 	// Sources in a fixed order, for the same reason as the shards.
@@ -203,7 +199,6 @@ func (m *Committer) sendProgress(ctx context.Context, tx pgx.Tx, gen SourceGener
 	if err != nil {
 		return fmt.Errorf("error claiming a progress event: %w", err)
 	}
-	r.result.Progress = &progress
 	return ScheduleEvent(ctx, r.rc, tx, gen.SourceID, gen.Generation, lifecycle.StageProgress,
 		fmt.Sprintf("%d:progress:%d", gen.Generation, r.Job.ID), map[string]any{
 			"documents_processed": progress.DocumentsProcessed,

@@ -307,7 +307,12 @@ var errSourceMovedOn = errors.New("source moved on")
 // transaction rolls back and the job completes without effect, as a job
 // does that finds its source moved on before it starts.
 func inJobTx[T river.JobArgs](ctx context.Context, p *pipeline, job *river.Job[T], fn func(tx pgx.Tx) error) error {
-	err := inTx(ctx, p.Pool, fn)
+	return completeIfMovedOn(ctx, p, job, inTx(ctx, p.Pool, fn))
+}
+
+// completeIfMovedOn completes job without effect when err, the outcome of
+// its transaction, is errSourceMovedOn; else it returns err.
+func completeIfMovedOn[T river.JobArgs](ctx context.Context, p *pipeline, job *river.Job[T], err error) error {
 	if errors.Is(err, errSourceMovedOn) {
 		p.Logger.InfoContext(ctx, "source moved on while the job ran: nothing written", slog.Int64("job_id", job.ID))
 		return completeNow(ctx, p.Pool, job)

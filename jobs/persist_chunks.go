@@ -169,11 +169,7 @@ func (w *PersistChunksWorker) commit(ctx context.Context, job *river.Job[Persist
 		Job: job.JobRow, Gen: job.Args.SourceGeneration, Write: write,
 		Work: BatchJobWork{Shard: job.Args.FanInShard, ChunksEmbedded: embedded},
 	})
-	if errors.Is(err, errSourceMovedOn) {
-		w.p.Logger.InfoContext(ctx, "source moved on while the job ran: nothing written", slog.Int64("job_id", job.ID))
-		return completeNow(ctx, w.p.Pool, job)
-	}
-	return err
+	return completeIfMovedOn(ctx, w.p, job, err)
 }
 
 // embedWritten embeds the chunks that a job queued by an older binary
