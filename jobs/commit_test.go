@@ -10,8 +10,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertest"
 
 	"github.com/kollektiv/kollektiv/jobs"
 )
@@ -184,5 +187,62 @@ func TestCommitterFailsOneJobAlone(t *testing.T) {
 	}
 	if unfinished != 3 {
 		t.Errorf("shards count %d unfinished batch jobs, want the 3 that failed", unfinished)
+	}
+}
+
+type probeArgs struct{}
+
+func (probeArgs) Kind() string { return "commit_probe" }
+
+// TestCommitterWakesTheQueuesItInsertsInto ends two jobs one after the
+// other, each inserting a job into the embedding queue: the first as its
+// args' InsertOpts place it, the second by its InsertManyParams. River
+// notifies a queue of inserted jobs at most once per fetch cooldown of its
+// client, an hour here, so only the committer's own notification can wake
+// the queue for the second.
+func TestCommitterWakesTheQueuesItInsertsInto(t *testing.T) {
+	t.Parallel()
+	b := setupFanIn(t, 4)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rc, err := river.NewClient(riverpgxv5.New(b.pool), &river.Config{FetchCooldown: time.Hour, FetchPollInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, running, _ := b.generation(t, 2)
+	// Listening from here, after the inserts of the generation's jobs.
+	listener, err := pgx.Connect(ctx, b.pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = listener.Close(context.Background()) }()
+	if _, err := listener.Exec(ctx, `LISTEN "public.river_insert"`); err != nil {
+		t.Fatal(err)
+	}
+	inserts := [][]river.InsertManyParams{
+		{{Args: jobs.PersistChunksArgs{SourceGeneration: gen, ChunkIDs: []uuid.UUID{uuid.New()}, FanInShard: running[0].Args.FanInShard}}},
+		{{Args: probeArgs{}, InsertOpts: &river.InsertOpts{Queue: jobs.QueueEmbedding}}},
+	}
+	committer := b.committer(t, 1)
+	for i, job := range running {
+		_, err := committer.Commit(rivertest.WorkContext(ctx, rc), jobs.BatchCommit{
+			Job: job.JobRow, Gen: gen, Insert: inserts[i],
+			Work: jobs.BatchJobWork{Shard: job.Args.FanInShard, Documents: 1},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Sent at the commit, so already here: the wait bounds only a
+		// failure. The progress event's job goes to the default queue.
+		waitCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		var got []string
+		for !slices.Contains(got, `{"queue": "embedding"}`) {
+			n, err := listener.WaitForNotification(waitCtx)
+			if err != nil {
+				t.Fatalf("job %d: notified %v, none of the embedding queue: %v", i, got, err)
+			}
+			got = append(got, n.Payload)
+		}
+		cancel()
 	}
 }

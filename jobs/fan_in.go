@@ -109,8 +109,14 @@ func (m *Committer) fanIn(ctx context.Context, tx pgx.Tx, batch []*commitRequest
 	var keys []shardKey
 	first := map[SourceGeneration]*commitRequest{} // reports what the generation's fan-in did
 	ids := make([]int64, len(batch))
+	var queues []string
 	for i, r := range batch {
 		ids[i] = r.Job.ID
+		for _, p := range r.Insert {
+			if q := insertQueue(p); !slices.Contains(queues, q) {
+				queues = append(queues, q)
+			}
+		}
 		key := shardKey{r.Gen, r.Work.Shard}
 		sum := sums[key]
 		if sum == nil {
@@ -137,7 +143,12 @@ func (m *Committer) fanIn(ctx context.Context, tx pgx.Tx, batch []*commitRequest
 		params.ChunksWritten = append(params.ChunksWritten, sum.written)
 		params.ChunksEmbedded = append(params.ChunksEmbedded, sum.embedded)
 	}
-	notRunning, shards, err := store.EndBatchJobs(ctx, tx, ids, params)
+	// River notifies a queue of inserted jobs at most once per fetch
+	// cooldown of the client, so a job inserted just after another can sit
+	// until its queue's poll (1s) if the fetch the first woke ran before it
+	// committed: at the end of a source's chunking, its last embedding jobs.
+	// Each shared transaction notifies the queues it inserted into.
+	notRunning, shards, err := store.EndBatchJobs(ctx, tx, ids, params, queues)
 	if err != nil {
 		return err
 	}
@@ -232,4 +243,16 @@ func sortedGenerations[V any](m map[SourceGeneration]V) []SourceGeneration {
 		return cmp.Or(slices.Compare(a.SourceID[:], b.SourceID[:]), cmp.Compare(a.Generation, b.Generation))
 	})
 	return gens
+}
+
+// insertQueue is the queue River inserts p into.
+func insertQueue(p river.InsertManyParams) string {
+	var opts river.InsertOpts
+	if withOpts, ok := p.Args.(river.JobArgsWithInsertOpts); ok {
+		opts = withOpts.InsertOpts()
+	}
+	if p.InsertOpts != nil {
+		opts.Queue = cmp.Or(p.InsertOpts.Queue, opts.Queue)
+	}
+	return cmp.Or(opts.Queue, river.QueueDefault)
 }

@@ -26,3 +26,7 @@ const (
 	KindPersistChunks         = "persist_chunks"
 	KindCheckChunkingComplete = "check_chunking_complete"
 )
+
+// CompleteRunningJobsSQL exposes EndBatchJobs' completion to the tests,
+// which check its plan. Its parameter is the job ids.
+const CompleteRunningJobsSQL = completeRunningJobs

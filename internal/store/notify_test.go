@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -62,5 +63,45 @@ func TestNotifyJobsAvailableMatchesRiver(t *testing.T) {
 	ours := next()
 	if ours.Channel != fromRiver.Channel || ours.Payload != fromRiver.Payload {
 		t.Fatalf("ours: %s %s; River's insert: %s %s", ours.Channel, ours.Payload, fromRiver.Channel, fromRiver.Payload)
+	}
+}
+
+// TestEndBatchJobsNotifiesQueues checks that EndBatchJobs sends River's
+// insert notification of each queue it is given, at the commit.
+func TestEndBatchJobsNotifiesQueues(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	url := dbtest.DatabaseURL(t)
+	pool, err := store.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	listener, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = listener.Close(context.Background()) }()
+	if _, err := listener.Exec(ctx, `LISTEN "public.river_insert"`); err != nil {
+		t.Fatal(err)
+	}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		_, _, err := store.EndBatchJobs(ctx, tx, nil, store.AddFanInShardsParams{}, []string{"embedding", "chunking"})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var payloads []string
+	for range 2 {
+		n, err := listener.WaitForNotification(ctx)
+		if err != nil {
+			t.Fatalf("notifications %v, then: %v", payloads, err)
+		}
+		payloads = append(payloads, n.Payload)
+	}
+	if want := []string{`{"queue": "embedding"}`, `{"queue": "chunking"}`}; !slices.Equal(payloads, want) {
+		t.Fatalf("notified %q, want %q", payloads, want)
 	}
 }
