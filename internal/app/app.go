@@ -199,6 +199,12 @@ func RiverConfig(cfg *config.Config, logger *slog.Logger) *river.Config {
 		RetryPolicy:          &jobs.RetryPolicy{Base: cfg.RetryBase},
 		SoftStopTimeout:      cfg.SoftStopTimeout,
 		PollOnly:             cfg.PollOnly,
+		// The queues' own cooldown, set here too because River's client
+		// sends at most one notification of inserted jobs per queue per
+		// client-wide cooldown (100ms by default). A job inserted within it
+		// of the last one waits for its queue's poll: up to 1s, where the
+		// queue would fetch it within its own cooldown.
+		FetchCooldown: cfg.FetchCooldown,
 	}
 }
 
