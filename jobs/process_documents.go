@@ -98,7 +98,8 @@ func (w *ProcessDocumentsWorker) Work(ctx context.Context, job *river.Job[Proces
 			return err
 		}
 		if len(batches) > 0 {
-			if _, err := rc.InsertManyTx(ctx, tx, batches); err != nil {
+			// COPY: none of them is unique, and nothing is read back.
+			if _, err := rc.InsertManyFastTx(ctx, tx, batches); err != nil {
 				return fmt.Errorf("error inserting chunking jobs: %w", err)
 			}
 		}
