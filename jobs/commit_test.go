@@ -198,8 +198,8 @@ func (probeArgs) Kind() string { return "commit_probe" }
 // other, each inserting a job into the embedding queue: the first as its
 // args' InsertOpts place it, the second by its InsertManyParams. River
 // notifies a queue of inserted jobs at most once per fetch cooldown of its
-// client, an hour here, so only the committer's own notification can wake
-// the queue for the second.
+// client, an hour here, and has just notified the embedding queue, so only
+// the committer's own notifications can wake the queue for them.
 func TestCommitterWakesTheQueuesItInsertsInto(t *testing.T) {
 	t.Parallel()
 	b := setupFanIn(t, 4)
@@ -210,7 +210,11 @@ func TestCommitterWakesTheQueuesItInsertsInto(t *testing.T) {
 		t.Fatal(err)
 	}
 	gen, running, _ := b.generation(t, 2)
-	// Listening from here, after the inserts of the generation's jobs.
+	if _, err := rc.Insert(ctx, probeArgs{}, &river.InsertOpts{Queue: jobs.QueueEmbedding}); err != nil {
+		t.Fatal(err)
+	}
+	// Listening from here, after River's notifications of the inserts
+	// above.
 	listener, err := pgx.Connect(ctx, b.pool.Config().ConnString())
 	if err != nil {
 		t.Fatal(err)
