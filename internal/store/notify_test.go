@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 
@@ -19,13 +20,10 @@ type notifyArgs struct{}
 
 func (notifyArgs) Kind() string { return "notify_probe" }
 
-// TestNotifyJobsAvailableMatchesRiver checks that the notification the
-// fan-in sends with JobRetryTx is the one River sends when it inserts a job:
-// same channel, same payload. A River upgrade that changes it fails here.
-func TestNotifyJobsAvailableMatchesRiver(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+// listenForInserts returns a pool on a test database and a connection
+// listening there to River's insert notifications.
+func listenForInserts(ctx context.Context, t *testing.T) (*pgxpool.Pool, *pgx.Conn) {
+	t.Helper()
 	url := dbtest.DatabaseURL(t)
 	pool, err := store.Connect(ctx, url)
 	if err != nil {
@@ -36,10 +34,21 @@ func TestNotifyJobsAvailableMatchesRiver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = listener.Close(context.Background()) }()
+	t.Cleanup(func() { _ = listener.Close(context.Background()) })
 	if _, err := listener.Exec(ctx, `LISTEN "public.river_insert"`); err != nil {
 		t.Fatal(err)
 	}
+	return pool, listener
+}
+
+// TestNotifyJobsAvailableMatchesRiver checks that the notification the
+// fan-in sends with JobRetryTx is the one River sends when it inserts a job:
+// same channel, same payload. A River upgrade that changes it fails here.
+func TestNotifyJobsAvailableMatchesRiver(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, listener := listenForInserts(ctx, t)
 	next := func() *pgconn.Notification {
 		t.Helper()
 		n, err := listener.WaitForNotification(ctx)
@@ -72,21 +81,8 @@ func TestEndBatchJobsNotifiesQueues(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	url := dbtest.DatabaseURL(t)
-	pool, err := store.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	listener, err := pgx.Connect(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = listener.Close(context.Background()) }()
-	if _, err := listener.Exec(ctx, `LISTEN "public.river_insert"`); err != nil {
-		t.Fatal(err)
-	}
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+	pool, listener := listenForInserts(ctx, t)
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		_, _, err := store.EndBatchJobs(ctx, tx, nil, store.AddFanInShardsParams{}, []string{"embedding", "chunking"})
 		return err
 	})
