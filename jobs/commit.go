@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -232,8 +233,14 @@ func (m *Committer) commit(ctx context.Context, batch []*commitRequest) error {
 		// One client in practice; a workers bundle shared by two clients
 		// would bring jobs of both.
 		byClient := map[*river.Client[pgx.Tx]][]river.InsertManyParams{}
+		var queues []string // of the inserted jobs
 		for _, r := range batch {
 			byClient[r.rc] = append(byClient[r.rc], r.Insert...)
+			for _, p := range r.Insert {
+				if q := insertQueue(p); !slices.Contains(queues, q) {
+					queues = append(queues, q)
+				}
+			}
 		}
 		for rc, params := range byClient {
 			if len(params) == 0 {
@@ -245,6 +252,18 @@ func (m *Committer) commit(ctx context.Context, batch []*commitRequest) error {
 				return fmt.Errorf("error inserting batch jobs: %w", err)
 			}
 		}
-		return m.fanIn(ctx, tx, batch)
+		return m.fanIn(ctx, tx, batch, queues)
 	})
+}
+
+// insertQueue is the queue River inserts p into.
+func insertQueue(p river.InsertManyParams) string {
+	var opts river.InsertOpts
+	if withOpts, ok := p.Args.(river.JobArgsWithInsertOpts); ok {
+		opts = withOpts.InsertOpts()
+	}
+	if p.InsertOpts != nil {
+		opts.Queue = cmp.Or(p.InsertOpts.Queue, opts.Queue)
+	}
+	return cmp.Or(opts.Queue, river.QueueDefault)
 }

@@ -31,13 +31,10 @@ func TestStageEventsKeepPipelineOrder(t *testing.T) {
 
 	// Generation 2's first event is held back; its second is not.
 	delayed := heldEvent(t, b, id)
-	next, err := b.client.Insert(ctx, jobs.PublishEventArgs{SourceID: id, Generation: 2, Stage: lifecycle.StageProcessingScheduled, Key: events.StageKey(2, lifecycle.StageProcessingScheduled)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	next := laterEvent(t, b, id)
 	// Let the second job be worked at least once before the first runs.
 	wait.For(t, 30*time.Second, func() (bool, string) {
-		job, err := b.client.JobGet(ctx, next.Job.ID)
+		job, err := b.client.JobGet(ctx, next.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,14 +43,7 @@ func TestStageEventsKeepPipelineOrder(t *testing.T) {
 	if _, err := b.client.JobRetry(ctx, delayed.ID); err != nil {
 		t.Fatal(err)
 	}
-	var got []string
-	wait.For(t, 30*time.Second, func() (bool, string) {
-		got = stageEvents(t, b, id, 2)
-		return len(got) == 2, fmt.Sprintf("stage events of generation 2: %v", got)
-	})
-	if want := []string{string(lifecycle.StageCreated), string(lifecycle.StageProcessingScheduled)}; !equal(got, want) {
-		t.Fatalf("stage events of generation 2 stored as %v, want %v", got, want)
-	}
+	wantEventsInOrder(t, b, id)
 }
 
 // TestStageEventWaitsForAnEarlierOneBeingPublished holds a stage event's
@@ -81,19 +71,9 @@ func TestStageEventWaitsForAnEarlierOneBeingPublished(t *testing.T) {
 	id := completedSource(t, b)
 
 	held <- heldEvent(t, b, id).ID
-	next, err := b.client.Insert(ctx, jobs.PublishEventArgs{SourceID: id, Generation: 2, Stage: lifecycle.StageProcessingScheduled, Key: events.StageKey(2, lifecycle.StageProcessingScheduled)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	wait.For(t, 30*time.Second, func() (bool, string) {
-		got = stageEvents(t, b, id, 2)
-		return len(got) == 2, fmt.Sprintf("stage events of generation 2: %v", got)
-	})
-	if want := []string{string(lifecycle.StageCreated), string(lifecycle.StageProcessingScheduled)}; !equal(got, want) {
-		t.Fatalf("stage events of generation 2 stored as %v, want %v", got, want)
-	}
-	job, err := b.client.JobGet(ctx, next.Job.ID)
+	next := laterEvent(t, b, id)
+	wantEventsInOrder(t, b, id)
+	job, err := b.client.JobGet(ctx, next.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,4 +106,30 @@ func heldEvent(t *testing.T, b *testBundle, id uuid.UUID) *rivertype.JobRow {
 		t.Fatal(err)
 	}
 	return res.Job
+}
+
+// laterEvent inserts the publish_event job of source id's generation 2
+// processing_scheduled event, the one after heldEvent's.
+func laterEvent(t *testing.T, b *testBundle, id uuid.UUID) *rivertype.JobRow {
+	t.Helper()
+	res, err := b.client.Insert(context.Background(), jobs.PublishEventArgs{SourceID: id, Generation: 2, Stage: lifecycle.StageProcessingScheduled, Key: events.StageKey(2, lifecycle.StageProcessingScheduled)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Job
+}
+
+// wantEventsInOrder waits for source id's generation 2 events of
+// heldEvent and laterEvent to be stored, and fails unless they were
+// stored in that order.
+func wantEventsInOrder(t *testing.T, b *testBundle, id uuid.UUID) {
+	t.Helper()
+	var got []string
+	wait.For(t, 30*time.Second, func() (bool, string) {
+		got = stageEvents(t, b, id, 2)
+		return len(got) == 2, fmt.Sprintf("stage events of generation 2: %v", got)
+	})
+	if want := []string{string(lifecycle.StageCreated), string(lifecycle.StageProcessingScheduled)}; !equal(got, want) {
+		t.Fatalf("stage events of generation 2 stored as %v, want %v", got, want)
+	}
 }

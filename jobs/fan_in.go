@@ -74,7 +74,8 @@ type FanInResult struct {
 // jobs, adds their work to their generations' counters and, for a
 // generation whose last batch job is among them, wakes the
 // waiting check_chunking_complete job. At most every ProgressInterval, it
-// sends a generation's progress event with the counters.
+// sends a generation's progress event with the counters. It notifies
+// queues, those of the jobs the transaction inserted.
 //
 // The counters are spread over the generation's fan-in shards
 // (source_fan_in_shards), so that jobs of different shards, committing at
@@ -99,7 +100,7 @@ type FanInResult struct {
 // due is read from the source row without its lock; only then does the
 // transaction try to claim it, skipping the row if another transaction
 // holds it.
-func (m *Committer) fanIn(ctx context.Context, tx pgx.Tx, batch []*commitRequest) error {
+func (m *Committer) fanIn(ctx context.Context, tx pgx.Tx, batch []*commitRequest, queues []string) error {
 	type shardKey struct {
 		gen   SourceGeneration
 		shard int32
@@ -109,14 +110,8 @@ func (m *Committer) fanIn(ctx context.Context, tx pgx.Tx, batch []*commitRequest
 	var keys []shardKey
 	first := map[SourceGeneration]*commitRequest{} // reports what the generation's fan-in did
 	ids := make([]int64, len(batch))
-	var queues []string
 	for i, r := range batch {
 		ids[i] = r.Job.ID
-		for _, p := range r.Insert {
-			if q := insertQueue(p); !slices.Contains(queues, q) {
-				queues = append(queues, q)
-			}
-		}
 		key := shardKey{r.Gen, r.Work.Shard}
 		sum := sums[key]
 		if sum == nil {
@@ -147,7 +142,8 @@ func (m *Committer) fanIn(ctx context.Context, tx pgx.Tx, batch []*commitRequest
 	// cooldown of the client, so a job inserted just after another can sit
 	// until its queue's poll (1s) if the fetch the first woke ran before it
 	// committed: at the end of a source's chunking, its last embedding jobs.
-	// Each shared transaction notifies the queues it inserted into.
+	// So each shared transaction notifies the queues it inserted into
+	// (queues).
 	notRunning, shards, err := store.EndBatchJobs(ctx, tx, ids, params, queues)
 	if err != nil {
 		return err
@@ -243,16 +239,4 @@ func sortedGenerations[V any](m map[SourceGeneration]V) []SourceGeneration {
 		return cmp.Or(slices.Compare(a.SourceID[:], b.SourceID[:]), cmp.Compare(a.Generation, b.Generation))
 	})
 	return gens
-}
-
-// insertQueue is the queue River inserts p into.
-func insertQueue(p river.InsertManyParams) string {
-	var opts river.InsertOpts
-	if withOpts, ok := p.Args.(river.JobArgsWithInsertOpts); ok {
-		opts = withOpts.InsertOpts()
-	}
-	if p.InsertOpts != nil {
-		opts.Queue = cmp.Or(p.InsertOpts.Queue, opts.Queue)
-	}
-	return cmp.Or(opts.Queue, river.QueueDefault)
 }
